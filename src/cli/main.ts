@@ -1,0 +1,136 @@
+#!/usr/bin/env node
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { loadConfigFile } from '../config/load.js';
+import { ConfigError, ConfigFileError, formatIssue } from '../config/errors.js';
+import { buildPipeline } from '../gateway/pipeline.js';
+import { GatewayRuntime, ListenError } from '../gateway/runtime.js';
+import { createEvents } from '../observability/events.js';
+import { createLogger } from '../observability/logger.js';
+import { describePipeline } from './describe.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export interface Io {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const stdio: Io = { out: (l) => process.stdout.write(l + '\n'), err: (l) => process.stderr.write(l + '\n') };
+
+/** Runs the CLI; resolves to the exit code (for `start`, once the gateway is up: it keeps running). */
+export async function main(argv: readonly string[], io: Io = stdio): Promise<number> {
+  let code = 0;
+  const program = new Command()
+    .name('rampart')
+    .description('A security-first API gateway for REST APIs, configured from one YAML file.')
+    .version(pkg.version, '-v, --version', 'print the version')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .addHelpText(
+      'after',
+      `
+Examples:
+  rampart start -c rampart.yaml        run the gateway
+  rampart validate -c rampart.yaml     check a config and show its routes and policies
+  kill -HUP <pid>                      reload the config without dropping requests`,
+    );
+
+  program
+    .command('start')
+    .description('run the gateway (SIGHUP reloads the config, SIGTERM/SIGINT drain and stop)')
+    .option('-c, --config <file>', 'config file', 'rampart.yaml')
+    .addHelpText('after', '\nExample:\n  rampart start -c examples/quickstart/rampart.yaml')
+    .action(async (opts: { config: string }) => {
+      code = await start(opts.config, io);
+    });
+
+  program
+    .command('validate')
+    .description('check a config: print every error with file:line:column, or a summary of routes and policies')
+    .option('-c, --config <file>', 'config file', 'rampart.yaml')
+    .addHelpText('after', '\nExample:\n  rampart validate -c rampart.yaml && echo ok')
+    .action((opts: { config: string }) => {
+      code = validate(opts.config, io);
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode;
+    throw error;
+  }
+  return code;
+}
+
+function validate(file: string, io: Io): number {
+  try {
+    const loaded = loadConfigFile(file);
+    const logger = createLogger({ level: 'silent', destination: 'stderr' });
+    const pipeline = buildPipeline(loaded, { logger, events: createEvents(logger) });
+    for (const line of describePipeline(pipeline)) io.out(line);
+    void pipeline.close();
+    return 0;
+  } catch (error) {
+    return reportStartupError(error, io);
+  }
+}
+
+async function start(file: string, io: Io): Promise<number> {
+  let runtime: GatewayRuntime;
+  try {
+    runtime = await GatewayRuntime.start({ configFile: file });
+  } catch (error) {
+    return reportStartupError(error, io);
+  }
+  process.on('SIGHUP', () => {
+    void runtime.reload();
+  });
+  const stop = (signal: string) => {
+    void runtime.shutdown(signal).then(
+      () => process.exit(0),
+      (error: unknown) => {
+        io.err(`rampart: shutdown failed: ${(error as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  return 0;
+}
+
+function reportStartupError(error: unknown, io: Io): number {
+  if (error instanceof ConfigError) {
+    for (const issue of error.issues) io.err(formatIssue(issue));
+    io.err(`rampart: ${error.issues.length} error${error.issues.length === 1 ? '' : 's'} in the config`);
+    return 1;
+  }
+  if (error instanceof ConfigFileError || error instanceof ListenError) {
+    io.err(`rampart: ${error.message}`);
+    return 1;
+  }
+  throw error;
+}
+
+function isMain(): boolean {
+  if (process.argv[1] === undefined) return false;
+  try {
+    return realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      if (code !== 0) process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`rampart: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
+      process.exitCode = 70;
+    },
+  );
+}

@@ -1,0 +1,211 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Duration, Strict, StringEnum } from './types.js';
+
+/**
+ * The schema of rampart.yaml (policy options are validated against each policy's own schema, see
+ * src/policies). Every field has a description: docs/configuration.md is generated from them.
+ */
+
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'QUERY'] as const;
+
+const NAME_PATTERN = '^[a-z0-9][a-z0-9._-]{0,63}$';
+const NAME_EXPECTED = 'a name of lowercase letters, digits, ".", "_" or "-" (at most 64 characters)';
+
+const Listen = (host: string, port: number, what: string) =>
+  Strict(
+    {
+      host: Type.String({ minLength: 1, description: `Address ${what} binds to.`, default: host }),
+      port: Type.Integer({ minimum: 0, maximum: 65535, description: `TCP port ${what} listens on (0 picks a free port).`, default: port }),
+    },
+    { description: `Where ${what} listens.`, default: {} },
+  );
+
+const ServerTimeouts = Strict(
+  {
+    headers: Duration({ description: 'Time allowed to receive the request line and headers.', default: '10s' }),
+    request: Duration({
+      description: 'Time allowed to receive a whole request, body included (large uploads need more).',
+      default: '5m',
+    }),
+    keepAlive: Duration({ description: 'How long an idle client connection is kept open.', default: '5s' }),
+  },
+  { description: 'Client-side timeouts of the main listener.', default: {} },
+);
+
+const Server = Strict(
+  {
+    listen: Listen('0.0.0.0', 8080, 'the gateway'),
+    trustedProxies: Type.Array(Type.String({ minLength: 1, description: 'An IP address or CIDR range.' }), {
+      description:
+        'Addresses of proxies in front of Rampart (IPs or CIDR ranges, or `loopback`, `linklocal`, `uniquelocal`). `X-Forwarded-For`, `-Proto` and `-Host` are believed only from these; from anyone else they are replaced.',
+      default: [],
+    }),
+    timeouts: ServerTimeouts,
+    drainTimeout: Duration({
+      description: 'On SIGTERM/SIGINT, how long requests in flight may take to finish before connections are closed.',
+      default: '30s',
+    }),
+  },
+  { description: 'The gateway listener.', default: {} },
+);
+
+const Admin = Strict(
+  {
+    enabled: Type.Boolean({ description: 'Serve the admin listener (`/healthz`, `/readyz`).', default: true }),
+    listen: Listen('127.0.0.1', 9901, 'the admin listener'),
+  },
+  { description: 'The admin listener. Keep it on a private address.', default: {} },
+);
+
+const Log = Strict(
+  {
+    level: StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, {
+      description: 'Lowest level written.',
+      default: 'info',
+    }),
+    destination: Type.String({
+      minLength: 1,
+      description: '`stdout`, `stderr`, or a file path (relative to the config file) that JSON lines are appended to.',
+      default: 'stdout',
+    }),
+  },
+  { description: 'Structured JSON logs (access log, security events, errors).', default: {} },
+);
+
+const Target = Strict(
+  {
+    url: Type.String({
+      pattern: '^https?://[^/?#\\s]+(/[^?#\\s]*)?$',
+      'x-expected': 'an http:// or https:// URL with no query or fragment',
+      description: 'Base URL of the target. A path here is prepended to every forwarded path.',
+    }),
+  },
+  { description: 'One server of the upstream.' },
+);
+
+const Upstream = Strict(
+  {
+    targets: Type.Array(Target, { minItems: 1, description: 'Servers to balance across, round-robin.' }),
+    host: Type.String({
+      minLength: 1,
+      description:
+        '`Host` sent upstream: `target` (the target URL\'s host), `preserve` (the client\'s), or a literal host name.',
+      default: 'target',
+    }),
+    timeouts: Strict(
+      {
+        connect: Duration({ description: 'Time to establish a connection (→ 504 `RMP_UPSTREAM_TIMEOUT`).', default: '5s' }),
+        headers: Duration({
+          description: 'Time from sending the request to receiving the response headers (→ 504).',
+          default: '30s',
+        }),
+        body: Duration({
+          description: 'Longest silence while the response body streams; past it the response is cut off.',
+          default: '30s',
+        }),
+      },
+      { description: 'Upstream timeouts.', default: {} },
+    ),
+    retries: Type.Integer({
+      minimum: 0,
+      maximum: 5,
+      description:
+        'Further attempts, on another target when there is one, after a connection error. Only for idempotent methods without a request body.',
+      default: 1,
+    }),
+    pool: Strict(
+      {
+        connections: Type.Integer({ minimum: 1, maximum: 4096, description: 'Most connections kept per target.', default: 128 }),
+        keepAliveTimeout: Duration({ description: 'How long an idle upstream connection is kept.', default: '4s' }),
+      },
+      { description: 'Keep-alive connection pool per target.', default: {} },
+    ),
+    passiveHealth: Strict(
+      {
+        failures: Type.Integer({
+          minimum: 1,
+          maximum: 1000,
+          description: 'Consecutive connection failures or timeouts after which a target is skipped.',
+          default: 3,
+        }),
+        cooldown: Duration({ description: 'How long a failing target is skipped before it is tried again.', default: '10s' }),
+      },
+      { description: 'Skip targets that keep failing.', default: {} },
+    ),
+  },
+  { description: 'A named upstream service.' },
+);
+
+const Route = Strict(
+  {
+    name: Type.String({ pattern: NAME_PATTERN, 'x-expected': NAME_EXPECTED, description: 'Unique route name, used in logs and metrics.' }),
+    match: Strict(
+      {
+        path: Type.String({
+          pattern: '^/',
+          'x-expected': 'a path starting with "/"',
+          description:
+            'Path pattern: literal segments, `:name` parameters and a trailing `*` wildcard (`/api/notes/:id`, `/static/*`).',
+        }),
+        methods: Type.Array(StringEnum(HTTP_METHODS, { description: 'An HTTP method.' }), {
+          minItems: 1,
+          uniqueItems: true,
+          description: 'Methods this route serves. TRACE, TRACK and CONNECT are refused everywhere.',
+          default: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+        }),
+        host: Type.Optional(
+          Type.String({
+            pattern: '^(\\*\\.)?[a-z0-9]([a-z0-9.-]*[a-z0-9])?$',
+            'x-expected': 'a lowercase host name, optionally starting with "*."',
+            description: 'Only match this `Host` (port ignored); `*.example.com` matches one label.',
+          }),
+        ),
+      },
+      { description: 'What requests this route takes. The most specific path wins: literal, then parameter, then wildcard.' },
+    ),
+    upstream: Type.Optional(Type.String({ minLength: 1, description: 'Name of the upstream (under `upstreams`) requests are forwarded to.' })),
+    stripPrefix: Type.Optional(
+      Type.String({ pattern: '^/.*[^/]$', 'x-expected': 'a path starting with "/" and not ending with "/"', description: 'Literal prefix removed from the path before forwarding.' }),
+    ),
+    rewrite: Type.Optional(
+      Type.String({
+        pattern: '^/',
+        'x-expected': 'a path starting with "/"',
+        description: 'Forwarded path template using the match\'s `:name` parameters and `*` (`/v2/notes/:id`). Replaces `stripPrefix`.',
+      }),
+    ),
+    policies: Type.Record(Type.String(), Type.Unknown(), {
+      description: 'Per-policy overrides of `defaults`: an object merges into the default options, `false` disables the policy.',
+      default: {},
+    }),
+  },
+  { description: 'A route: match → policies → upstream.' },
+);
+
+export const ConfigSchema = Strict(
+  {
+    mode: StringEnum(['production', 'development'] as const, {
+      description: '`development` allows conveniences that are unsafe in production (each announced loudly at start).',
+      default: 'production',
+    }),
+    dataDir: Type.String({ minLength: 1, description: 'Directory for state files (relative to the config file).', default: './data' }),
+    watch: Type.Boolean({ description: 'Reload when the config file changes (SIGHUP always reloads).', default: false }),
+    server: Server,
+    admin: Admin,
+    log: Log,
+    upstreams: Type.Record(Type.String({ pattern: NAME_PATTERN }), Upstream, {
+      description: 'Upstream services by name.',
+      default: {},
+    }),
+    defaults: Type.Record(Type.String(), Type.Unknown(), {
+      description: 'Policy options applied to every route, by policy name. `false` turns off a policy that is on by default.',
+      default: {},
+    }),
+    routes: Type.Array(Route, { description: 'Routes, matched most specific first.', default: [] }),
+  },
+  { description: 'rampart.yaml' },
+);
+
+export type RampartConfig = Static<typeof ConfigSchema>;
+export type RouteConfig = Static<typeof Route>;
+export type UpstreamConfig = Static<typeof Upstream>;

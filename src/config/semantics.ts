@@ -1,0 +1,92 @@
+import proxyaddr from 'proxy-addr';
+import type { RampartConfig } from './schema.js';
+import { didYouMean, type ConfigIssue } from './errors.js';
+import type { Purpose, Source } from './load.js';
+
+/** Checks the schema cannot express: references between sections, path templates, CIDRs. */
+export function checkSemantics(config: RampartConfig, source: Source, issues: ConfigIssue[], purpose: Purpose): void {
+  config.server.trustedProxies.forEach((entry, i) => {
+    try {
+      proxyaddr.compile(entry);
+    } catch {
+      issues.push(source.issue(['server', 'trustedProxies', i], `expected an IP address, a CIDR range or loopback/linklocal/uniquelocal, got '${entry}'`));
+    }
+  });
+
+  for (const [name, upstream] of Object.entries(config.upstreams)) {
+    const host = upstream.host;
+    if (host !== 'target' && host !== 'preserve' && !/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/i.test(host)) {
+      issues.push(source.issue(['upstreams', name, 'host'], `expected 'target', 'preserve' or a host name, got '${host}'`));
+    }
+  }
+
+  const names = new Map<string, number>();
+  const upstreamNames = Object.keys(config.upstreams);
+  config.routes.forEach((route, i) => {
+    const at = (...rest: (string | number)[]) => ['routes', i, ...rest];
+    const first = names.get(route.name);
+    if (first !== undefined) issues.push(source.issue(at('name'), `duplicate route name '${route.name}' (also routes[${first}])`));
+    else names.set(route.name, i);
+
+    if (route.upstream === undefined) {
+      if (purpose === 'gateway') issues.push(source.issue(at(), `route '${route.name}' needs an 'upstream'`));
+    } else if (purpose === 'library') {
+      issues.push(source.issue(at('upstream'), 'routes of the Fastify plugin are served by the host app and cannot name an upstream'));
+    } else if (!Object.hasOwn(config.upstreams, route.upstream)) {
+      const suggestion = didYouMean(route.upstream, upstreamNames);
+      const hint = suggestion !== undefined ? ` (did you mean '${suggestion}'?)` : upstreamNames.length > 0 ? `; defined: ${upstreamNames.join(', ')}` : '; no upstreams are defined';
+      issues.push(source.issue(at('upstream'), `unknown upstream '${route.upstream}'${hint}`));
+    }
+
+    const pathProblem = checkPathPattern(route.match.path);
+    if (pathProblem !== undefined) issues.push(source.issue(at('match', 'path'), pathProblem));
+
+    if (route.stripPrefix !== undefined && route.rewrite !== undefined) {
+      issues.push(source.issue(at('rewrite'), "use either 'stripPrefix' or 'rewrite', not both"));
+    }
+    if (route.stripPrefix !== undefined) {
+      const literal = route.match.path.split(/[:*]/)[0]!;
+      const p = route.stripPrefix;
+      if (!(literal === p || literal.startsWith(p + '/'))) {
+        issues.push(source.issue(at('stripPrefix'), `'${p}' is not a literal prefix of the path pattern '${route.match.path}'`));
+      }
+    }
+    if (route.rewrite !== undefined) {
+      const params = new Set(paramNames(route.match.path));
+      for (const used of paramNames(route.rewrite)) {
+        if (!params.has(used)) issues.push(source.issue(at('rewrite'), `parameter ':${used}' is not in the path pattern '${route.match.path}'`));
+      }
+      if (route.rewrite.includes('*') && !route.match.path.endsWith('*')) {
+        issues.push(source.issue(at('rewrite'), `'*' is used but the path pattern '${route.match.path}' has no wildcard`));
+      }
+    }
+  });
+}
+
+export function paramNames(pattern: string): string[] {
+  return [...pattern.matchAll(/:([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]!);
+}
+
+/** Literal segments, `:name` segments, and at most one `*` as the last character. */
+function checkPathPattern(path: string): string | undefined {
+  const star = path.indexOf('*');
+  if (star !== -1 && star !== path.length - 1) return `'*' may only end the path pattern, got '${path}'`;
+  const segments = path.split('/').slice(1);
+  const seen = new Set<string>();
+  for (const segment of segments) {
+    if (segment === '.' || segment === '..') return `dot segments are not allowed in a path pattern, got '${path}'`;
+    if (segment.startsWith(':')) {
+      const name = segment.slice(1);
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return `invalid parameter ':${name}': expected a whole segment ':name' of letters, digits and '_'`;
+      if (seen.has(name)) return `parameter ':${name}' appears twice`;
+      seen.add(name);
+    } else if (segment.includes(':')) {
+      return `':' must start a whole segment, got '${segment}'`;
+    } else if (!/^[A-Za-z0-9._~-]*\*?$/.test(segment)) {
+      // Literals are limited to unreserved characters so that the normalized request path and the
+      // pattern agree byte for byte (see gateway/path.ts).
+      return `literal path segments may only contain letters, digits, '.', '_', '~' and '-', got '${segment}'`;
+    }
+  }
+  return undefined;
+}

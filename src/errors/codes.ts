@@ -1,0 +1,63 @@
+/**
+ * The one table of error codes. Every denial Rampart makes is one of these; `docs/errors.md` has
+ * an anchor per code and a test keeps the two in step. Codes read `RMP_<AREA>_<REASON>`.
+ */
+export const errorCodes = {
+  RMP_ROUTE_NOT_FOUND: {
+    status: 404,
+    title: 'No route matches this request',
+    doc: 'No configured route matches the request path (and host). Check the route list with `rampart validate`.',
+  },
+  RMP_METHOD_NOT_ALLOWED: {
+    status: 405,
+    title: 'Method not allowed on this route',
+    doc: 'A route matches the path but not the method. The `Allow` header lists the methods that would match.',
+  },
+  RMP_METHOD_REFUSED: {
+    status: 405,
+    title: 'Method refused',
+    doc: 'TRACE, TRACK and CONNECT are refused on every listener: they exist for debugging and tunnelling, and are used for cross-site tracing and proxy abuse.',
+  },
+  RMP_REQUEST_MALFORMED: {
+    status: 400,
+    title: 'Malformed request',
+    doc: 'The request could not be parsed as HTTP, or its URL is not valid (for example a bad percent-encoding).',
+  },
+  RMP_METHOD_NOT_IMPLEMENTED: {
+    status: 501,
+    title: 'Method not implemented',
+    doc: 'The HTTP parser does not know this method (TRACK and made-up methods end here). Nothing was forwarded.',
+  },
+  RMP_REQUEST_HEADERS_TOO_LARGE: {
+    status: 431,
+    title: 'Request headers too large',
+    doc: 'The request line and headers are larger than the listener accepts (16 KiB).',
+  },
+  RMP_REQUEST_TIMEOUT: {
+    status: 408,
+    title: 'Request timeout',
+    doc: 'The client did not send the whole request within the listener\'s request timeout.',
+  },
+  RMP_UPSTREAM_TIMEOUT: {
+    status: 504,
+    title: 'Upstream timeout',
+    doc: 'The upstream did not accept the connection or answer with headers within the configured `connect` or `headers` timeout. The upstream\'s identity and its error are logged, never sent to the client.',
+  },
+  RMP_UPSTREAM_UNAVAILABLE: {
+    status: 502,
+    title: 'Upstream unavailable',
+    doc: 'The upstream refused or reset the connection, or sent a response Rampart could not read. Retries (idempotent methods without a body only) were exhausted.',
+  },
+  RMP_SHUTTING_DOWN: {
+    status: 503,
+    title: 'Shutting down',
+    doc: 'The gateway is draining before it exits and does not take new requests. Retry against another node.',
+  },
+  RMP_INTERNAL: {
+    status: 500,
+    title: 'Internal error',
+    doc: 'An unexpected error. The cause is logged with the request id; nothing about it is sent to the client.',
+  },
+} as const satisfies Record<string, { status: number; title: string; doc: string }>;
+
+export type ErrorCode = keyof typeof errorCodes;

@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { errorCodes, type ErrorCode } from '../errors/codes.js';
+import { PROBLEM_CONTENT_TYPE, RampartError, toProblem } from '../errors/problem.js';
+import { enginePlugin, sendProblem, type PipelineRef } from './plugin.js';
+import { forward } from './proxy/forward.js';
+import { parseDuration } from '../config/units.js';
+import { plainAddress } from './client-ip.js';
+
+export interface GatewayAppOptions {
+  ref: PipelineRef;
+  logger: Logger;
+}
+
+/**
+ * The gateway as a Fastify app that is built but never listens (the runtime owns listening, tests
+ * use `inject()` or listen on port 0): the engine's hooks and one catch-all route that forwards.
+ */
+export async function createGatewayApp(options: GatewayAppOptions): Promise<FastifyInstance> {
+  const { ref, logger } = options;
+  const server = ref.current.loaded.config.server;
+  const app = Fastify({
+    logger: false,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    trustProxy: false,
+    // Draining is answered by the engine as problem+json (RMP_SHUTTING_DOWN).
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+    keepAliveTimeout: parseDuration(server.timeouts.keepAlive),
+    requestTimeout: parseDuration(server.timeouts.request),
+    connectionTimeout: 0,
+    exposeHeadRoutes: false,
+    routerOptions: { maxParamLength: 65_535 },
+    clientErrorHandler: (error, socket) => answerClientError(error, socket, logger),
+    frameworkErrors: (error, request, reply) => {
+      sendProblem(reply, new RampartError('RMP_REQUEST_MALFORMED', { detail: 'The request URL is not valid.', cause: error }), null, logger);
+    },
+  });
+  app.server.headersTimeout = parseDuration(server.timeouts.headers);
+  app.server.on('connect', (_req, socket: Socket) => writeRawProblem(socket, 'RMP_METHOD_REFUSED', 'CONNECT is refused on every route.', { allow: '' }));
+
+  // Bodies stay unread streams: the proxy pipes them upstream (policies that need a body read it).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null));
+
+  app.setErrorHandler((error, request, reply) => {
+    const status = (error as { statusCode?: number }).statusCode;
+    const mapped = error instanceof RampartError ? error : status !== undefined && status >= 400 && status < 500 ? new RampartError('RMP_REQUEST_MALFORMED', { cause: error }) : error;
+    sendProblem(reply, mapped, request.rampart, logger);
+  });
+
+  await app.register(enginePlugin, { ref, logger, mode: 'gateway' });
+
+  app.route({
+    method: app.supportedMethods.filter((m) => m !== 'TRACE'),
+    url: '*',
+    handler: (request, reply) => {
+      const ctx = request.rampart!;
+      return forward(ctx, request, reply).catch((error: unknown) => sendProblem(reply, error, ctx, logger));
+    },
+  });
+  return app;
+}
+
+/** Malformed HTTP never reaches Fastify: answer it on the socket, as problem+json. */
+function answerClientError(error: Error & { code?: string }, socket: Socket, logger: Logger): void {
+  const code = error.code;
+  if (code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  let rmp: ErrorCode = 'RMP_REQUEST_MALFORMED';
+  if (code === 'HPE_HEADER_OVERFLOW') rmp = 'RMP_REQUEST_HEADERS_TOO_LARGE';
+  else if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADERS_TIMEOUT') rmp = 'RMP_REQUEST_TIMEOUT';
+  else if (code === 'HPE_INVALID_METHOD') rmp = 'RMP_METHOD_NOT_IMPLEMENTED';
+  const requestId = writeRawProblem(socket, rmp, undefined, {});
+  logger.info({ type: 'access', requestId, status: errorCodes[rmp].status, code: rmp, clientIp: plainAddress(socket.remoteAddress), parseError: code }, 'request refused by the HTTP parser');
+}
+
+function writeRawProblem(socket: Socket, code: ErrorCode, detail: string | undefined, headers: Record<string, string>): string {
+  const requestId = randomUUID();
+  const body = JSON.stringify(toProblem(new RampartError(code, { detail }), requestId, undefined));
+  const { status, title } = errorCodes[code];
+  let head = `HTTP/1.1 ${status} ${title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n`;
+  for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
+  socket.end(`${head}\r\n${body}`);
+  return requestId;
+}

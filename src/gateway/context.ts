@@ -1,0 +1,61 @@
+import type { Socket } from 'node:net';
+import type { FastifyRequest } from 'fastify';
+import type { Pipeline, CompiledRoute } from './pipeline.js';
+
+/**
+ * Per-request state shared by the policies of one request. One allocation per request; every
+ * field is set in the constructor so the object keeps one shape.
+ */
+export class RequestContext {
+  requestId: string;
+  readonly startTime: number;
+  readonly pipeline: Pipeline;
+  readonly request: FastifyRequest;
+  route: CompiledRoute;
+  /** False for requests no route matched (404/405, or the host app's own routes in library mode). */
+  matched: boolean;
+  params: Record<string, string | undefined>;
+  /** Normalized path (no query), as routed and as forwarded. */
+  path: string;
+  /** Raw query including its `?`, or ''. */
+  query: string;
+  clientIp: string;
+  protocol: 'http' | 'https';
+  /** Extra headers for the upstream request, set by policies. */
+  upstreamHeaders: Record<string, string> | undefined;
+  /** Origin of the upstream target that answered. */
+  target: string | undefined;
+  /** Code of the problem response sent, if any. */
+  errorCode: string | undefined;
+  /** The client connection and its counters at the start, for the access log's byte counts. */
+  readonly socket: Socket | null;
+  readonly bytesReadStart: number;
+  readonly bytesWrittenStart: number;
+
+  constructor(pipeline: Pipeline, request: FastifyRequest, route: CompiledRoute, startTime: number) {
+    this.requestId = request.id;
+    this.startTime = startTime;
+    this.pipeline = pipeline;
+    this.request = request;
+    this.route = route;
+    this.matched = false;
+    this.params = EMPTY_PARAMS;
+    this.path = '';
+    this.query = '';
+    this.clientIp = '';
+    this.protocol = 'http';
+    this.upstreamHeaders = undefined;
+    this.target = undefined;
+    this.errorCode = undefined;
+    const socket = request.raw.socket;
+    this.socket = socket ?? null;
+    this.bytesReadStart = socket?.bytesRead ?? 0;
+    this.bytesWrittenStart = socket?.bytesWritten ?? 0;
+  }
+
+  setUpstreamHeader(name: string, value: string): void {
+    (this.upstreamHeaders ??= {})[name] = value;
+  }
+}
+
+const EMPTY_PARAMS: Record<string, string | undefined> = Object.freeze({}) as Record<string, string | undefined>;

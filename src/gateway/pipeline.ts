@@ -1,0 +1,238 @@
+import { resolve } from 'node:path';
+import type { FastifyReply } from 'fastify';
+import type { Logger } from 'pino';
+import type { LoadedConfig } from '../config/load.js';
+import { ConfigError, type ConfigIssue } from '../config/errors.js';
+import { resolvePolicies, withPolicyDefaults } from '../config/policies.js';
+import type { RouteConfig } from '../config/schema.js';
+import type { Events } from '../observability/events.js';
+import type { Phase, PolicyContext, PolicyHooks } from '../policies/define.js';
+import { compileTrust, type TrustFn } from './client-ip.js';
+import type { RequestContext } from './context.js';
+import { createRouter, RouteConflictError, type Router } from './router.js';
+import { Upstream } from './proxy/upstream.js';
+
+export type RequestHook = (ctx: RequestContext) => void | Promise<void>;
+export type ResponseHook = (ctx: RequestContext, reply: FastifyReply) => void;
+
+/** A route with everything the per-request path needs, computed at config load. */
+export interface CompiledRoute {
+  readonly name: string;
+  readonly path: string;
+  readonly methods: readonly string[];
+  readonly host: string | undefined;
+  readonly upstream: Upstream | undefined;
+  /** Policies in execution order, for display (`rampart validate`). */
+  readonly policies: readonly { name: string; phase: Phase; priority: number }[];
+  readonly requestHooks: readonly RequestHook[];
+  readonly responseHooks: readonly ResponseHook[];
+  readonly logHooks: readonly ResponseHook[];
+  /** The path sent upstream (before the target's base path and the query). */
+  mapPath(ctx: RequestContext): string;
+}
+
+export interface PipelineDeps {
+  logger: Logger;
+  events: Events;
+}
+
+/**
+ * Everything one version of the config compiles to. A request holds on to the pipeline it started
+ * with, so a reload never changes a request midway; a retired pipeline closes its pools once its
+ * last request is done.
+ */
+export class Pipeline {
+  readonly version: number;
+  readonly loaded: LoadedConfig;
+  readonly routes: readonly CompiledRoute[];
+  /** Runs the defaults for requests no route matches. */
+  readonly fallback: CompiledRoute;
+  readonly router: Router<CompiledRoute>;
+  readonly upstreams: ReadonlyMap<string, Upstream>;
+  readonly trust: TrustFn | undefined;
+  #inflight = 0;
+  #retired = false;
+  #drained: (() => void) | undefined;
+  readonly #closers: (() => void | Promise<void>)[];
+
+  constructor(init: {
+    version: number;
+    loaded: LoadedConfig;
+    routes: CompiledRoute[];
+    fallback: CompiledRoute;
+    router: Router<CompiledRoute>;
+    upstreams: Map<string, Upstream>;
+    closers: (() => void | Promise<void>)[];
+  }) {
+    this.version = init.version;
+    this.loaded = init.loaded;
+    this.routes = init.routes;
+    this.fallback = init.fallback;
+    this.router = init.router;
+    this.upstreams = init.upstreams;
+    this.trust = compileTrust(init.loaded.config.server.trustedProxies);
+    this.#closers = init.closers;
+  }
+
+  get inflight(): number {
+    return this.#inflight;
+  }
+
+  acquire(): void {
+    this.#inflight++;
+  }
+
+  release(): void {
+    if (--this.#inflight === 0 && this.#drained !== undefined) this.#drained();
+  }
+
+  /**
+   * Stops this pipeline once the requests using it are done (or `deadlineMs` passes): closes
+   * upstream pools and policy resources.
+   */
+  async retire(deadlineMs: number): Promise<void> {
+    if (this.#retired) return;
+    this.#retired = true;
+    if (this.#inflight > 0) {
+      await new Promise<void>((resolveDrain) => {
+        const timer = setTimeout(resolveDrain, deadlineMs);
+        timer.unref();
+        this.#drained = () => {
+          clearTimeout(timer);
+          resolveDrain();
+        };
+      });
+    }
+    await this.close();
+  }
+
+  async close(): Promise<void> {
+    this.#retired = true;
+    await Promise.allSettled([...this.#closers.map((c) => c()), ...[...this.upstreams.values()].map((u) => u.close())]);
+  }
+}
+
+let versions = 0;
+
+/**
+ * Compiles a loaded config: upstream pools, one policy instance per route, the router. Every
+ * error is a ConfigError pointing into the file, so `rampart validate` finds them too.
+ */
+export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipeline {
+  const config = loaded.config;
+  const issues: ConfigIssue[] = [];
+  const closers: (() => void | Promise<void>)[] = [];
+  const upstreams = new Map<string, Upstream>();
+  const dataDir = resolve(loaded.dir, config.dataDir);
+
+  const compile = (route: RouteConfig | undefined, index: number): CompiledRoute => {
+    const name = route?.name ?? '*';
+    const ctx: PolicyContext = {
+      route: name,
+      mode: config.mode,
+      configDir: loaded.dir,
+      dataDir,
+      logger: deps.logger,
+      events: deps.events,
+    };
+    const requestHooks: RequestHook[] = [];
+    const responseHooks: ResponseHook[] = [];
+    const logHooks: ResponseHook[] = [];
+    const policies: { name: string; phase: Phase; priority: number }[] = [];
+    for (const resolved of resolvePolicies(config, route, index)) {
+      const { definition } = resolved;
+      let hooks: PolicyHooks;
+      try {
+        hooks = definition.create(withPolicyDefaults(definition, resolved.options) as never, ctx);
+      } catch (error) {
+        issues.push(loaded.issue(resolved.path, `policy '${definition.name}': ${(error as Error).message}`));
+        continue;
+      }
+      policies.push({ name: definition.name, phase: definition.phase, priority: definition.priority });
+      if (hooks.request) requestHooks.push(hooks.request.bind(hooks));
+      if (hooks.response) responseHooks.push(hooks.response.bind(hooks));
+      if (hooks.log) logHooks.push(hooks.log.bind(hooks));
+      if (hooks.close) closers.push(hooks.close.bind(hooks));
+    }
+    // The response phase runs in reverse, like unwinding a filter chain.
+    responseHooks.reverse();
+    let upstream: Upstream | undefined;
+    if (route?.upstream !== undefined) {
+      upstream = upstreams.get(route.upstream);
+      if (upstream === undefined) {
+        upstream = new Upstream(route.upstream, config.upstreams[route.upstream]!, deps.logger);
+        upstreams.set(route.upstream, upstream);
+      }
+    }
+    return {
+      name,
+      path: route?.match.path ?? '/*',
+      methods: route?.match.methods ?? [],
+      host: route?.match.host,
+      upstream,
+      policies,
+      requestHooks,
+      responseHooks,
+      logHooks,
+      mapPath: route === undefined ? (c) => c.path : compilePathMapper(route),
+    };
+  };
+
+  const routes = config.routes.map((route, i) => compile(route, i));
+  const fallback = compile(undefined, -1);
+  let router: Router<CompiledRoute> | undefined;
+  try {
+    router = createRouter(routes);
+  } catch (error) {
+    if (!(error instanceof RouteConflictError)) throw error;
+    issues.push(loaded.issue(['routes', error.routeIndex, 'match'], error.message));
+  }
+  if (issues.length > 0 || router === undefined) {
+    const pending = new Pipeline({ version: 0, loaded, routes, fallback, router: router ?? createRouter([]), upstreams, closers });
+    void pending.close();
+    throw new ConfigError(issues);
+  }
+  return new Pipeline({ version: ++versions, loaded, routes, fallback, router, upstreams, closers });
+}
+
+/**
+ * `stripPrefix` removes a literal prefix; `rewrite` rebuilds the path from the match's raw
+ * (normalized, still percent-encoded) segments, so no decoding happens between what was
+ * validated and what is forwarded.
+ */
+function compilePathMapper(route: RouteConfig): (ctx: RequestContext) => string {
+  if (route.stripPrefix !== undefined) {
+    const prefix = route.stripPrefix;
+    const n = prefix.length;
+    return (ctx) => {
+      const rest = ctx.path.slice(n);
+      return rest === '' ? '/' : rest;
+    };
+  }
+  if (route.rewrite !== undefined) {
+    const patternSegments = route.match.path.split('/');
+    const indexOf = new Map<string, number>();
+    patternSegments.forEach((segment, i) => {
+      if (segment.startsWith(':')) indexOf.set(segment.slice(1), i);
+    });
+    // The wildcard is the rest of the path from the last pattern segment on, minus that segment's literal start.
+    const wildcardSegment = patternSegments.length - 1;
+    const wildcardOffset = patternSegments[wildcardSegment]!.length - 1;
+    const parts: ((segments: string[]) => string)[] = [];
+    for (const piece of route.rewrite.split(/(:[A-Za-z_][A-Za-z0-9_]*|\*)/)) {
+      if (piece === '') continue;
+      if (piece === '*') parts.push((segments) => segments.slice(wildcardSegment).join('/').slice(wildcardOffset));
+      else if (piece.startsWith(':')) {
+        const index = indexOf.get(piece.slice(1))!;
+        parts.push((segments) => segments[index] ?? '');
+      } else parts.push(() => piece);
+    }
+    return (ctx) => {
+      const segments = ctx.path.split('/');
+      let out = '';
+      for (const part of parts) out += part(segments);
+      return out;
+    };
+  }
+  return (ctx) => ctx.path;
+}

@@ -1,0 +1,160 @@
+import { performance } from 'node:perf_hooks';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Logger } from 'pino';
+import { asRampartError, PROBLEM_CONTENT_TYPE, RampartError, toProblem } from '../errors/problem.js';
+import { RequestContext } from './context.js';
+import { hostWithoutPort, normalizePath, splitUrl } from './path.js';
+import { clientIp } from './client-ip.js';
+import type { Pipeline, RequestHook } from './pipeline.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    rampart: RequestContext | null;
+  }
+}
+
+/** The current pipeline; swapped atomically on reload. */
+export interface PipelineRef {
+  current: Pipeline;
+  /** Set when the process is draining: new requests get 503 RMP_SHUTTING_DOWN. */
+  draining?: boolean;
+}
+
+export interface EnginePluginOptions {
+  ref: PipelineRef;
+  logger: Logger;
+  /**
+   * `gateway`: a request no route matches is answered 404/405 here. `library`: it goes on to the
+   * host app's own routes with the defaults applied.
+   */
+  mode: 'gateway' | 'library';
+}
+
+/**
+ * The policy engine as Fastify hooks: match + request phases on `onRequest`, the response phase on
+ * `onSend`, the observe phase on `onResponse`. The gateway and the library plugin are this same code.
+ */
+async function engine(app: FastifyInstance, options: EnginePluginOptions): Promise<void> {
+  const { ref, logger, mode } = options;
+  const gateway = mode === 'gateway';
+  app.decorateRequest('rampart', null);
+
+  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    const startTime = performance.now();
+    const pipeline = ref.current;
+    pipeline.acquire();
+    const ctx = new RequestContext(pipeline, request, pipeline.fallback, startTime);
+    request.rampart = ctx;
+    const raw = request.raw;
+    ctx.clientIp = clientIp(raw, pipeline.trust);
+    try {
+      if (ref.draining) throw new RampartError('RMP_SHUTTING_DOWN', { headers: { connection: 'close', 'retry-after': '1' } });
+      const method = request.method;
+      const [rawPath, query] = splitUrl(request.url);
+      ctx.query = query;
+      ctx.path = rawPath; // what the access log shows if normalizing refuses it
+      if (method === 'TRACE' || method === 'TRACK') {
+        throw new RampartError('RMP_METHOD_REFUSED', { detail: `${method} is refused on every route.`, headers: { allow: '' } });
+      }
+      ctx.path = normalizePath(rawPath);
+      const host = hostWithoutPort(raw.headers.host);
+      const match = pipeline.router.find(method, ctx.path, host);
+      if (match !== null) {
+        ctx.route = match.route;
+        ctx.matched = true;
+        ctx.params = match.params;
+      } else if (gateway) {
+        const allow = pipeline.router.allowed(ctx.path, host);
+        if (allow.length > 0) {
+          throw new RampartError('RMP_METHOD_NOT_ALLOWED', { detail: `${method} is not allowed here.`, headers: { allow: allow.join(', ') } });
+        }
+        throw new RampartError('RMP_ROUTE_NOT_FOUND', { detail: 'No route matches this request.' });
+      }
+    } catch (error) {
+      sendProblem(reply, error, ctx, logger);
+      return;
+    }
+    runRequestHooks(ctx.route.requestHooks, 0, ctx, reply, done, logger);
+  });
+
+  app.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, value?: unknown) => void) => {
+    const ctx = request.rampart;
+    if (ctx !== null) {
+      const hooks = ctx.route.responseHooks;
+      for (let i = 0; i < hooks.length; i++) {
+        try {
+          hooks[i]!(ctx, reply);
+        } catch (error) {
+          logger.error({ err: error, requestId: ctx.requestId, route: ctx.route.name }, 'response policy failed');
+        }
+      }
+    }
+    done(null, payload);
+  });
+
+  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    const ctx = request.rampart;
+    if (ctx !== null) {
+      const hooks = ctx.route.logHooks;
+      for (let i = 0; i < hooks.length; i++) {
+        try {
+          hooks[i]!(ctx, reply);
+        } catch (error) {
+          logger.error({ err: error, requestId: ctx.requestId }, 'log policy failed');
+        }
+      }
+      ctx.pipeline.release();
+    }
+    done();
+  });
+}
+
+/** Runs request hooks in order; stays synchronous until a hook returns a promise. */
+function runRequestHooks(
+  hooks: readonly RequestHook[],
+  from: number,
+  ctx: RequestContext,
+  reply: FastifyReply,
+  done: HookHandlerDoneFunction,
+  logger: Logger,
+): void {
+  for (let i = from; i < hooks.length; i++) {
+    let result: void | Promise<void>;
+    try {
+      result = hooks[i]!(ctx);
+    } catch (error) {
+      sendProblem(reply, error, ctx, logger);
+      return;
+    }
+    if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
+      (result as Promise<void>).then(
+        () => runRequestHooks(hooks, i + 1, ctx, reply, done, logger),
+        (error: unknown) => sendProblem(reply, error, ctx, logger),
+      );
+      return;
+    }
+  }
+  done();
+}
+
+/** Renders any error as RFC 9457 problem+json. Unknown errors are logged and become a generic 500. */
+export function sendProblem(reply: FastifyReply, error: unknown, ctx: RequestContext | null, logger: Logger): FastifyReply {
+  const problem = asRampartError(error);
+  const requestId = ctx?.requestId ?? reply.request.id;
+  if (problem.status >= 500) {
+    logger.error({ err: problem.cause ?? problem, requestId, code: problem.code, route: ctx?.route.name }, problem.cause instanceof Error ? problem.cause.message : problem.message);
+  }
+  if (reply.sent || reply.raw.headersSent) {
+    // Too late for a problem body: cut the connection so the client sees the failure.
+    reply.raw.destroy();
+    return reply;
+  }
+  if (ctx !== null) ctx.errorCode = problem.code;
+  const body = JSON.stringify(toProblem(problem, requestId, ctx !== null ? ctx.path || splitUrl(reply.request.url)[0] : undefined));
+  reply.code(problem.status).header('content-type', PROBLEM_CONTENT_TYPE);
+  if (problem.headers !== undefined) reply.headers(problem.headers);
+  return reply.send(body);
+}
+
+export const enginePlugin = fp(engine, { fastify: '5.x', name: 'rampart-engine' });

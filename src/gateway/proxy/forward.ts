@@ -1,0 +1,102 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Dispatcher } from 'undici';
+import { RampartError } from '../../errors/problem.js';
+import type { RequestContext } from '../context.js';
+import type { Target, Upstream } from './upstream.js';
+import { clientResponseHeaders, upstreamRequestHeaders, type ForwardingInfo } from './headers.js';
+import { plainAddress } from '../client-ip.js';
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'QUERY']);
+
+/** Errors raised before anything was sent: safe to retry on another target. */
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT']);
+const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT']);
+
+/**
+ * The forward phase: sends the request to a target of the route's upstream and streams the
+ * answer back. Bodies are streamed both ways, never buffered here.
+ */
+export async function forward(ctx: RequestContext, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const route = ctx.route;
+  const upstream = route.upstream!;
+  const raw = request.raw;
+  const method = request.method;
+  const hasBody = raw.headers['content-length'] !== undefined ? raw.headers['content-length'] !== '0' : raw.headers['transfer-encoding'] !== undefined;
+  const path = route.mapPath(ctx) + ctx.query;
+  const forwarding = forwardingInfo(ctx, request, upstream);
+  const maxAttempts = IDEMPOTENT.has(method) && !hasBody ? upstream.retries + 1 : 1;
+
+  // Abort the upstream request when the client goes away before the response is done.
+  const abort = new AbortController();
+  const onClose = () => {
+    if (!reply.raw.writableFinished) abort.abort();
+  };
+  reply.raw.once('close', onClose);
+
+  for (let attempt = 1; ; attempt++) {
+    const target = upstream.pick(Date.now());
+    ctx.target = target.origin;
+    const headers = upstreamRequestHeaders(raw.headers, hostFor(forwarding, upstream, target), ctx.upstreamHeaders);
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await target.pool.request({
+        method: method as Dispatcher.HttpMethod,
+        path: target.basePath + path,
+        headers,
+        body: hasBody ? raw : null,
+        signal: abort.signal,
+      });
+    } catch (error) {
+      if (abort.signal.aborted) return reply; // client gone: nobody to answer
+      const code = (error as { code?: string }).code ?? '';
+      const isConnect = CONNECT_ERRORS.has(code);
+      if (isConnect || TIMEOUTS.has(code)) upstream.failed(target, Date.now());
+      if (isConnect && attempt < maxAttempts) continue;
+      throw upstreamError(error, code, upstream, target);
+    }
+    upstream.succeeded(target);
+    reply.code(response.statusCode);
+    reply.headers(clientResponseHeaders(response.headers));
+    if (method === 'HEAD' || response.statusCode === 204 || response.statusCode === 304) {
+      response.body.resume();
+      return reply.send();
+    }
+    return reply.send(response.body);
+  }
+}
+
+function upstreamError(error: unknown, code: string, upstream: Upstream, target: Target): RampartError {
+  const timeout = TIMEOUTS.has(code);
+  return new RampartError(timeout ? 'RMP_UPSTREAM_TIMEOUT' : 'RMP_UPSTREAM_UNAVAILABLE', {
+    detail: timeout ? `The upstream '${upstream.name}' did not answer in time.` : `The upstream '${upstream.name}' could not be reached.`,
+    cause: Object.assign(new Error(`upstream ${target.origin}: ${code || (error as Error).message}`), { cause: error }),
+  });
+}
+
+function forwardingInfo(ctx: RequestContext, request: FastifyRequest, upstream: Upstream): ForwardingInfo {
+  const headers = request.raw.headers;
+  const peer = plainAddress(request.raw.socket.remoteAddress);
+  const trust = ctx.pipeline.trust;
+  const fromTrustedProxy = trust !== undefined && trust(request.raw.socket.remoteAddress ?? '', 0);
+  const incomingFor = fromTrustedProxy ? headerValue(headers['x-forwarded-for']) : undefined;
+  const incomingProto = fromTrustedProxy ? headerValue(headers['x-forwarded-proto']) : undefined;
+  const incomingHost = fromTrustedProxy ? headerValue(headers['x-forwarded-host']) : undefined;
+  return {
+    forwardedFor: incomingFor !== undefined ? `${incomingFor}, ${peer}` : peer,
+    forwardedProto: incomingProto ?? ctx.protocol,
+    forwardedHost: incomingHost ?? headers.host,
+    host: upstream.hostMode === 'preserve' ? headers.host : undefined,
+  };
+}
+
+function hostFor(forwarding: ForwardingInfo, upstream: Upstream, target: Target): ForwardingInfo {
+  const mode = upstream.hostMode;
+  if (mode === 'preserve') return forwarding;
+  forwarding.host = mode === 'target' ? target.hostHeader : mode;
+  return forwarding;
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  return Array.isArray(value) ? value.join(', ') : value;
+}

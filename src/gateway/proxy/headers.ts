@@ -1,0 +1,93 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1) and headers the gateway owns. None of them is copied from
+ * the client to the upstream; the forwarding headers are set by the gateway itself.
+ */
+const REQUEST_DROP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+  'expect',
+  'host',
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'x-real-ip',
+]);
+
+const RESPONSE_DROP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+]);
+
+/** Extra names the `Connection` header lists are hop-by-hop too. */
+function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  const list = (Array.isArray(value) ? value.join(',') : value).toLowerCase();
+  if (list === 'keep-alive' || list === 'close') return undefined;
+  const tokens = new Set<string>();
+  for (const token of list.split(',')) {
+    const t = token.trim();
+    if (t !== '' && t !== 'close' && t !== 'keep-alive') tokens.add(t);
+  }
+  return tokens.size === 0 ? undefined : tokens;
+}
+
+export interface ForwardingInfo {
+  /** Value for X-Forwarded-For. */
+  forwardedFor: string;
+  forwardedProto: string;
+  forwardedHost: string | undefined;
+  /** Host header to send. */
+  host: string | undefined;
+}
+
+/** The client's headers minus hop-by-hop ones, plus the forwarding headers and the policies' extras. */
+export function upstreamRequestHeaders(
+  incoming: IncomingHttpHeaders,
+  forwarding: ForwardingInfo,
+  extra: Record<string, string> | undefined,
+): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  const listed = connectionTokens(incoming.connection);
+  for (const name in incoming) {
+    if (REQUEST_DROP.has(name) || (listed !== undefined && listed.has(name))) continue;
+    const value = incoming[name];
+    if (value !== undefined) out[name] = value;
+  }
+  if (forwarding.host !== undefined) out.host = forwarding.host;
+  out['x-forwarded-for'] = forwarding.forwardedFor;
+  out['x-forwarded-proto'] = forwarding.forwardedProto;
+  if (forwarding.forwardedHost !== undefined) out['x-forwarded-host'] = forwarding.forwardedHost;
+  if (extra !== undefined) for (const name in extra) out[name] = extra[name]!;
+  return out;
+}
+
+/** The upstream's response headers minus hop-by-hop ones. */
+export function clientResponseHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  const listed = connectionTokens(headers.connection);
+  for (const name in headers) {
+    if (RESPONSE_DROP.has(name) || (listed !== undefined && listed.has(name))) continue;
+    const value = headers[name];
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
+}

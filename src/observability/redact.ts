@@ -1,0 +1,98 @@
+/**
+ * The one redaction list. The logger censors these paths, the access log censors these query
+ * parameters, and nothing else decides what is secret.
+ */
+
+export const REDACTED = '[REDACTED]';
+
+/** Request and response headers whose values are credentials. */
+export const SENSITIVE_HEADERS: readonly string[] = [
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'x-api-key',
+  'api-key',
+  'x-auth-token',
+  'x-csrf-token',
+  'x-xsrf-token',
+];
+
+/** Field and query-parameter names whose values are secrets (compared lowercased). */
+export const SENSITIVE_FIELDS: readonly string[] = [
+  'password',
+  'newpassword',
+  'currentpassword',
+  'passwd',
+  'secret',
+  'client_secret',
+  'clientsecret',
+  'token',
+  'access_token',
+  'accesstoken',
+  'refresh_token',
+  'refreshtoken',
+  'id_token',
+  'idtoken',
+  'api_key',
+  'apikey',
+  'key',
+  'code',
+  'code_verifier',
+  'otp',
+  'totp',
+  'signature',
+  'sig',
+  'x-amz-signature',
+  'x-amz-credential',
+  'x-amz-security-token',
+];
+
+const sensitiveFieldSet = new Set(SENSITIVE_FIELDS);
+
+export function isSensitiveField(name: string): boolean {
+  return sensitiveFieldSet.has(name.toLowerCase());
+}
+
+/**
+ * Names too generic to censor in log records, where they mean something else (`err.code` is an
+ * error code, `key` a config key); they are still censored in query strings.
+ */
+const NOT_IN_LOG_RECORDS = new Set(['code', 'key', 'sig', 'signature']);
+
+/**
+ * pino `redact` paths: credential headers wherever requests/responses are logged, and secret
+ * fields nested one or two levels down (a logged body, query or params object). Top-level fields
+ * are the log's own vocabulary and are never secrets.
+ */
+export const LOG_REDACT_PATHS: readonly string[] = [
+  ...SENSITIVE_HEADERS.flatMap((h) => [`req.headers["${h}"]`, `res.headers["${h}"]`, `headers["${h}"]`]),
+  ...SENSITIVE_FIELDS.filter((f) => !NOT_IN_LOG_RECORDS.has(f)).flatMap((f) => [`*["${f}"]`, `*.*["${f}"]`]),
+];
+
+/**
+ * `/a?x=1&token=abc` → `/a?x=1&token=[REDACTED]`. Keys are compared after percent-decoding so that
+ * `%74oken` is caught too; the output keeps the original bytes of everything not redacted.
+ */
+export function redactQuery(url: string): string {
+  const q = url.indexOf('?');
+  if (q === -1) return url;
+  const parts = url.slice(q + 1).split('&');
+  let changed = false;
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!;
+    const eq = part.indexOf('=');
+    const rawKey = eq === -1 ? part : part.slice(0, eq);
+    let key: string;
+    try {
+      key = decodeURIComponent(rawKey.replace(/\+/g, ' '));
+    } catch {
+      key = rawKey;
+    }
+    if (isSensitiveField(key.trim())) {
+      parts[i] = `${rawKey}=${REDACTED}`;
+      changed = true;
+    }
+  }
+  return changed ? `${url.slice(0, q)}?${parts.join('&')}` : url;
+}

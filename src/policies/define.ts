@@ -1,0 +1,72 @@
+import type { Static, TObject } from '@sinclair/typebox';
+import type { FastifyReply } from 'fastify';
+import type { Logger } from 'pino';
+import type { Events } from '../observability/events.js';
+import type { RequestContext } from '../gateway/context.js';
+
+/** The phases of DESIGN.md, in the order a request passes through them. */
+export const PHASES = [
+  'transport',
+  'cors',
+  'rate-limit-pre',
+  'authenticate',
+  'rate-limit',
+  'authorize',
+  'validate',
+  'forward',
+  'respond',
+  'observe',
+] as const;
+export type Phase = (typeof PHASES)[number];
+
+/** What `create()` is given besides its options: built once per route at config load. */
+export interface PolicyContext {
+  /** Route name, or `*` for the requests no route matches (404/405, which still get the defaults). */
+  readonly route: string;
+  readonly mode: 'production' | 'development';
+  readonly configDir: string;
+  readonly dataDir: string;
+  readonly logger: Logger;
+  readonly events: Events;
+}
+
+/**
+ * What a policy instance does per request. Each hook is optional; a request hook denies by throwing
+ * a RampartError and may return a promise only when it really waits on something.
+ */
+export interface PolicyHooks {
+  /** Before forwarding, in phase order. */
+  request?(ctx: RequestContext): void | Promise<void>;
+  /** Before the response headers are written, for every response (upstream, error, local). */
+  response?(ctx: RequestContext, reply: FastifyReply): void;
+  /** After the response is finished or the client went away. Must never throw. */
+  log?(ctx: RequestContext, reply: FastifyReply): void;
+  /** When the config that created it is retired. */
+  close?(): void | Promise<void>;
+}
+
+export interface PolicyDefinition<S extends TObject = TObject> {
+  readonly name: string;
+  readonly phase: Phase;
+  /** Within a phase, higher runs first; ties run in name order. */
+  readonly priority: number;
+  readonly description: string;
+  /** Applied to every route unless `defaults.<name>: false`. */
+  readonly enabledByDefault: boolean;
+  readonly schema: S;
+  create(options: Static<S>, ctx: PolicyContext): PolicyHooks;
+}
+
+export function definePolicy<S extends TObject>(definition: {
+  name: string;
+  phase: Phase;
+  priority?: number;
+  description: string;
+  enabledByDefault?: boolean;
+  schema: S;
+  create(options: Static<S>, ctx: PolicyContext): PolicyHooks;
+}): PolicyDefinition<S> {
+  if (!/^[a-z][a-z0-9-]*$/.test(definition.name)) throw new TypeError(`invalid policy name '${definition.name}'`);
+  if (!PHASES.includes(definition.phase)) throw new TypeError(`policy '${definition.name}': unknown phase '${definition.phase}'`);
+  return Object.freeze({ priority: 0, enabledByDefault: false, ...definition });
+}
