@@ -49,7 +49,8 @@ export function formatPath(path: ConfigPath): string {
 }
 
 /** Closest candidate by edit distance, when close enough to be a likely typo. */
-export function didYouMean(input: string, candidates: Iterable<string>): string | undefined {
+export function didYouMean(input: string, candidates: readonly string[] | Iterable<string>): string | undefined {
+  candidates = [...candidates];
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of candidates) {
@@ -60,6 +61,8 @@ export function didYouMean(input: string, candidates: Iterable<string>): string 
     }
   }
   if (best === undefined) return undefined;
+  const prefixed = [...candidates].filter((c) => input.length >= 3 && c.toLowerCase().startsWith(input.toLowerCase()));
+  if (prefixed.length === 1) return prefixed[0];
   return bestDistance <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined;
 }
 

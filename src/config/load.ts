@@ -27,7 +27,7 @@ export interface LoadedConfig {
 }
 
 export function createAjv(useDefaults: boolean): Ajv {
-  const ajv = new Ajv({ allErrors: true, useDefaults, strict: true, allowUnionTypes: true });
+  const ajv = new Ajv({ allErrors: true, useDefaults, strict: true, allowUnionTypes: true, verbose: true });
   ajv.addKeyword({ keyword: 'x-expected', schemaType: 'string' });
   addFormats(ajv);
   return ajv;
@@ -81,13 +81,12 @@ function finish(raw: unknown, source: Source, dir: string, issues: ConfigIssue[]
   }
   source.data = raw;
   for (const error of validateCore(raw)) issues.push(source.fromAjv(error, []));
-  if (issues.length === 0) {
-    const config = raw as RampartConfig;
-    checkSemantics(config, source, issues, purpose);
-    validatePolicies(config, source, issues);
-  }
+  const config = raw as RampartConfig;
+  if (issues.length === 0) checkSemantics(config, source, issues, purpose);
+  // Policy blocks are checked even when other parts are wrong, so one run shows every error.
+  validatePolicies(config, source, issues);
   if (issues.length > 0) throw new ConfigError(issues);
-  const config = deepFreeze(raw as RampartConfig);
+  deepFreeze(config);
   return Object.freeze({
     config,
     file: source.file,

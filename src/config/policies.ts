@@ -30,10 +30,13 @@ export interface ResolvedPolicy {
 
 /** Checks every policy block in `defaults` and in each route against its policy's schema. */
 export function validatePolicies(config: RampartConfig, source: Source, issues: ConfigIssue[]): void {
-  const before = issues.length;
-  checkBlock(config.defaults, ['defaults'], source, issues);
-  config.routes.forEach((route, i) => checkBlock(route.policies, ['routes', i, 'policies'], source, issues));
-  if (issues.length > before) return;
+  // The shape around the blocks may be wrong here (this runs even when the core schema failed).
+  if (isObject(config.defaults)) checkBlock(config.defaults, ['defaults'], source, issues);
+  const routes: unknown[] = Array.isArray(config.routes) ? config.routes : [];
+  routes.forEach((route, i) => {
+    if (isObject(route) && isObject(route.policies)) checkBlock(route.policies, ['routes', i, 'policies'], source, issues);
+  });
+  if (issues.length > 0) return;
   // Pieces are valid on their own; the merged options must be too (a required option may be
   // given in neither place).
   for (const [i, route] of config.routes.entries()) {

@@ -174,7 +174,7 @@ const Route = Strict(
         description: 'Forwarded path template using the match\'s `:name` parameters and `*` (`/v2/notes/:id`). Replaces `stripPrefix`.',
       }),
     ),
-    policies: Type.Record(Type.String(), Type.Unknown(), {
+    policies: Type.Record(Type.String(), Type.Unknown({ description: 'Options of the policy named by the key, or `false`.' }), {
       description: 'Per-policy overrides of `defaults`: an object merges into the default options, `false` disables the policy.',
       default: {},
     }),
@@ -197,7 +197,7 @@ export const ConfigSchema = Strict(
       description: 'Upstream services by name.',
       default: {},
     }),
-    defaults: Type.Record(Type.String(), Type.Unknown(), {
+    defaults: Type.Record(Type.String(), Type.Unknown({ description: 'Options of the policy named by the key, or `false`.' }), {
       description: 'Policy options applied to every route, by policy name. `false` turns off a policy that is on by default.',
       default: {},
     }),

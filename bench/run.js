@@ -1,0 +1,391 @@
+// `npm run bench`: Rampart against the upstream alone and against a bare Fastify proxy, in one run.
+// Every server is its own child process; autocannon drives them from this process, alternating the
+// targets round by round, and the table shows medians over the rounds. See docs/benchmarks.md.
+//
+// Environment: BENCH_DURATION (s per run, 5), BENCH_ROUNDS (5), BENCH_CONNECTIONS (50),
+// BENCH_WARMUP (s per target, 2), BENCH_TARGETS (comma list, all), BENCH_PROFILE (a target name:
+// run that server under `node --cpu-prof` and summarize the profile; results go to a separate file).
+import autocannon from 'autocannon';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, createReadStream } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { CLK_TCK, cpuMicros, freePort, killAll, startNode, stop, waitReady } from './proc.js';
+import { formatSummary, summarizeProfile } from './profile-summary.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const path = (p) => join(root, p);
+
+function envNumber(name, fallback, min) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min) {
+    console.error(`bench: ${name} must be a number ≥ ${min} (got ${JSON.stringify(raw)})`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const ALL_TARGETS = ['direct', 'fastify-proxy', 'rampart-passthrough', 'rampart-quickstart'];
+const settings = {
+  durationS: envNumber('BENCH_DURATION', 5, 1),
+  rounds: Math.floor(envNumber('BENCH_ROUNDS', 5, 1)),
+  connections: Math.floor(envNumber('BENCH_CONNECTIONS', 50, 1)),
+  warmupS: envNumber('BENCH_WARMUP', 2, 0),
+  pipelining: 1,
+  method: 'GET',
+  targets: process.env.BENCH_TARGETS ? process.env.BENCH_TARGETS.split(',').map((s) => s.trim()) : ALL_TARGETS,
+  profile: process.env.BENCH_PROFILE || null,
+};
+for (const t of settings.targets) {
+  if (!ALL_TARGETS.includes(t)) {
+    console.error(`bench: unknown target ${t} (known: ${ALL_TARGETS.join(', ')})`);
+    process.exit(2);
+  }
+}
+if (settings.profile !== null && !settings.targets.includes(settings.profile)) {
+  console.error(`bench: BENCH_PROFILE=${settings.profile} is not among the targets`);
+  process.exit(2);
+}
+
+const tmp = mkdtempSync(join(os.tmpdir(), 'rampart-bench-'));
+const profileDir = join(tmp, 'profiles');
+let cleaningUp = false;
+
+async function cleanup() {
+  if (cleaningUp) return;
+  cleaningUp = true;
+  await killAll(settings.profile ? 15_000 : 5000);
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    console.error(`\nbench: ${signal}, stopping the servers`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+/** A minimal Rampart config: one route, the default policies (request-id, access-log). */
+function passthroughConfig({ port, notesPort, logFile }) {
+  return {
+    server: { listen: { host: '127.0.0.1', port } },
+    admin: { enabled: false },
+    dataDir: join(tmp, 'data-passthrough'),
+    log: { destination: logFile },
+    upstreams: { notes: { targets: [{ url: `http://127.0.0.1:${notesPort}` }] } },
+    routes: [{ name: 'notes', match: { path: '/api/notes', methods: ['GET'] }, upstream: 'notes', stripPrefix: '/api' }],
+  };
+}
+
+/**
+ * The quickstart config as it stands, with only what a benchmark must own overridden: the listen
+ * port, the log file, the data directory and the admin listener (off). The upstream URL keeps its
+ * ${NOTES_PORT} interpolation and gets the bench's port through the environment.
+ */
+function quickstartConfig({ port, logFile }) {
+  const config = parseYaml(readFileSync(path('examples/quickstart/rampart.yaml'), 'utf8'));
+  config.server = { ...config.server, listen: { host: '127.0.0.1', port } };
+  config.admin = { ...config.admin, enabled: false };
+  config.log = { ...config.log, destination: logFile };
+  config.dataDir = join(tmp, 'data-quickstart');
+  return config;
+}
+
+async function startTargets(notesPort) {
+  const targets = [];
+  const profileArgs = (name) => (settings.profile === name ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+  const notesUrl = `http://127.0.0.1:${notesPort}`;
+  for (const name of settings.targets) {
+    if (name === 'direct') {
+      targets.push({ name, url: `${notesUrl}/notes`, server: null });
+      continue;
+    }
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}/api/notes`;
+    let handle;
+    let configText = null;
+    let logFile = null;
+    if (name === 'fastify-proxy') {
+      handle = startNode(name, [...profileArgs(name), path('bench/baseline-proxy.js')], { PORT: String(port), UPSTREAM_URL: notesUrl });
+    } else {
+      logFile = join(tmp, `${name}.log`);
+      const config = name === 'rampart-passthrough' ? passthroughConfig({ port, notesPort, logFile }) : quickstartConfig({ port, logFile });
+      configText = stringifyYaml(config);
+      const configFile = join(tmp, `${name}.yaml`);
+      writeFileSync(configFile, configText);
+      handle = startNode(name, [...profileArgs(name), path('dist/cli/main.js'), 'start', '-c', configFile], {
+        NOTES_PORT: String(notesPort),
+        RAMPART_PORT: String(port),
+      });
+    }
+    await waitReady(handle, url);
+    targets.push({ name, url, server: handle, config: configText, logFile });
+  }
+  return targets;
+}
+
+function load(url, durationS) {
+  return new Promise((resolve, reject) => {
+    autocannon(
+      { url, method: settings.method, connections: settings.connections, pipelining: settings.pipelining, duration: durationS },
+      (error, result) => (error ? reject(error) : resolve(result)),
+    );
+  });
+}
+
+/** One autocannon run against a target, with the CPU time its server process spent meanwhile. */
+async function measure(target, notes, durationS) {
+  const pid = target.server?.pid ?? notes.pid;
+  const cpu0 = cpuMicros(pid);
+  const up0 = cpuMicros(notes.pid);
+  const gen0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  const r = await load(target.url, durationS);
+  const wallUs = Number(process.hrtime.bigint() - t0) / 1000;
+  const gen = process.cpuUsage(gen0);
+  const cpu = cpuMicros(pid) - cpu0;
+  const upstreamCpu = cpuMicros(notes.pid) - up0;
+  for (const h of [target.server, notes]) {
+    if (h?.exited) throw new Error(`${h.name} died during the run (${h.exitCode}):\n${h.output()}`);
+  }
+  const requests = r.requests.total;
+  return {
+    reqPerSec: round(requests / r.duration, 1),
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
+    requests,
+    ok2xx: r['2xx'],
+    non2xx: r.non2xx,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    statusCodes: r.statusCodeStats,
+    cpuUsPerReq: requests > 0 ? round(cpu / requests, 1) : null,
+    upstreamCpuUsPerReq: target.server && requests > 0 ? round(upstreamCpu / requests, 1) : null,
+    serverCpuPct: round((100 * cpu) / wallUs, 1),
+    loadgenCpuPct: round((100 * (gen.user + gen.system)) / wallUs, 1),
+    durationS: r.duration,
+  };
+}
+
+const round = (n, digits) => Math.round(n * 10 ** digits) / 10 ** digits;
+function median(values) {
+  const v = values.filter((x) => typeof x === 'number').sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/** Counts the access-log lines of a Rampart target by level and status, to check nothing went wrong. */
+async function logStats(file) {
+  const stats = { lines: 0, accessLines: 0, aborted: 0, byLevel: {}, byStatus: {}, sample: {} };
+  try {
+    statSync(file);
+  } catch {
+    return null;
+  }
+  const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+  for await (const line of rl) {
+    if (line === '') continue;
+    stats.lines++;
+    let rec;
+    try {
+      rec = JSON.parse(line);
+    } catch {
+      stats.byLevel.unparsable = (stats.byLevel.unparsable ?? 0) + 1;
+      continue;
+    }
+    stats.byLevel[rec.level] = (stats.byLevel[rec.level] ?? 0) + 1;
+    const status = rec.type === 'access' ? rec.status : undefined;
+    if (rec.aborted === true) stats.aborted++;
+    if (status !== undefined) {
+      stats.accessLines++;
+      stats.byStatus[status] = (stats.byStatus[status] ?? 0) + 1;
+    }
+    // Keep one example of each non-info record (and of the access line) as evidence.
+    const kind = rec.level === 'info' ? (status !== undefined ? 'access' : null) : rec.level;
+    if (kind && !stats.sample[kind]) stats.sample[kind] = rec;
+  }
+  return stats;
+}
+
+function gitInfo() {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: root, encoding: 'utf8' }).trim() !== '';
+    return { commit, srcDirty: dirty };
+  } catch {
+    return null;
+  }
+}
+
+function table(rows) {
+  const header = ['target', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', '× direct', '× fastify-proxy', 'errors'];
+  const body = rows.map((r) => [
+    r.name,
+    r.reqPerSec?.toFixed(0) ?? '-',
+    r.p50Ms ?? '-',
+    r.p99Ms ?? '-',
+    r.cpuUsPerReq?.toFixed(1) ?? '-',
+    r.vsDirect?.toFixed(2) ?? '-',
+    r.vsFastifyProxy?.toFixed(2) ?? '-',
+    r.errorsTotal,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => String(b[i]).length)));
+  const line = (cells) => cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i]))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+async function main() {
+  const started = Date.now();
+  const machine = {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? null,
+    memoryMiB: Math.round(os.totalmem() / 2 ** 20),
+    platform: `${os.platform()} ${os.release()}`,
+    node: process.version,
+    clkTck: CLK_TCK,
+  };
+  console.log(
+    `bench: ${settings.targets.length} targets × ${settings.rounds} rounds × ${settings.durationS}s, ` +
+      `${settings.connections} connections, warm-up ${settings.warmupS}s; node ${process.version}, ${machine.cpus} CPUs`,
+  );
+
+  const notesPort = await freePort();
+  const notes = startNode('notes-api', [path('examples/quickstart/notes-api.js')], { NOTES_PORT: String(notesPort) });
+  await waitReady(notes, `http://127.0.0.1:${notesPort}/notes`);
+  const targets = await startTargets(notesPort);
+  console.log(`bench: servers up (notes API pid ${notes.pid}; ${targets.filter((t) => t.server).map((t) => `${t.name} pid ${t.server.pid}`).join(', ')})`);
+
+  const warmups = {};
+  if (settings.warmupS > 0) {
+    for (const t of targets) {
+      const w = await measure(t, notes, settings.warmupS);
+      warmups[t.name] = w;
+      console.log(`  warm-up  ${t.name.padEnd(20)} ${w.reqPerSec.toFixed(0).padStart(7)} req/s`);
+    }
+  }
+
+  const runs = Object.fromEntries(targets.map((t) => [t.name, []]));
+  const orders = [];
+  for (let r = 0; r < settings.rounds; r++) {
+    // Alternate: every round visits every target once, starting one place further along each time.
+    const order = targets.map((_, i) => targets[(i + r) % targets.length]);
+    orders.push(order.map((t) => t.name));
+    for (const t of order) {
+      await sleep(250);
+      const m = await measure(t, notes, settings.durationS);
+      runs[t.name].push({ round: r + 1, ...m });
+      const errs = m.errors + m.timeouts + m.non2xx;
+      console.log(
+        `  round ${r + 1}  ${t.name.padEnd(20)} ${m.reqPerSec.toFixed(0).padStart(7)} req/s  p50 ${m.p50Ms} ms  p99 ${m.p99Ms} ms  ` +
+          `${m.cpuUsPerReq} µs/req  server ${m.serverCpuPct}% CPU  loadgen ${m.loadgenCpuPct}%${errs ? `  ERRORS ${errs}` : ''}`,
+      );
+    }
+  }
+
+  const medians = {};
+  for (const t of targets) {
+    const rs = runs[t.name];
+    const pick = (k) => median(rs.map((x) => x[k]));
+    medians[t.name] = {
+      reqPerSec: pick('reqPerSec'),
+      p50Ms: pick('p50Ms'),
+      p99Ms: pick('p99Ms'),
+      cpuUsPerReq: pick('cpuUsPerReq'),
+      upstreamCpuUsPerReq: pick('upstreamCpuUsPerReq'),
+      serverCpuPct: pick('serverCpuPct'),
+      loadgenCpuPct: pick('loadgenCpuPct'),
+      errorsTotal: rs.reduce((s, x) => s + x.errors + x.timeouts + x.non2xx, 0) + (warmups[t.name] ? warmups[t.name].errors + warmups[t.name].timeouts + warmups[t.name].non2xx : 0),
+    };
+  }
+  const ratios = {};
+  for (const t of targets) {
+    const m = medians[t.name];
+    ratios[t.name] = {
+      vsDirect: medians.direct ? round(m.reqPerSec / medians.direct.reqPerSec, 3) : null,
+      vsFastifyProxy: medians['fastify-proxy'] ? round(m.reqPerSec / medians['fastify-proxy'].reqPerSec, 3) : null,
+    };
+  }
+
+  // Stop the servers gracefully so their logs are flushed (and a profile, if asked for, is written).
+  for (const t of targets) if (t.server) await stop(t.server, settings.profile ? 15_000 : 5000);
+  const logs = {};
+  for (const t of targets) if (t.logFile) logs[t.name] = await logStats(t.logFile);
+
+  const acceptance =
+    medians['rampart-passthrough'] && medians['fastify-proxy']
+      ? { rule: 'median rampart-passthrough req/s ≥ 0.9 × median fastify-proxy req/s', ratio: ratios['rampart-passthrough'].vsFastifyProxy }
+      : null;
+  if (acceptance) acceptance.pass = acceptance.ratio >= 0.9;
+
+  console.log(`\nmedians over ${settings.rounds} rounds (${new Date().toISOString()}):\n`);
+  console.log(table(targets.map((t) => ({ name: t.name, ...medians[t.name], ...ratios[t.name] }))));
+  if (acceptance) console.log(`\nacceptance: ${acceptance.rule}: ${acceptance.ratio.toFixed(3)} → ${acceptance.pass ? 'PASS' : 'FAIL'}`);
+  for (const [name, s] of Object.entries(logs)) {
+    if (s === null) {
+      console.log(`log ${name}: no log file written`);
+      continue;
+    }
+    console.log(`log ${name}: ${s.lines} lines, ${s.accessLines} access ${JSON.stringify(s.byStatus)} (${s.aborted} aborted), levels ${JSON.stringify(s.byLevel)}`);
+  }
+
+  let profile = null;
+  if (settings.profile) {
+    const files = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'));
+    if (files.length === 0) {
+      console.log(`\nprofile: ${settings.profile} wrote no .cpuprofile (did it exit cleanly?)`);
+    } else {
+      const outDir = path('bench/results/profiles');
+      mkdirSync(outDir, { recursive: true });
+      const dest = join(outDir, `${settings.profile}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
+      writeFileSync(dest, readFileSync(join(profileDir, files[0])));
+      profile = { file: dest, summary: summarizeProfile(dest, 30) };
+      console.log(`\nprofile of ${settings.profile} (${dest}):\n${formatSummary(profile.summary)}`);
+    }
+  }
+
+  const totalS = round((Date.now() - started) / 1000, 1);
+  const report = {
+    date: new Date().toISOString(),
+    machine,
+    git: gitInfo(),
+    settings,
+    totalSeconds: totalS,
+    orders,
+    warmups,
+    runs,
+    medians,
+    ratios,
+    acceptance,
+    logs,
+    configs: Object.fromEntries(targets.filter((t) => t.config).map((t) => [t.name, t.config])),
+    profile,
+  };
+  mkdirSync(path('bench/results'), { recursive: true });
+  const out = path(settings.profile ? 'bench/results/latest-profiled.json' : 'bench/results/latest.json');
+  writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
+  console.log(`\nbench: ${totalS}s; results in ${out.slice(root.length)}${settings.profile ? ' (profiled: numbers of the profiled target are not comparable)' : ''}`);
+
+  const failed = targets.filter((t) => medians[t.name].errorsTotal > 0);
+  if (failed.length > 0) {
+    console.error(`bench: errors or non-2xx answers from ${failed.map((t) => `${t.name} (${medians[t.name].errorsTotal})`).join(', ')}`);
+    return 1;
+  }
+  return 0;
+}
+
+let code = 1;
+try {
+  code = await main();
+} catch (error) {
+  console.error(`bench: ${error.stack ?? error.message}`);
+} finally {
+  await cleanup();
+}
+process.exit(code);

@@ -1,0 +1,244 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfigObject, loadConfigText } from './load.js';
+import { ConfigError, formatIssue } from './errors.js';
+import { buildPipeline } from '../gateway/pipeline.js';
+import { createEvents } from '../observability/events.js';
+import { createLogger } from '../observability/logger.js';
+import { describePipeline } from '../cli/describe.js';
+
+const load = (text: string, env: NodeJS.ProcessEnv = {}, dir = '/tmp') => loadConfigText(text, 'rampart.yaml', dir, env);
+
+function issuesOf(text: string, env: NodeJS.ProcessEnv = {}, dir = '/tmp'): string[] {
+  try {
+    load(text, env, dir);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.issues.map(formatIssue);
+    throw error;
+  }
+  throw new Error('expected the config to be rejected');
+}
+
+const minimal = `
+upstreams:
+  app:
+    targets:
+      - url: http://127.0.0.1:3001
+routes:
+  - name: api
+    match:
+      path: /api/*
+    upstream: app
+`;
+
+describe('loading a config', () => {
+  it('fills every default and freezes the result', () => {
+    const { config } = load(minimal);
+    expect(config.mode).toBe('production');
+    expect(config.server.listen).toEqual({ host: '0.0.0.0', port: 8080 });
+    expect(config.admin.listen).toEqual({ host: '127.0.0.1', port: 9901 });
+    expect(config.upstreams.app!.timeouts).toEqual({ connect: '5s', headers: '30s', body: '30s' });
+    expect(config.routes[0]!.match.methods).toContain('GET');
+    expect(config.routes[0]!.match.methods).not.toContain('TRACE');
+    expect(Object.isFrozen(config.upstreams.app!.targets[0])).toBe(true);
+    expect(() => {
+      (config.server.listen as { port: number }).port = 1;
+    }).toThrow(TypeError);
+  });
+
+  it('reports a nested typo, a wrong type and an unknown policy with file:line:column', () => {
+    const text = `upstreams:
+  app:
+    targets:
+      - url: http://127.0.0.1:3001
+    timeouts:
+      conect: 2s
+server:
+  listen:
+    port: eighty
+defaults:
+  rate-limt: {}
+routes:
+  - name: api
+    match: { path: /api/* }
+    upstream: app
+`;
+    expect(issuesOf(text)).toEqual([
+      "rampart.yaml:6:7: upstreams.app.timeouts.conect: unknown key 'conect' (did you mean 'connect'?)",
+      "rampart.yaml:9:11: server.listen.port: expected an integer, got 'eighty'",
+      "rampart.yaml:11:3: defaults.rate-limt: unknown policy 'rate-limt'; known policies: request-id, access-log",
+    ]);
+  });
+
+  it('explains enums, patterns, missing keys and references', () => {
+    const text = `mode: prod
+upstreams:
+  app:
+    targets: []
+    timeouts: { connect: 5 seconds }
+routes:
+  - name: Bad Name
+    match: { path: api, methods: [GET, FETCH] }
+    upstream: ap
+  - name: two
+    upstream: app
+`;
+    const issues = issuesOf(text);
+    expect(issues).toEqual([
+      `rampart.yaml:1:7: mode: expected one of "production", "development", got 'prod' (did you mean 'production'?)`,
+      'rampart.yaml:4:14: upstreams.app.targets: expected at least 1 item',
+      "rampart.yaml:5:26: upstreams.app.timeouts.connect: expected a duration such as 500ms, 30s, 5m, 1h or 7d, got '5 seconds'",
+      `rampart.yaml:7:11: routes[0].name: expected a name of lowercase letters, digits, ".", "_" or "-" (at most 64 characters), got 'Bad Name'`,
+      `rampart.yaml:8:20: routes[0].match.path: expected a path starting with "/", got 'api'`,
+      `rampart.yaml:8:40: routes[0].match.methods[1]: expected one of "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "QUERY", got 'FETCH' (did you mean 'PATCH'?)`,
+      "rampart.yaml:10:5: routes[1]: missing required key 'match'",
+    ]);
+  });
+
+  it('checks references between sections once the shape is right', () => {
+    const text = `upstreams:
+  app:
+    targets: [{ url: "http://127.0.0.1:1" }]
+routes:
+  - name: a
+    match: { path: /a/:id/:id }
+    upstream: ap
+  - name: a
+    match: { path: "/b/x*y" }
+    upstream: app
+    stripPrefix: /c
+`;
+    expect(issuesOf(text)).toEqual([
+      "rampart.yaml:6:20: routes[0].match.path: parameter ':id' appears twice",
+      "rampart.yaml:7:15: routes[0].upstream: unknown upstream 'ap' (did you mean 'app'?)",
+      'rampart.yaml:8:11: routes[1].name: duplicate route name \'a\' (also routes[0])',
+      "rampart.yaml:9:20: routes[1].match.path: '*' may only end the path pattern, got '/b/x*y'",
+      "rampart.yaml:11:18: routes[1].stripPrefix: '/c' is not a literal prefix of the path pattern '/b/x*y'",
+    ]);
+  });
+
+  it('reports YAML syntax errors and duplicate keys with their position', () => {
+    expect(issuesOf('routes:\n  - name: a\n    name: b\n')[0]).toMatch(/^rampart\.yaml:3:5: Map keys must be unique/);
+    expect(issuesOf('server: {listen: [}\n')[0]).toMatch(/^rampart\.yaml:1:\d+: /);
+    expect(issuesOf('- a\n- b\n')).toEqual(['rampart.yaml:1:1: expected a mapping at the top level']);
+  });
+
+  it('refuses __proto__ and other hostile keys without polluting anything', () => {
+    const text = `defaults:
+  __proto__: { polluted: true }
+routes: []
+`;
+    expect(issuesOf(text)).toEqual(["rampart.yaml:2:3: defaults.__proto__: unknown policy '__proto__'; known policies: request-id, access-log"]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(issuesOf('server:\n  constructor: 1\n')[0]).toContain("unknown key 'constructor'");
+  });
+});
+
+describe('interpolation', () => {
+  it('resolves ${NAME}, ${NAME:-default}, ${file:PATH} and $${ escapes; plain scalars take their type', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-cfg-'));
+    writeFileSync(join(dir, 'secret.txt'), 's3cret\n');
+    const { config } = load(
+      `server:
+  listen:
+    port: \${PORT}
+    host: "\${HOST:-127.0.0.1}"
+dataDir: "\${file:secret.txt}-$\${LITERAL}"
+upstreams:
+  app:
+    targets: [{ url: "http://\${UP_HOST}:\${UP_PORT:-3001}" }]
+    host: "\${EMPTY:-fallback.example}"
+routes: []
+`,
+      { PORT: '9090', UP_HOST: 'backend', EMPTY: '' },
+      dir,
+    );
+    expect(config.server.listen.port).toBe(9090);
+    expect(config.server.listen.host).toBe('127.0.0.1');
+    expect(config.dataDir).toBe('s3cret-${LITERAL}');
+    expect(config.upstreams.app!.targets[0]!.url).toBe('http://backend:3001');
+    expect(config.upstreams.app!.host).toBe('fallback.example');
+  });
+
+  it('keeps a quoted reference a string, so the schema says what is wrong', () => {
+    expect(issuesOf('server:\n  listen:\n    port: "${PORT}"\n', { PORT: '80' })).toEqual([
+      "rampart.yaml:3:11: server.listen.port: expected an integer, got '80'",
+    ]);
+  });
+
+  it('reports a missing variable, a bad reference and a missing secret file where they are', () => {
+    expect(issuesOf('dataDir: ${NOPE}\nserver:\n  listen:\n    host: ${bad name}\nlog:\n  destination: ${file:missing.txt}\n')).toEqual([
+      'rampart.yaml:1:10: environment variable NOPE is not set (use ${NOPE:-default} for a default)',
+      "rampart.yaml:4:11: invalid reference '${bad name}': expected ${NAME}, ${NAME:-default} or ${file:PATH}",
+      "rampart.yaml:6:16: cannot read secret file 'missing.txt': ENOENT",
+    ]);
+  });
+
+  it('never interpolates keys', () => {
+    expect(issuesOf('${KEY}: 1\n', { KEY: 'mode' })[0]).toContain("unknown key '${KEY}'");
+  });
+});
+
+describe('policies in the config', () => {
+  const logger = createLogger({ level: 'silent', destination: 'stderr' });
+  const deps = { logger, events: createEvents(logger) };
+
+  it('applies defaults, merges route overrides and disables with false, in a deterministic order', async () => {
+    const loaded = load(`${minimal}
+  - name: quiet
+    match: { path: /quiet }
+    upstream: app
+    policies:
+      access-log: false
+      request-id: { echo: false }
+defaults:
+  request-id: { header: x-correlation-id }
+`);
+    const pipeline = buildPipeline(loaded, deps);
+    const [api, quiet] = pipeline.routes;
+    expect(api!.policies.map((p) => p.name)).toEqual(['request-id', 'access-log']);
+    expect(quiet!.policies.map((p) => p.name)).toEqual(['request-id']);
+    // echo: false merged over the default header → no response hook.
+    expect(quiet!.responseHooks).toHaveLength(0);
+    expect(api!.responseHooks).toHaveLength(1);
+    expect(describePipeline(pipeline)).toContain('    policies: request-id [transport 1000] → access-log [observe]');
+    await pipeline.close();
+  });
+
+  it('turns a default-on policy off everywhere with `defaults.<name>: false`', async () => {
+    const pipeline = buildPipeline(load(`${minimal}defaults:\n  access-log: false\n`), deps);
+    expect(pipeline.routes[0]!.policies.map((p) => p.name)).toEqual(['request-id']);
+    expect(pipeline.fallback.policies.map((p) => p.name)).toEqual(['request-id']);
+    await pipeline.close();
+  });
+
+  it('validates policy options against the policy schema', () => {
+    expect(issuesOf(`${minimal}    policies:\n      request-id: { header: "X Bad", echo: yes }\n`)).toEqual([
+      "rampart.yaml:12:29: routes[0].policies.request-id.header: expected a lowercase header name, got 'X Bad'",
+      "rampart.yaml:12:44: routes[0].policies.request-id.echo: expected true or false, got 'yes'",
+    ]);
+  });
+
+  it('refuses two routes claiming the same method, path and host, pointing at the second', () => {
+    const loaded = load(`${minimal}  - name: again
+    match: { path: "/api/*", methods: [POST] }
+    upstream: app
+`);
+    try {
+      buildPipeline(loaded, deps);
+      expect.unreachable();
+    } catch (error) {
+      expect((error as ConfigError).issues.map(formatIssue)).toEqual([
+        "rampart.yaml:12:12: routes[1].match: POST /api/* is already taken by route 'api'",
+      ]);
+    }
+  });
+
+  it('validates an inline config for the library without positions', () => {
+    expect(() => loadConfigObject({ routes: [{ name: 'a', match: { path: '/a' }, upstream: 'x' }] })).toThrow(
+      /<inline>: routes\[0\]\.upstream: routes of the Fastify plugin are served by the host app/,
+    );
+  });
+});

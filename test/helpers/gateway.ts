@@ -1,0 +1,151 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { AddressInfo } from 'node:net';
+import { stringify } from 'yaml';
+import { GatewayRuntime } from '../../src/gateway/runtime.js';
+
+export interface LogCapture {
+  lines: Record<string, unknown>[];
+  stream: Writable;
+  /** Resolves with the first line (already written or to come) matching `predicate`. */
+  waitFor(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+}
+
+export function captureLogs(): LogCapture {
+  const lines: Record<string, unknown>[] = [];
+  const waiters: { predicate: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  let pending = '';
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      pending += chunk.toString('utf8');
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) !== -1) {
+        const text = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        if (text.trim() === '') continue;
+        const line = JSON.parse(text) as Record<string, unknown>;
+        lines.push(line);
+        for (const w of [...waiters]) {
+          if (w.predicate(line)) {
+            waiters.splice(waiters.indexOf(w), 1);
+            w.resolve(line);
+          }
+        }
+      }
+      cb();
+    },
+  });
+  return {
+    lines,
+    stream,
+    waitFor(predicate, timeoutMs = 10_000) {
+      const found = lines.find(predicate);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('timed out waiting for a log line')), timeoutMs);
+        waiters.push({ predicate, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+      });
+    },
+  };
+}
+
+export interface TestGateway {
+  runtime: GatewayRuntime;
+  url: string;
+  logs: LogCapture;
+  configFile: string;
+  close(): Promise<void>;
+}
+
+/** Starts the gateway in this process on port 0 from a config object (written to a temp file). */
+export async function startGateway(config: Record<string, unknown>): Promise<TestGateway> {
+  const dir = mkdtempSync(join(tmpdir(), 'rampart-test-'));
+  const configFile = join(dir, 'rampart.yaml');
+  const full = {
+    ...config,
+    server: { ...(config.server as object), listen: { host: '127.0.0.1', port: 0 } },
+    admin: { enabled: false, ...(config.admin as object) },
+  };
+  writeFileSync(configFile, stringify(full));
+  const logs = captureLogs();
+  const runtime = await GatewayRuntime.start({ configFile, logStream: logs.stream });
+  return {
+    runtime,
+    url: runtime.url,
+    logs,
+    configFile,
+    close: () => runtime.shutdown('test'),
+  };
+}
+
+export interface RecordedRequest {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: Buffer;
+}
+
+export interface TestUpstream {
+  url: string;
+  port: number;
+  server: Server;
+  requests: RecordedRequest[];
+  close(): Promise<void>;
+}
+
+/**
+ * A real HTTP upstream on 127.0.0.1:0 that records what it receives. The default handler answers
+ * 200 with a JSON echo of method and url.
+ */
+export async function startUpstream(
+  handler?: (req: IncomingMessage, res: ServerResponse, body: Buffer) => void,
+  options: { readBody?: boolean } = {},
+): Promise<TestUpstream> {
+  const requests: RecordedRequest[] = [];
+  const server = createServer((req, res) => {
+    if (options.readBody === false) {
+      requests.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.alloc(0) });
+      (handler ?? echo)(req, res, Buffer.alloc(0));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      requests.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+      (handler ?? echo)(req, res, body);
+    });
+  });
+  server.keepAliveTimeout = 2000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    server,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function echo(req: IncomingMessage, res: ServerResponse): void {
+  const body = JSON.stringify({ method: req.method, url: req.url });
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** A free port nobody listens on (bound then released). */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}

@@ -1,0 +1,133 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { startUpstream, type TestUpstream } from './helpers/gateway.js';
+
+const SIZE = 100 * 1024 * 1024;
+const CHUNK = Buffer.alloc(64 * 1024, 'r');
+
+/** 100 MB produced chunk by chunk: neither the test nor the gateway ever holds it whole. */
+function* chunks(): Generator<Buffer> {
+  for (let sent = 0; sent < SIZE; sent += CHUNK.length) yield CHUNK;
+}
+
+function kib(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]);
+}
+
+let child: ChildProcess;
+let upstream: TestUpstream;
+let base: string;
+
+beforeAll(async () => {
+  upstream = await startUpstream(
+    (req, res) => {
+      if (req.url === '/download') {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(SIZE) });
+        void pipeline(Readable.from(chunks()), res);
+        return;
+      }
+      if (req.url === '/upload') {
+        const hash = createHash('sha256');
+        let bytes = 0;
+        req.on('data', (c: Buffer) => {
+          bytes += c.length;
+          hash.update(c);
+        });
+        req.on('end', () => res.end(JSON.stringify({ bytes, sha256: hash.digest('hex') })));
+        return;
+      }
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    },
+    { readBody: false },
+  );
+  const dir = mkdtempSync(join(tmpdir(), 'rampart-stream-'));
+  const config = join(dir, 'rampart.yaml');
+  writeFileSync(
+    config,
+    stringify({
+      server: { listen: { host: '127.0.0.1', port: 0 } },
+      admin: { enabled: false },
+      log: { destination: 'stdout' },
+      upstreams: { big: { targets: [{ url: upstream.url }], timeouts: { body: '60s' } } },
+      routes: [{ name: 'big', match: { path: '/*' }, upstream: 'big' }],
+    }),
+  );
+  child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start', '-c', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+  base = await new Promise<string>((resolve, reject) => {
+    let buffered = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      buffered += c.toString();
+      const m = /gateway on (http:\/\/127\.0\.0\.1:\d+)/.exec(buffered);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`gateway exited with ${code}`)));
+  });
+  child.stdout!.resume();
+  // Warm up: pools, JIT, first allocations.
+  for (let i = 0; i < 20; i++) await transfer('GET', '/warm');
+}, 60_000);
+
+afterAll(async () => {
+  child?.kill('SIGKILL');
+  await upstream?.close();
+});
+
+function transfer(method: string, path: string, body?: Iterable<Buffer>): Promise<{ status: number; bytes: number; hash: string; text: string }> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, method, path, agent: false, headers: body ? { 'content-type': 'application/octet-stream', 'content-length': String(SIZE) } : {} }, (res) => {
+      const hash = createHash('sha256');
+      let bytes = 0;
+      let text = '';
+      res.on('data', (c: Buffer) => {
+        bytes += c.length;
+        hash.update(c);
+        if (text.length < 1000) text += c.toString();
+      });
+      res.on('end', () => resolve({ status: res.statusCode!, bytes, hash: hash.digest('hex'), text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (body) pipeline(Readable.from(body), req).catch(reject);
+    else req.end();
+  });
+}
+
+const expectedHash = (() => {
+  const h = createHash('sha256');
+  for (const c of chunks()) h.update(c);
+  return h.digest('hex');
+})();
+
+describe('streaming through the gateway', () => {
+  it('uploads 100 MB with the gateway RSS growing by less than 50 MB', async () => {
+    const before = kib(child.pid!, 'VmRSS');
+    const res = await transfer('POST', '/upload', chunks());
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.text)).toEqual({ bytes: SIZE, sha256: expectedHash });
+    const growthMb = (kib(child.pid!, 'VmHWM') - before) / 1024;
+    console.log(`upload: gateway peak RSS growth ${growthMb.toFixed(1)} MB (RSS before ${(before / 1024).toFixed(1)} MB)`);
+    expect(growthMb).toBeLessThan(50);
+  }, 60_000);
+
+  it('downloads 100 MB with the gateway RSS growing by less than 50 MB', async () => {
+    const before = kib(child.pid!, 'VmRSS');
+    const res = await transfer('GET', '/download');
+    expect(res.status).toBe(200);
+    expect(res.bytes).toBe(SIZE);
+    expect(res.hash).toBe(expectedHash);
+    const growthMb = (kib(child.pid!, 'VmHWM') - before) / 1024;
+    console.log(`download: gateway peak RSS growth ${growthMb.toFixed(1)} MB (RSS before ${(before / 1024).toFixed(1)} MB)`);
+    expect(growthMb).toBeLessThan(50);
+  }, 60_000);
+});
