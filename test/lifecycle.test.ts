@@ -291,7 +291,7 @@ describe('shutdown', () => {
     await upstream.slowArrived(2);
 
     const from = cli.stdout.length;
-    console.log('sigterm', Date.now()); cli.signal('SIGTERM');
+    cli.signal('SIGTERM');
     const { record: shutdown } = await cli.waitForEvent('sys_shutdown', { from });
     expect(String(shutdown.msg)).toContain('SIGTERM');
 
@@ -307,8 +307,8 @@ describe('shutdown', () => {
     // New connections are refused once the listener is closed (polled: Fastify closes it a tick
     // after the signal is handled); any accepted before that must get the 503 too.
     for (;;) {
-      const o = await connectOutcome(gatewayPort); console.log('outcome', o, Date.now()); if (o === 'refused') break;
-      const early = await get(`${url}/old`).catch((error: NodeJS.ErrnoException) => error); console.log('early', early instanceof Error ? early.code : early.status);
+      if ((await connectOutcome(gatewayPort)) === 'refused') break;
+      const early = await get(`${url}/old`).catch((error: NodeJS.ErrnoException) => error);
       if (early instanceof Error) {
         expect(['ECONNREFUSED', 'ECONNRESET']).toContain(early.code);
         continue;
@@ -320,7 +320,7 @@ describe('shutdown', () => {
     expect(cli.running).toBe(true);
 
     upstream.releaseSlow();
-    const done = await slow; console.log('slow done', Date.now());
+    const done = await slow;
     expect(done.status).toBe(200);
     expect(done.body).toBe(SLOW_BODY);
 

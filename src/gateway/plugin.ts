@@ -48,6 +48,9 @@ async function engine(app: FastifyInstance, options: EnginePluginOptions): Promi
     request.rampart = ctx;
     const raw = request.raw;
     ctx.clientIp = clientIp(raw, pipeline.trust);
+    // A request no route matches still runs the defaults (request id, per-IP limits, …) before
+    // its 404/405, so unknown paths are no cheaper to probe than known ones.
+    let unmatched: RampartError | undefined;
     try {
       if (ref.draining) throw new RampartError('RMP_SHUTTING_DOWN', { headers: { connection: 'close', 'retry-after': '1' } });
       const method = request.method;
@@ -66,16 +69,17 @@ async function engine(app: FastifyInstance, options: EnginePluginOptions): Promi
         ctx.params = match.params;
       } else if (gateway) {
         const allow = pipeline.router.allowed(ctx.path, host);
-        if (allow.length > 0) {
-          throw new RampartError('RMP_METHOD_NOT_ALLOWED', { detail: `${method} is not allowed here.`, headers: { allow: allow.join(', ') } });
-        }
-        throw new RampartError('RMP_ROUTE_NOT_FOUND', { detail: 'No route matches this request.' });
+        unmatched =
+          allow.length > 0
+            ? new RampartError('RMP_METHOD_NOT_ALLOWED', { detail: `${method} is not allowed here.`, headers: { allow: allow.join(', ') } })
+            : new RampartError('RMP_ROUTE_NOT_FOUND', { detail: 'No route matches this request.' });
       }
     } catch (error) {
       sendProblem(reply, error, ctx, logger);
       return;
     }
-    runRequestHooks(ctx.route.requestHooks, 0, ctx, reply, done, logger);
+    const next: HookHandlerDoneFunction = unmatched === undefined ? done : () => sendProblem(reply, unmatched, ctx, logger);
+    runRequestHooks(ctx.route.requestHooks, 0, ctx, reply, next, logger);
   });
 
   app.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, value?: unknown) => void) => {

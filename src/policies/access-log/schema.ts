@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox';
+import type { Static } from '@sinclair/typebox';
 import { Strict, StringEnum } from '../../config/types.js';
 
 export const AccessLogSchema = Strict(
