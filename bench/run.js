@@ -7,7 +7,7 @@
 // run that server under `node --cpu-prof` and summarize the profile; results go to a separate file).
 import autocannon from 'autocannon';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, createReadStream } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, createReadStream } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -60,7 +60,7 @@ let cleaningUp = false;
 async function cleanup() {
   if (cleaningUp) return;
   cleaningUp = true;
-  await killAll(settings.profile ? 15_000 : 5000);
+  await killAll(10_000);
   rmSync(tmp, { recursive: true, force: true });
 }
 
@@ -71,10 +71,15 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
+// Each run ends with autocannon dropping its connections mid-request; a short drain keeps the
+// final SIGTERM quick so the servers exit cleanly (logs flushed, profile written). Not on the
+// request path.
+const DRAIN_TIMEOUT = '2s';
+
 /** A minimal Rampart config: one route, the default policies (request-id, access-log). */
 function passthroughConfig({ port, notesPort, logFile }) {
   return {
-    server: { listen: { host: '127.0.0.1', port } },
+    server: { listen: { host: '127.0.0.1', port }, drainTimeout: DRAIN_TIMEOUT },
     admin: { enabled: false },
     dataDir: join(tmp, 'data-passthrough'),
     log: { destination: logFile },
@@ -85,12 +90,12 @@ function passthroughConfig({ port, notesPort, logFile }) {
 
 /**
  * The quickstart config as it stands, with only what a benchmark must own overridden: the listen
- * port, the log file, the data directory and the admin listener (off). The upstream URL keeps its
+ * port, the drain timeout, the log file, the data directory and the admin listener (off). The upstream URL keeps its
  * ${NOTES_PORT} interpolation and gets the bench's port through the environment.
  */
 function quickstartConfig({ port, logFile }) {
   const config = parseYaml(readFileSync(path('examples/quickstart/rampart.yaml'), 'utf8'));
-  config.server = { ...config.server, listen: { host: '127.0.0.1', port } };
+  config.server = { ...config.server, listen: { host: '127.0.0.1', port }, drainTimeout: DRAIN_TIMEOUT };
   config.admin = { ...config.admin, enabled: false };
   config.log = { ...config.log, destination: logFile };
   config.dataDir = join(tmp, 'data-quickstart');
@@ -314,7 +319,13 @@ async function main() {
   }
 
   // Stop the servers gracefully so their logs are flushed (and a profile, if asked for, is written).
-  for (const t of targets) if (t.server) await stop(t.server, settings.profile ? 15_000 : 5000);
+  const shutdown = {};
+  for (const t of targets) {
+    if (!t.server) continue;
+    const t0 = Date.now();
+    await stop(t.server, 10_000);
+    shutdown[t.name] = { exit: t.server.exitCode, ms: Date.now() - t0 };
+  }
   const logs = {};
   for (const t of targets) if (t.logFile) logs[t.name] = await logStats(t.logFile);
 
@@ -333,18 +344,25 @@ async function main() {
       continue;
     }
     console.log(`log ${name}: ${s.lines} lines, ${s.accessLines} access ${JSON.stringify(s.byStatus)} (${s.aborted} aborted), levels ${JSON.stringify(s.byLevel)}`);
+    for (const level of ['warn', 'error', 'fatal']) {
+      if (s.sample[level]) console.log(`  first ${level}: ${JSON.stringify(s.sample[level])}`);
+    }
+  }
+  for (const [name, s] of Object.entries(shutdown)) {
+    if (s.exit !== 0) console.log(`shutdown ${name}: exit ${s.exit} after ${s.ms} ms (not a clean exit)`);
   }
 
   let profile = null;
   if (settings.profile) {
-    const files = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'));
+    const files = existsSync(profileDir) ? readdirSync(profileDir) : [];
+    const profiles = files.filter((f) => f.endsWith('.cpuprofile'));
     if (files.length === 0) {
       console.log(`\nprofile: ${settings.profile} wrote no .cpuprofile (did it exit cleanly?)`);
     } else {
       const outDir = path('bench/results/profiles');
       mkdirSync(outDir, { recursive: true });
       const dest = join(outDir, `${settings.profile}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
-      writeFileSync(dest, readFileSync(join(profileDir, files[0])));
+      writeFileSync(dest, readFileSync(join(profileDir, profiles[0])));
       profile = { file: dest, summary: summarizeProfile(dest, 30) };
       console.log(`\nprofile of ${settings.profile} (${dest}):\n${formatSummary(profile.summary)}`);
     }
@@ -364,6 +382,7 @@ async function main() {
     ratios,
     acceptance,
     logs,
+    shutdown,
     configs: Object.fromEntries(targets.filter((t) => t.config).map((t) => [t.name, t.config])),
     profile,
   };

@@ -169,11 +169,15 @@ routes: []
   });
 
   it('reports a missing variable, a bad reference and a missing secret file where they are', () => {
-    expect(issuesOf('dataDir: ${NOPE}\nserver:\n  listen:\n    host: ${bad name}\nlog:\n  destination: ${file:missing.txt}\n')).toEqual([
-      'rampart.yaml:1:10: environment variable NOPE is not set (use ${NOPE:-default} for a default)',
-      "rampart.yaml:4:11: invalid reference '${bad name}': expected ${NAME}, ${NAME:-default} or ${file:PATH}",
-      "rampart.yaml:6:16: cannot read secret file 'missing.txt': ENOENT",
-    ]);
+    expect(issuesOf('dataDir: ${NOPE}\nserver:\n  listen:\n    host: ${bad name}\n    port: ${NO_PORT}\nlog:\n  destination: ${file:missing.txt}\nroutes: [{ name: "${NO_NAME}" }]\n')).toEqual([
+      'rampart.yaml:1:10: dataDir: environment variable NOPE is not set (use ${NOPE:-default} for a default)',
+      "rampart.yaml:4:11: server.listen.host: invalid reference '${bad name}': expected ${NAME}, ${NAME:-default} or ${file:PATH}",
+      // Reported once: not again as "expected an integer".
+      'rampart.yaml:5:11: server.listen.port: environment variable NO_PORT is not set (use ${NO_PORT:-default} for a default)',
+      "rampart.yaml:7:16: log.destination: cannot read secret file 'missing.txt': ENOENT",
+      'rampart.yaml:8:18: routes[0].name: environment variable NO_NAME is not set (use ${NO_NAME:-default} for a default)',
+      "rampart.yaml:8:10: routes[0]: missing required key 'match'",
+    ].sort((a, b) => a.localeCompare(b, 'en', { numeric: true })));
   });
 
   it('never interpolates keys', () => {

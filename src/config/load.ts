@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import { ConfigSchema, type RampartConfig } from './schema.js';
 import { ConfigError, ConfigFileError, didYouMean, formatPath, type ConfigIssue, type ConfigPath } from './errors.js';
 import { validatePolicies } from './policies.js';
@@ -80,7 +80,10 @@ function finish(raw: unknown, source: Source, dir: string, issues: ConfigIssue[]
     throw new ConfigError([source.issue([], 'expected a mapping at the top level')]);
   }
   source.data = raw;
-  for (const error of validateCore(raw)) issues.push(source.fromAjv(error, []));
+  for (const error of validateCore(raw)) {
+    const issue = source.fromAjv(error, []);
+    if (!source.failedAt.has(`${issue.line}:${issue.column}`)) issues.push(issue);
+  }
   const config = raw as RampartConfig;
   if (issues.length === 0) checkSemantics(config, source, issues, purpose);
   // Policy blocks are checked even when other parts are wrong, so one run shows every error.
@@ -103,7 +106,7 @@ function finish(raw: unknown, source: Source, dir: string, issues: ConfigIssue[]
  */
 function interpolate(doc: Document, source: Source, dir: string, env: NodeJS.ProcessEnv, issues: ConfigIssue[]): void {
   visit(doc, {
-    Scalar(key, node) {
+    Scalar(key, node, ancestors) {
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('${')) return;
       const original = node.value;
       let failed = false;
@@ -111,9 +114,12 @@ function interpolate(doc: Document, source: Source, dir: string, env: NodeJS.Pro
         if (match === '$${') return '${';
         const result = resolveReference(ref ?? '', dir, env);
         if (typeof result === 'object') {
+          if (!failed) {
+            const at = source.positionOf(node);
+            issues.push({ file: source.file, line: at.line, column: at.column, path: formatPath(pathOf(ancestors, node)), message: result.error });
+            source.failedAt.add(`${at.line}:${at.column}`);
+          }
           failed = true;
-          const at = source.positionOf(node);
-          issues.push({ file: source.file, line: at.line, column: at.column, path: '', message: result.error });
           return '';
         }
         return result;
@@ -123,6 +129,17 @@ function interpolate(doc: Document, source: Source, dir: string, env: NodeJS.Pro
       node.value = whole && node.type === 'PLAIN' ? typed(replaced) : replaced;
     },
   });
+}
+
+/** The config path of a node from visit()'s ancestors (pairs give keys, sequences indexes). */
+function pathOf(ancestors: readonly unknown[], node: unknown): (string | number)[] {
+  const path: (string | number)[] = [];
+  for (let i = 0; i < ancestors.length; i++) {
+    const a = ancestors[i];
+    if (isPair(a)) path.push(isScalar(a.key) ? String(a.key.value) : String(a.key));
+    else if (isSeq(a)) path.push(a.items.indexOf((ancestors[i + 1] ?? node) as never));
+  }
+  return path;
 }
 
 function resolveReference(ref: string, dir: string, env: NodeJS.ProcessEnv): string | { error: string } {
@@ -154,6 +171,8 @@ function typed(value: string): string | number | boolean {
 export class Source {
   /** The interpolated data being validated, for quoting a wrong value back. */
   data: unknown;
+  /** Positions where interpolation failed: the schema's complaint about the same value is noise. */
+  readonly failedAt = new Set<string>();
 
   constructor(
     private readonly doc: Document | undefined,

@@ -94,7 +94,7 @@ export class GatewayRuntime {
     events.emit({
       type: 'sys_startup',
       level: 'INFO',
-      description: `Rampart started: gateway on ${runtime.url}, ${pipeline.routes.length} route(s)`,
+      description: `Rampart started: gateway on ${runtime.url}${runtime.adminUrl !== undefined ? `, admin on ${runtime.adminUrl}` : ''}, ${pipeline.routes.length} route(s)`,
       data: { routes: pipeline.routes.length, configVersion: pipeline.version, mode: config.mode },
     });
     return runtime;

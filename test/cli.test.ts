@@ -1,0 +1,209 @@
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { killAll, ROOT, runCli } from './helpers/process.js';
+
+/** The `rampart` command line, run from source as a real process: exit codes and exact output. */
+
+const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+let dir: string;
+let occupied: Server | undefined;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'rampart-cli-'));
+});
+afterEach(async () => {
+  await killAll();
+  if (occupied !== undefined) {
+    occupied.close();
+    await once(occupied, 'close');
+    occupied = undefined;
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Writes `lines` as rampart.yaml in the test's directory; line N of the file is lines[N - 1]. */
+function writeConfig(lines: string[], name = 'rampart.yaml'): string {
+  const file = join(dir, name);
+  writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** A valid config with a gateway port given as `port` (a number or a `${…}` reference). */
+function validLines(port: string): string[] {
+  return [
+    'server:', //                                 1
+    '  listen:', //                               2
+    '    host: 127.0.0.1', //                     3
+    `    port: ${port}`, //                       4  (value at column 11)
+    'admin:', //                                  5
+    '  enabled: false', //                        6
+    'upstreams:', //                              7
+    '  notes:', //                                8
+    '    targets:', //                            9
+    '      - url: http://127.0.0.1:3001', //      10
+    'routes:', //                                 11
+    '  - name: notes', //                         12
+    '    match:', //                              13
+    '      path: /api/notes', //                  14
+    '      methods: [GET, POST]', //              15
+    '    upstream: notes', //                     16
+  ];
+}
+
+describe('rampart validate', () => {
+  it('prints one FILE:LINE:COLUMN: path: message line per problem and exits 1', async () => {
+    const file = writeConfig([
+      'server:', //                               1
+      '  listen:', //                             2
+      '    host: 127.0.0.1', //                   3
+      '    port: "abc"', //                       4  wrong type, value at column 11
+      'upstreams:', //                            5
+      '  x:', //                                  6
+      '    targets:', //                          7
+      '      - url: http://127.0.0.1:9', //       8
+      '    timeouts:', //                         9
+      '      conect: 2s', //                      10 typo'd nested key at column 7
+      'defaults:', //                             11
+      '  request-id: {}', //                      12
+      '  rate-limt: {}', //                       13 unknown policy at column 3
+      'routes:', //                               14
+      '  - name: r', //                           15
+      '    match:', //                            16
+      '      path: /a', //                        17
+      '    upstream: x', //                       18
+    ]);
+    const { code, stdout, stderr } = await runCli(['validate', '-c', file]);
+    expect(code).toBe(1);
+    expect(stdout).toEqual([]);
+    const at = escape(file);
+    expect(stderr, stderr.join('\n')).toHaveLength(4);
+    expect(stderr[0]).toMatch(new RegExp(`^${at}:4:11: server\\.listen\\.port: expected an integer, got 'abc'$`));
+    expect(stderr[1]).toMatch(new RegExp(`^${at}:10:7: upstreams\\.x\\.timeouts\\.conect: unknown key 'conect'`));
+    expect(stderr[2]).toMatch(new RegExp(`^${at}:13:3: defaults\\.rate-limt: unknown policy 'rate-limt'`));
+    expect(stderr[3]).toBe('rampart: 3 errors in the config');
+  });
+
+  it('suggests the key a typo was meant to be', async () => {
+    const file = writeConfig([
+      'upstreams:', //                            1
+      '  x:', //                                  2
+      '    targets:', //                          3
+      '      - url: http://127.0.0.1:9', //       4
+      '    timeouts:', //                         5
+      '      conect: 2s', //                      6
+    ]);
+    const { code, stderr } = await runCli(['validate', '-c', file]);
+    expect(code).toBe(1);
+    expect(stderr).toEqual([`${file}:6:7: upstreams.x.timeouts.conect: unknown key 'conect' (did you mean 'connect'?)`, 'rampart: 1 error in the config']);
+  });
+
+  it('reports an unknown policy under defaults at its key', async () => {
+    const lines = validLines('8080');
+    lines.splice(6, 0, 'defaults:', '  rate-limt: {}'); // lines 7 and 8
+    const file = writeConfig(lines);
+    const { code, stdout, stderr } = await runCli(['validate', '-c', file]);
+    expect(code).toBe(1);
+    expect(stdout).toEqual([]);
+    expect(stderr).toHaveLength(2);
+    expect(stderr[0]).toMatch(new RegExp(`^${escape(file)}:8:3: defaults\\.rate-limt: unknown policy 'rate-limt'`));
+    expect(stderr[1]).toBe('rampart: 1 error in the config');
+  });
+
+  it('prints the summary of a valid config, policies in order, and exits 0', async () => {
+    const file = writeConfig(validLines('8080'));
+    const { code, stdout, stderr } = await runCli(['validate', '-c', file]);
+    expect(stderr).toEqual([]);
+    expect(code).toBe(0);
+    expect(stdout).toEqual([
+      `${file}: valid (mode production)`,
+      '  gateway  http://127.0.0.1:8080',
+      '  admin    disabled',
+      'upstreams (1):',
+      '  notes  http://127.0.0.1:3001',
+      'routes (1):',
+      '  notes  GET,POST /api/notes → notes',
+      '    policies: request-id [transport 1000] → access-log [observe]',
+      '  (no match)  policies: request-id [transport 1000] → access-log [observe]',
+    ]);
+  });
+
+  it('interpolates ${ENV} from the environment, typed as a number when unquoted', async () => {
+    const file = writeConfig(validLines('${RAMPART_TEST_GATEWAY_PORT}'));
+    const { code, stdout, stderr } = await runCli(['validate', '-c', file], { env: { RAMPART_TEST_GATEWAY_PORT: '18123' } });
+    expect(stderr).toEqual([]);
+    expect(code).toBe(0);
+    expect(stdout).toContain('  gateway  http://127.0.0.1:18123');
+  });
+
+  it('reports a missing environment variable once, at its file:line:column', async () => {
+    const file = writeConfig(validLines('${RAMPART_TEST_UNSET_PORT}'));
+    const { code, stdout, stderr } = await runCli(['validate', '-c', file], { env: { RAMPART_TEST_UNSET_PORT: undefined } });
+    expect(code).toBe(1);
+    expect(stdout).toEqual([]);
+    expect(stderr, stderr.join('\n')).toHaveLength(2);
+    expect(stderr[0]).toMatch(new RegExp(`^${escape(file)}:4:11: (server\\.listen\\.port: )?environment variable RAMPART_TEST_UNSET_PORT is not set`));
+    expect(stderr[1]).toBe('rampart: 1 error in the config');
+  });
+});
+
+describe('rampart start', () => {
+  it('exits 1 with one line when the config file does not exist', async () => {
+    const file = join(dir, 'missing.yaml');
+    const { code, stdout, stderr } = await runCli(['start', '-c', file]);
+    expect(code).toBe(1);
+    expect(stdout).toEqual([]);
+    expect(stderr).toEqual([`rampart: cannot read config file '${file}': no such file`]);
+  });
+
+  it('exits 1 with one line when the gateway port is already in use', async () => {
+    occupied = createServer();
+    occupied.listen(0, '127.0.0.1');
+    await once(occupied, 'listening');
+    const { port } = occupied.address() as AddressInfo;
+    const file = writeConfig(validLines(String(port)));
+    const { code, stdout, stderr } = await runCli(['start', '-c', file]);
+    expect(code).toBe(1);
+    expect(stdout).toEqual([]);
+    expect(stderr).toEqual([`rampart: cannot listen on 127.0.0.1:${port} (gateway): address already in use`]);
+  });
+});
+
+describe('rampart --version and --help', () => {
+  it('--version prints the package version', async () => {
+    const { code, stdout, stderr } = await runCli(['--version']);
+    expect(code).toBe(0);
+    expect(stderr).toEqual([]);
+    expect(stdout).toEqual([VERSION]);
+  });
+
+  it('--help lists the commands and examples', async () => {
+    const { code, stdout, stderr } = await runCli(['--help']);
+    expect(code).toBe(0);
+    expect(stderr).toEqual([]);
+    const text = stdout.join('\n');
+    expect(text).toContain('Usage: rampart');
+    expect(text).toMatch(/^ {2}start \[options\]/m);
+    expect(text).toMatch(/^ {2}validate \[options\]/m);
+    expect(stdout).toContain('Examples:');
+    expect(text).toContain('rampart start -c rampart.yaml');
+  });
+
+  it('start --help describes its options', async () => {
+    const { code, stdout, stderr } = await runCli(['start', '--help']);
+    expect(code).toBe(0);
+    expect(stderr).toEqual([]);
+    const text = stdout.join('\n');
+    expect(text).toContain('Usage: rampart start [options]');
+    expect(text).toContain('-c, --config <file>');
+    expect(text).toContain('rampart start -c examples/quickstart/rampart.yaml');
+  });
+});
