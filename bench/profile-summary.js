@@ -38,6 +38,7 @@ export function summarizeProfile(file, top = 25) {
   const busy = total - (groups.get('(idle)') ?? 0);
   const rank = (m) =>
     [...m]
+      .filter(([name]) => !name.startsWith('(idle)'))
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
       .map(([name, us]) => ({ name, ms: Math.round(us / 1000), pctOfBusy: Math.round((1000 * us) / busy) / 10 }));

@@ -356,7 +356,7 @@ async function main() {
   if (settings.profile) {
     const files = existsSync(profileDir) ? readdirSync(profileDir) : [];
     const profiles = files.filter((f) => f.endsWith('.cpuprofile'));
-    if (files.length === 0) {
+    if (profiles.length === 0) {
       console.log(`\nprofile: ${settings.profile} wrote no .cpuprofile (did it exit cleanly?)`);
     } else {
       const outDir = path('bench/results/profiles');

@@ -149,3 +149,26 @@ export async function closedPort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }
+
+/**
+ * Gateways and upstreams started through this are closed after each test:
+ * `const use = closeAfterEach(afterEach); const up = await use.upstream(); const gw = await use.gateway({...})`.
+ */
+export function closeAfterEach(afterEach: (fn: () => Promise<void>) => void) {
+  const open: { close(): Promise<void> }[] = [];
+  afterEach(async () => {
+    for (const resource of open.splice(0).reverse()) await resource.close();
+  });
+  return {
+    async gateway(config: Record<string, unknown>): Promise<TestGateway> {
+      const gw = await startGateway(config);
+      open.push(gw);
+      return gw;
+    },
+    async upstream(...args: Parameters<typeof startUpstream>): Promise<TestUpstream> {
+      const up = await startUpstream(...args);
+      open.push(up);
+      return up;
+    },
+  };
+}

@@ -1,21 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startGateway, startUpstream, type TestGateway, type TestUpstream } from '../../../test/helpers/gateway.js';
+import { closeAfterEach, type TestUpstream } from '../../../test/helpers/gateway.js';
 import { send } from '../../../test/helpers/http.js';
 
-let gateway: TestGateway | undefined;
+const use = closeAfterEach(afterEach);
 let upstream: TestUpstream | undefined;
-afterEach(async () => {
-  await gateway?.close();
-  await upstream?.close();
-  gateway = upstream = undefined;
-});
 
 async function setup(accessLog: Record<string, unknown> | false = {}) {
-  upstream = await startUpstream((_req, res) => {
+  upstream = await use.upstream((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.end('hello world');
   });
-  gateway = await startGateway({
+  const gateway = await use.gateway({
     upstreams: { app: { targets: [{ url: upstream.url }] } },
     defaults: { 'access-log': accessLog },
     routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app' }],

@@ -1,20 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startGateway, startUpstream, type TestGateway, type TestUpstream } from '../../../test/helpers/gateway.js';
+import { closeAfterEach, type TestUpstream } from '../../../test/helpers/gateway.js';
 import { problemOf, send } from '../../../test/helpers/http.js';
 
-let gateway: TestGateway | undefined;
+const use = closeAfterEach(afterEach);
 let upstream: TestUpstream | undefined;
-afterEach(async () => {
-  await gateway?.close();
-  await upstream?.close();
-  gateway = upstream = undefined;
-});
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 async function setup(policy: Record<string, unknown> | false = {}) {
-  upstream = await startUpstream();
-  gateway = await startGateway({
+  upstream = await use.upstream();
+  const gateway = await use.gateway({
     upstreams: { app: { targets: [{ url: upstream.url }] } },
     defaults: { 'request-id': policy },
     routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app' }],
