@@ -27,6 +27,8 @@ export class RequestContext {
   target: string | undefined;
   /** Code of the problem response sent, if any. */
   errorCode: string | undefined;
+  /** Called when the client goes away before the response is finished (cancels the upstream call). */
+  onAbort: (() => void) | undefined;
   /** The client connection and its counters at the start, for the access log's byte counts. */
   readonly socket: Socket | null;
   readonly bytesReadStart: number;
@@ -47,6 +49,7 @@ export class RequestContext {
     this.upstreamHeaders = undefined;
     this.target = undefined;
     this.errorCode = undefined;
+    this.onAbort = undefined;
     const socket = request.raw.socket;
     this.socket = socket ?? null;
     this.bytesReadStart = socket?.bytesRead ?? 0;

@@ -33,7 +33,7 @@ export interface EnginePluginOptions {
 
 /**
  * The policy engine as Fastify hooks: match + request phases on `onRequest`, the response phase on
- * `onSend`, the observe phase on `onResponse`. The gateway and the library plugin are this same code.
+ * `onSend`, the observe phase when the response closes. The gateway and the library plugin are this same code.
  */
 async function engine(app: FastifyInstance, options: EnginePluginOptions): Promise<void> {
   const { ref, logger, mode } = options;
@@ -46,6 +46,9 @@ async function engine(app: FastifyInstance, options: EnginePluginOptions): Promi
     pipeline.acquire();
     const ctx = new RequestContext(pipeline, request, pipeline.fallback, startTime);
     request.rampart = ctx;
+    // 'close' fires once per response, finished or cut off by the client (Fastify's onResponse
+    // misses the latter), so the observe phase and the in-flight count never leak.
+    reply.raw.once('close', () => finish(ctx, reply, logger));
     const raw = request.raw;
     ctx.clientIp = clientIp(raw, pipeline.trust);
     // A request no route matches still runs the defaults (request id, per-IP limits, …) before
@@ -97,21 +100,20 @@ async function engine(app: FastifyInstance, options: EnginePluginOptions): Promi
     done(null, payload);
   });
 
-  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
-    const ctx = request.rampart;
-    if (ctx !== null) {
-      const hooks = ctx.route.logHooks;
-      for (let i = 0; i < hooks.length; i++) {
-        try {
-          hooks[i]!(ctx, reply);
-        } catch (error) {
-          logger.error({ err: error, requestId: ctx.requestId }, 'log policy failed');
-        }
-      }
-      ctx.pipeline.release();
+}
+
+/** The observe phase, once the response is done or abandoned; then the request lets go of its pipeline. */
+function finish(ctx: RequestContext, reply: FastifyReply, logger: Logger): void {
+  if (!reply.raw.writableFinished && ctx.onAbort !== undefined) ctx.onAbort();
+  const hooks = ctx.route.logHooks;
+  for (let i = 0; i < hooks.length; i++) {
+    try {
+      hooks[i]!(ctx, reply);
+    } catch (error) {
+      logger.error({ err: error, requestId: ctx.requestId }, 'log policy failed');
     }
-    done();
-  });
+  }
+  ctx.pipeline.release();
 }
 
 /** Runs request hooks in order; stays synchronous until a hook returns a promise. */

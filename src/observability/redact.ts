@@ -54,20 +54,18 @@ export function isSensitiveField(name: string): boolean {
   return sensitiveFieldSet.has(name.toLowerCase());
 }
 
-/**
- * Names too generic to censor in log records, where they mean something else (`err.code` is an
- * error code, `key` a config key); they are still censored in query strings.
- */
-const NOT_IN_LOG_RECORDS = new Set(['code', 'key', 'sig', 'signature']);
+/** Objects a log record may carry request data in; secret fields are censored inside them. */
+export const LOGGED_CONTAINERS: readonly string[] = ['body', 'query', 'params', 'data', 'input'];
 
 /**
- * pino `redact` paths: credential headers wherever requests/responses are logged, and secret
- * fields nested one or two levels down (a logged body, query or params object). Top-level fields
- * are the log's own vocabulary and are never secrets.
+ * pino `redact` paths: credential headers wherever headers are logged, and secret fields inside
+ * the containers above. Every path is explicit: pino's wildcard paths cost about 100 µs per line
+ * with a list this long (measured: 117 µs vs 5 µs per access line), which would dominate the
+ * gateway's per-request CPU. Top-level fields are the log's own vocabulary and never secrets.
  */
 export const LOG_REDACT_PATHS: readonly string[] = [
   ...SENSITIVE_HEADERS.flatMap((h) => [`req.headers["${h}"]`, `res.headers["${h}"]`, `headers["${h}"]`]),
-  ...SENSITIVE_FIELDS.filter((f) => !NOT_IN_LOG_RECORDS.has(f)).flatMap((f) => [`*["${f}"]`, `*.*["${f}"]`]),
+  ...LOGGED_CONTAINERS.flatMap((c) => SENSITIVE_FIELDS.map((f) => `${c}["${f}"]`)),
 ];
 
 /**

@@ -28,10 +28,7 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
 
   // Abort the upstream request when the client goes away before the response is done.
   const abort = new AbortController();
-  const onClose = () => {
-    if (!reply.raw.writableFinished) abort.abort();
-  };
-  reply.raw.once('close', onClose);
+  ctx.onAbort = () => abort.abort();
 
   for (let attempt = 1; ; attempt++) {
     const target = upstream.pick(Date.now());

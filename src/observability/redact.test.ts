@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { captureLogs } from '../../test/helpers/gateway.js';
+import { createLogger } from './logger.js';
+import { redactQuery, REDACTED } from './redact.js';
+
+describe('the one redaction list', () => {
+  it('censors credential headers and secret fields in logged containers, not the log vocabulary', async () => {
+    const logs = captureLogs();
+    const logger = createLogger({ level: 'info', destination: 'stdout' }, logs.stream);
+    logger.info(
+      {
+        req: { headers: { authorization: 'Bearer t0k', 'x-api-key': 'k3y', accept: 'json' } },
+        headers: { cookie: 'sid=c00kie' },
+        body: { password: 'hunter2', refresh_token: 'r1', name: 'alice' },
+        query: { access_token: 'q1', page: '2' },
+        err: { code: 'ECONNREFUSED' },
+        errorCode: 'RMP_INTERNAL',
+      },
+      'x',
+    );
+    const line = await logs.waitFor(() => true);
+    expect(line).toMatchObject({
+      req: { headers: { authorization: REDACTED, 'x-api-key': REDACTED, accept: 'json' } },
+      headers: { cookie: REDACTED },
+      body: { password: REDACTED, refresh_token: REDACTED, name: 'alice' },
+      query: { access_token: REDACTED, page: '2' },
+      err: { code: 'ECONNREFUSED' },
+      errorCode: 'RMP_INTERNAL',
+    });
+  });
+
+  it('redacts query parameters by decoded, case-insensitive name and keeps the rest byte for byte', () => {
+    expect(redactQuery('/a')).toBe('/a');
+    expect(redactQuery('/a?x=%20y&Token=abc&t%6Fken=d&key&code=1')).toBe(`/a?x=%20y&Token=${REDACTED}&t%6Fken=${REDACTED}&key=${REDACTED}&code=${REDACTED}`);
+    expect(redactQuery('/a?%E0%A4%A=1&password=p')).toBe(`/a?%E0%A4%A=1&password=${REDACTED}`);
+  });
+});
