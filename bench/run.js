@@ -146,6 +146,12 @@ function load(url, durationS) {
 
 /** One autocannon run against a target, with the CPU time its server process spent meanwhile. */
 async function measure(target, notes, durationS) {
+  const alive = () => {
+    for (const h of [target.server, notes]) {
+      if (h?.exited) throw new Error(`${h.name} exited (${h.exitCode}):\n${h.output()}`);
+    }
+  };
+  alive();
   const pid = target.server?.pid ?? notes.pid;
   const cpu0 = cpuMicros(pid);
   const up0 = cpuMicros(notes.pid);
@@ -154,11 +160,10 @@ async function measure(target, notes, durationS) {
   const r = await load(target.url, durationS);
   const wallUs = Number(process.hrtime.bigint() - t0) / 1000;
   const gen = process.cpuUsage(gen0);
+  await sleep(0); // let a pending 'exit' event land before /proc is read
+  alive();
   const cpu = cpuMicros(pid) - cpu0;
   const upstreamCpu = cpuMicros(notes.pid) - up0;
-  for (const h of [target.server, notes]) {
-    if (h?.exited) throw new Error(`${h.name} died during the run (${h.exitCode}):\n${h.output()}`);
-  }
   const requests = r.requests.total;
   return {
     reqPerSec: round(requests / r.duration, 1),
@@ -188,7 +193,7 @@ function median(values) {
 
 /** Counts the access-log lines of a Rampart target by level and status, to check nothing went wrong. */
 async function logStats(file) {
-  const stats = { lines: 0, accessLines: 0, aborted: 0, byLevel: {}, byStatus: {}, sample: {} };
+  const stats = { lines: 0, accessLines: 0, aborted: 0, byLevel: {}, byStatus: {}, sample: {}, notable: {} };
   try {
     statSync(file);
   } catch {
@@ -212,9 +217,13 @@ async function logStats(file) {
       stats.accessLines++;
       stats.byStatus[status] = (stats.byStatus[status] ?? 0) + 1;
     }
-    // Keep one example of each non-info record (and of the access line) as evidence.
-    const kind = rec.level === 'info' ? (status !== undefined ? 'access' : null) : rec.level;
-    if (kind && !stats.sample[kind]) stats.sample[kind] = rec;
+    // Keep the first access line and every distinct warning or error (by message) as evidence.
+    if (status !== undefined && !stats.sample.access) stats.sample.access = rec;
+    if (rec.level !== 'info' && rec.level !== 'debug' && rec.level !== 'trace') {
+      const key = `${rec.level}: ${rec.msg}`;
+      stats.notable[key] ??= { count: 0, first: rec };
+      stats.notable[key].count++;
+    }
   }
   return stats;
 }
@@ -222,8 +231,8 @@ async function logStats(file) {
 function gitInfo() {
   try {
     const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: root, encoding: 'utf8' }).trim() !== '';
-    return { commit, srcDirty: dirty };
+    const changed = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: root, encoding: 'utf8' }).trim();
+    return { commit, srcDirty: changed !== '', srcChanges: changed === '' ? [] : changed.split('\n') };
   } catch {
     return null;
   }
@@ -248,6 +257,7 @@ function table(rows) {
 
 async function main() {
   const started = Date.now();
+  const git = gitInfo(); // at start: others may edit src/ while the bench runs
   const machine = {
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model ?? null,
@@ -255,6 +265,8 @@ async function main() {
     platform: `${os.platform()} ${os.release()}`,
     node: process.version,
     clkTck: CLK_TCK,
+    // Other work on the machine skews every number; the load average shows whether there was any.
+    loadavgAtStart: os.loadavg().map((x) => round(x, 2)),
   };
   console.log(
     `bench: ${settings.targets.length} targets × ${settings.rounds} rounds × ${settings.durationS}s, ` +
@@ -344,9 +356,7 @@ async function main() {
       continue;
     }
     console.log(`log ${name}: ${s.lines} lines, ${s.accessLines} access ${JSON.stringify(s.byStatus)} (${s.aborted} aborted), levels ${JSON.stringify(s.byLevel)}`);
-    for (const level of ['warn', 'error', 'fatal']) {
-      if (s.sample[level]) console.log(`  first ${level}: ${JSON.stringify(s.sample[level])}`);
-    }
+    for (const [key, n] of Object.entries(s.notable)) console.log(`  ${n.count}× ${key}  e.g. ${JSON.stringify(n.first)}`);
   }
   for (const [name, s] of Object.entries(shutdown)) {
     if (s.exit !== 0) console.log(`shutdown ${name}: exit ${s.exit} after ${s.ms} ms (not a clean exit)`);
@@ -359,20 +369,20 @@ async function main() {
     if (profiles.length === 0) {
       console.log(`\nprofile: ${settings.profile} wrote no .cpuprofile (did it exit cleanly?)`);
     } else {
-      const outDir = path('bench/results/profiles');
-      mkdirSync(outDir, { recursive: true });
-      const dest = join(outDir, `${settings.profile}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
+      // A V8 CPU profile (JSON; opens in Chrome DevTools or speedscope). *.json here is git-ignored.
+      const dest = path(`bench/results/profile-${settings.profile}.json`);
       writeFileSync(dest, readFileSync(join(profileDir, profiles[0])));
       profile = { file: dest, summary: summarizeProfile(dest, 30) };
       console.log(`\nprofile of ${settings.profile} (${dest}):\n${formatSummary(profile.summary)}`);
     }
   }
 
+  machine.loadavgAtEnd = os.loadavg().map((x) => round(x, 2));
   const totalS = round((Date.now() - started) / 1000, 1);
   const report = {
     date: new Date().toISOString(),
     machine,
-    git: gitInfo(),
+    git,
     settings,
     totalSeconds: totalS,
     orders,
