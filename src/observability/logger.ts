@@ -26,7 +26,7 @@ export function createLogger(options: LoggerOptions, stream?: DestinationStream)
     {
       level: options.level,
       base: { pid: process.pid },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      // Epoch milliseconds (pino's default): the ISO form cost ~2 µs per line.
       redact: { paths: [...LOG_REDACT_PATHS], censor: REDACTED },
       formatters: { level: (label) => ({ level: label }) },
       serializers: { err: pino.stdSerializers.err },

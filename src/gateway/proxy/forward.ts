@@ -27,7 +27,7 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
   const maxAttempts = IDEMPOTENT.has(method) && !hasBody ? upstream.retries + 1 : 1;
 
   // Abort the upstream request when the client goes away before the response is done.
-  const abort = new AbortController();
+  const abort = new AbortSignalLite();
   ctx.onAbort = () => abort.abort();
 
   for (let attempt = 1; ; attempt++) {
@@ -41,10 +41,10 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
         path: target.basePath + path,
         headers,
         body: hasBody ? raw : null,
-        signal: abort.signal,
+        signal: abort as unknown as AbortSignal,
       });
     } catch (error) {
-      if (abort.signal.aborted) return reply; // client gone: nobody to answer
+      if (abort.aborted) return reply; // client gone: nobody to answer
       const code = (error as { code?: string }).code ?? '';
       const isConnect = CONNECT_ERRORS.has(code);
       if (isConnect || TIMEOUTS.has(code)) upstream.failed(target, Date.now());
@@ -59,6 +59,37 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
       return reply.send();
     }
     return reply.send(response.body);
+  }
+}
+
+/**
+ * The least undici needs as a `signal` (an emitter of 'abort', see undici's addAbortListener):
+ * an AbortController per request cost about 5 µs of CPU, more than the rest of Rampart's own code.
+ */
+class AbortSignalLite {
+  aborted = false;
+  reason: unknown = undefined;
+  #listener: (() => void) | undefined;
+
+  once(_event: 'abort', listener: () => void): this {
+    this.#listener = listener;
+    return this;
+  }
+
+  on(event: 'abort', listener: () => void): this {
+    return this.once(event, listener);
+  }
+
+  removeListener(_event: 'abort', listener: () => void): this {
+    if (this.#listener === listener) this.#listener = undefined;
+    return this;
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = new Error('client closed the connection');
+    this.#listener?.();
   }
 }
 
