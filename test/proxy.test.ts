@@ -302,3 +302,20 @@ describe('upstream failures', () => {
     await gateway.logs.waitFor((l) => l.msg === 'upstream target failing; skipped for the cooldown');
   });
 });
+
+describe('upstream body timeout', () => {
+  it('cuts the response off when the upstream goes silent mid-body for longer than the body timeout', async () => {
+    const up = await upstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' });
+      res.write('partial'); // then silence
+    });
+    gateway = await startGateway(oneRoute(up.url, {}, { upstream: { timeouts: { body: '300ms' } } }));
+    const outcome = await send(gateway.url, '/api/stall').then(
+      (res) => `completed with ${res.status} and ${res.text.length} bytes`,
+      (error: NodeJS.ErrnoException) => `failed: ${error.code ?? error.message}`,
+    );
+    expect(outcome).toMatch(/^failed: (ECONNRESET|ERR_STREAM_PREMATURE_CLOSE|aborted)/);
+    const line = await gateway.logs.waitFor((l) => l.type === 'access');
+    expect(line).toMatchObject({ status: 200, aborted: true });
+  });
+});
