@@ -51,11 +51,14 @@ async function engine(app: FastifyInstance, options: EnginePluginOptions): Promi
     reply.raw.once('close', () => finish(ctx, reply, logger));
     const raw = request.raw;
     ctx.clientIp = clientIp(raw, pipeline.trust);
-    // A request no route matches still runs the defaults (request id, per-IP limits, …) before
-    // its 404/405, so unknown paths are no cheaper to probe than known ones.
-    let unmatched: RampartError | undefined;
+    if (ref.draining) {
+      sendProblem(reply, new RampartError('RMP_SHUTTING_DOWN', { headers: { connection: 'close', 'retry-after': '1' } }), ctx, logger);
+      return;
+    }
+    // A request that is refused before routing, or that no route matches, still runs the defaults
+    // (request id, per-IP limits, …) before its error, so probing is no cheaper than real use.
+    let refusal: unknown;
     try {
-      if (ref.draining) throw new RampartError('RMP_SHUTTING_DOWN', { headers: { connection: 'close', 'retry-after': '1' } });
       const method = request.method;
       const [rawPath, query] = splitUrl(request.url);
       ctx.query = query;
@@ -72,16 +75,15 @@ async function engine(app: FastifyInstance, options: EnginePluginOptions): Promi
         ctx.params = match.params;
       } else if (gateway) {
         const allow = pipeline.router.allowed(ctx.path, host);
-        unmatched =
+        refusal =
           allow.length > 0
             ? new RampartError('RMP_METHOD_NOT_ALLOWED', { detail: `${method} is not allowed here.`, headers: { allow: allow.join(', ') } })
             : new RampartError('RMP_ROUTE_NOT_FOUND', { detail: 'No route matches this request.' });
       }
     } catch (error) {
-      sendProblem(reply, error, ctx, logger);
-      return;
+      refusal = error;
     }
-    const next: HookHandlerDoneFunction = unmatched === undefined ? done : () => sendProblem(reply, unmatched, ctx, logger);
+    const next: HookHandlerDoneFunction = refusal === undefined ? done : () => sendProblem(reply, refusal, ctx, logger);
     runRequestHooks(ctx.route.requestHooks, 0, ctx, reply, next, logger);
   });
 

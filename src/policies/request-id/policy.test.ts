@@ -65,3 +65,16 @@ describe('request-id policy', () => {
     expect(problemOf(res).requestId).toMatch(UUID);
   });
 });
+
+describe('request-id on refused requests', () => {
+  it('keeps the incoming id on requests refused before routing (TRACE, dot segments)', async () => {
+    const { gateway, upstream } = await setup();
+    for (const [method, path, status] of [['TRACE', '/api/a', 405], ['GET', '/api/../x', 400]] as const) {
+      const res = await send(gateway.url, path, { method, headers: { 'x-request-id': `keep-${status}` } });
+      expect(res.status).toBe(status);
+      expect(res.headers['x-request-id']).toBe(`keep-${status}`);
+      expect(problemOf(res).requestId).toBe(`keep-${status}`);
+    }
+    expect(upstream.requests).toHaveLength(0);
+  });
+});
