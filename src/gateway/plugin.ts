@@ -101,7 +101,6 @@ async function engine(app: FastifyInstance, options: EnginePluginOptions): Promi
     }
     done(null, payload);
   });
-
 }
 
 /** The observe phase, once the response is done or abandoned; then the request lets go of its pipeline. */

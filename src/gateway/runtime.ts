@@ -90,7 +90,7 @@ export class GatewayRuntime {
     if (config.mode === 'development') {
       logger.warn({ mode: 'development' }, 'DEVELOPMENT MODE: conveniences that are unsafe in production are allowed. Never run this config in production.');
     }
-    if (config.watch) runtime.#watch(loaded);
+    if (config.watch) runtime.#watch();
     events.emit({
       type: 'sys_startup',
       level: 'INFO',
@@ -177,7 +177,7 @@ export class GatewayRuntime {
     return n;
   }
 
-  #watch(loaded: LoadedConfig): void {
+  #watch(): void {
     const file = resolve(this.#configFile);
     const name = basename(file);
     let timer: NodeJS.Timeout | undefined;
@@ -188,7 +188,6 @@ export class GatewayRuntime {
       timer = setTimeout(() => void this.reload(), 100);
     });
     this.#watcher.unref();
-    void loaded;
   }
 }
 
