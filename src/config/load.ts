@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import addFormatsModule from 'ajv-formats';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import { ConfigSchema, type RampartConfig } from './schema.js';
 import { ConfigError, ConfigFileError, didYouMean, formatPath, type ConfigIssue, type ConfigPath } from './errors.js';
@@ -11,7 +10,6 @@ import { checkSemantics } from './semantics.js';
 /** A gateway forwards every route to an upstream; a library plugin applies policies to the host app's own routes. */
 export type Purpose = 'gateway' | 'library';
 
-const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
 /** A validated, defaulted, deep-frozen config and how to point back into its source. */
 export interface LoadedConfig {
@@ -29,7 +27,6 @@ export interface LoadedConfig {
 export function createAjv(useDefaults: boolean): Ajv {
   const ajv = new Ajv({ allErrors: true, useDefaults, strict: true, allowUnionTypes: true, verbose: true });
   ajv.addKeyword({ keyword: 'x-expected', schemaType: 'string' });
-  addFormats(ajv);
   return ajv;
 }
 

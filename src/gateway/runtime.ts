@@ -199,6 +199,7 @@ function warnRestartOnly(old: LoadedConfig, next: LoadedConfig, logger: Logger):
   if (JSON.stringify(a.server.timeouts) !== JSON.stringify(b.server.timeouts)) changed.push('server.timeouts');
   if (JSON.stringify(a.admin) !== JSON.stringify(b.admin)) changed.push('admin');
   if (JSON.stringify(a.log) !== JSON.stringify(b.log)) changed.push('log');
+  if (a.watch !== b.watch) changed.push('watch');
   if (changed.length > 0) logger.warn({ keys: changed }, `these settings only change on restart: ${changed.join(', ')}`);
 }
 
