@@ -246,3 +246,42 @@ defaults:
     );
   });
 });
+
+describe('regressions from the security review', () => {
+  it('zero-timeouts-disable-silently: a 0 timeout is refused, not taken as "no timeout"', () => {
+    const text = `server:
+  timeouts:
+    headers: 0s
+upstreams:
+  app:
+    targets: [{ url: "http://127.0.0.1:1" }]
+    timeouts: { headers: 0ms }
+routes: []
+`;
+    expect(issuesOf(text)).toEqual([
+      'rampart.yaml:3:14: server.timeouts.headers: expected a duration above 0 (0 would disable this timeout)',
+      'rampart.yaml:7:26: upstreams.app.timeouts.headers: expected a duration above 0 (0 would disable this timeout)',
+    ]);
+  });
+
+  it('strip-prefix-mid-segment: stripPrefix must end at a segment boundary of the pattern', () => {
+    const text = `upstreams:
+  app:
+    targets: [{ url: "http://127.0.0.1:1" }]
+routes:
+  - name: a
+    match: { path: "/api*" }
+    upstream: app
+    stripPrefix: /api
+`;
+    expect(issuesOf(text)).toEqual(["rampart.yaml:8:18: routes[0].stripPrefix: '/api' is not a literal prefix of the path pattern '/api*'"]);
+  });
+
+  it('yaml-alias-bomb: an exponential alias document is a config error, not a crash', () => {
+    const levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
+    for (let i = 1; i < 12; i++) levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${String.fromCharCode(96 + i)}`).join(',')}]`);
+    const issues = issuesOf(levels.join('\n') + '\n');
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toMatch(/^rampart\.yaml:1:1: the document cannot be expanded: /);
+  });
+});

@@ -63,7 +63,13 @@ export function loadConfigText(text: string, file: string, dir: string, env: Nod
   if (issues.length > 0) throw new ConfigError(issues);
 
   interpolate(doc, source, dir, env, issues);
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (error) {
+    // "Excessive alias count": a billion-laughs document.
+    throw new ConfigError([{ file, line: 1, column: 1, path: '', message: `the document cannot be expanded: ${firstLine((error as Error).message)}` }]);
+  }
   return finish(raw, source, dir, issues, purpose);
 }
 

@@ -1,5 +1,6 @@
 import proxyaddr from 'proxy-addr';
 import type { RampartConfig } from './schema.js';
+import { parseDuration } from './units.js';
 import { didYouMean, type ConfigIssue } from './errors.js';
 import type { Purpose, Source } from './load.js';
 
@@ -13,7 +14,14 @@ export function checkSemantics(config: RampartConfig, source: Source, issues: Co
     }
   });
 
+  // A zero timeout means "none" to Node and undici: never let a typo switch one off silently.
+  for (const [key, value] of Object.entries(config.server.timeouts)) {
+    if (parseDuration(value) === 0) issues.push(source.issue(['server', 'timeouts', key], 'expected a duration above 0 (0 would disable this timeout)'));
+  }
   for (const [name, upstream] of Object.entries(config.upstreams)) {
+    for (const [key, value] of Object.entries(upstream.timeouts)) {
+      if (parseDuration(value) === 0) issues.push(source.issue(['upstreams', name, 'timeouts', key], 'expected a duration above 0 (0 would disable this timeout)'));
+    }
     const host = upstream.host;
     if (host !== 'target' && host !== 'preserve' && !/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/i.test(host)) {
       issues.push(source.issue(['upstreams', name, 'host'], `expected 'target', 'preserve' or a host name, got '${host}'`));
@@ -45,9 +53,11 @@ export function checkSemantics(config: RampartConfig, source: Source, issues: Co
       issues.push(source.issue(at('rewrite'), "use either 'stripPrefix' or 'rewrite', not both"));
     }
     if (route.stripPrefix !== undefined) {
-      const literal = route.match.path.split(/[:*]/)[0]!;
+      // Only whole segments: `/api` may be stripped from `/api` or `/api/…`, never from `/api*`
+      // (which also matches `/apifoo`).
+      const pattern = route.match.path;
       const p = route.stripPrefix;
-      if (!(literal === p || literal.startsWith(p + '/'))) {
+      if (!(pattern === p || pattern.startsWith(p + '/'))) {
         issues.push(source.issue(at('stripPrefix'), `'${p}' is not a literal prefix of the path pattern '${route.match.path}'`));
       }
     }

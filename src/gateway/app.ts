@@ -21,7 +21,11 @@ export interface GatewayAppOptions {
 export async function createGatewayApp(options: GatewayAppOptions): Promise<FastifyInstance> {
   const { ref, logger } = options;
   const server = ref.current.loaded.config.server;
+  const headersTimeout = parseDuration(server.timeouts.headers);
   const app = Fastify({
+    // Node checks header and request timeouts only every connectionsCheckingInterval (30 s by
+    // default), which would let a slow client hold a connection up to 30 s past the timeout.
+    http: { connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeout / 2))) },
     logger: false,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
@@ -39,7 +43,7 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
       sendProblem(reply, new RampartError('RMP_REQUEST_MALFORMED', { detail: 'The request URL is not valid.', cause: error }), null, logger);
     },
   });
-  app.server.headersTimeout = parseDuration(server.timeouts.headers);
+  app.server.headersTimeout = headersTimeout;
   app.server.on('connect', (_req, socket: Socket) => writeRawProblem(socket, 'RMP_METHOD_REFUSED', 'CONNECT is refused on every route.', { allow: '' }));
 
   // Bodies stay unread streams: the proxy pipes them upstream (policies that need a body read it).

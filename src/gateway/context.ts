@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { FastifyRequest } from 'fastify';
 import type { Pipeline, CompiledRoute } from './pipeline.js';
+import type { CanonicalHost } from './path.js';
 
 /**
  * Per-request state shared by the policies of one request. One allocation per request; every
@@ -20,6 +21,8 @@ export class RequestContext {
   /** Raw query including its `?`, or ''. */
   query: string;
   clientIp: string;
+  /** The validated, canonical Host header (undefined when the request has none). */
+  host: CanonicalHost | undefined;
   protocol: 'http' | 'https';
   /** Extra headers for the upstream request, set by policies. */
   upstreamHeaders: Record<string, string> | undefined;
@@ -45,6 +48,7 @@ export class RequestContext {
     this.path = '';
     this.query = '';
     this.clientIp = '';
+    this.host = undefined;
     this.protocol = 'http';
     this.upstreamHeaders = undefined;
     this.target = undefined;

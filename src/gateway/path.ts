@@ -2,18 +2,23 @@ import { RampartError } from '../errors/problem.js';
 
 const UNRESERVED = /[A-Za-z0-9._~-]/;
 const ESCAPE = /%([0-9A-Fa-f]{2})/g;
-const DOT_SEGMENT = /(?:^|\/)\.{1,2}(?:\/|$)/;
+/** Separators some upstream treats as `/`: the slash, the backslash, and their escapes. */
+const ANY_SEPARATOR = /\/|\\|%2F|%5C/;
 
 /**
  * Normalizes the path of a request target once, before routing, so that what is routed, what
  * policies see and what the upstream receives are the same bytes (RFC 3986 §6.2.2): escapes of
- * unreserved characters are decoded, other escapes get upper-case hex. Dot segments (also as
- * `%2e`) are refused rather than resolved: an upstream resolving them differently from us is a
- * classic route-bypass. Returns the path without the query; throws RMP_REQUEST_MALFORMED.
+ * unreserved characters are decoded, other escapes get upper-case hex. Refused rather than
+ * resolved, because an upstream resolving them differently from us is a classic route bypass:
+ * dot segments (also as `%2e`, after `;params`, or between `\`, `%2F`, `%5C`), a raw backslash,
+ * and a fragment. Returns the path without the query; throws RMP_REQUEST_MALFORMED.
  */
 export function normalizePath(path: string): string {
   if (path.charCodeAt(0) !== 47 /* / */) {
     throw new RampartError('RMP_REQUEST_MALFORMED', { detail: 'Only origin-form request targets ("/path") are accepted.' });
+  }
+  if (path.includes('\\')) {
+    throw new RampartError('RMP_REQUEST_MALFORMED', { detail: 'A backslash is not allowed in the path; send it as %5C.' });
   }
   let out = path;
   if (out.includes('%')) {
@@ -25,27 +30,64 @@ export function normalizePath(path: string): string {
       throw new RampartError('RMP_REQUEST_MALFORMED', { detail: 'The path has an invalid percent-encoding.' });
     }
   }
-  if (out.includes('.') && DOT_SEGMENT.test(out)) {
+  if (out.includes('.') && hasDotSegment(out)) {
     throw new RampartError('RMP_REQUEST_MALFORMED', { detail: 'Dot segments ("." and "..") are not allowed in the path.' });
   }
   return out;
 }
 
-/** Splits `url` into path and query (query includes its `?`, or is ''). */
+function hasDotSegment(path: string): boolean {
+  for (const segment of path.split(ANY_SEPARATOR)) {
+    const semicolon = segment.indexOf(';');
+    const name = semicolon === -1 ? segment : segment.slice(0, semicolon);
+    if (name === '.' || name === '..') return true;
+  }
+  return false;
+}
+
+/**
+ * Splits `url` into path and query (query includes its `?`, or is ''). A raw `#` is refused: a
+ * request target has no fragment (RFC 9112 §3.2), and routers and upstreams disagree on where a
+ * path with one ends.
+ */
 export function splitUrl(url: string): [path: string, query: string] {
+  if (url.includes('#')) {
+    throw new RampartError('RMP_REQUEST_MALFORMED', { detail: 'A request target cannot contain "#".' });
+  }
   const q = url.indexOf('?');
   return q === -1 ? [url, ''] : [url.slice(0, q), url.slice(q)];
 }
 
-/** Host header without port, lowercased; `undefined` when missing. */
-export function hostWithoutPort(host: string | undefined): string | undefined {
+const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+export interface CanonicalHost {
+  /** Lowercased, trailing dot removed, port kept: what is forwarded as Host / X-Forwarded-Host. */
+  header: string;
+  /** The same without the port: what host-scoped routes match on. */
+  name: string;
+}
+
+/**
+ * Validates and canonicalizes the Host header: a DNS name, an IPv4 address or a bracketed IPv6
+ * address, with an optional port; `Example.COM.` and `example.com` are one host. Anything else
+ * (userinfo, escapes, spaces) is refused rather than forwarded. `undefined` when there is none.
+ */
+export function canonicalHost(host: string | undefined): CanonicalHost | undefined {
   if (host === undefined || host === '') return undefined;
-  let end = host.length;
-  if (host.charCodeAt(0) === 91 /* [ */) {
-    end = host.indexOf(']') + 1 || host.length;
-  } else {
-    const colon = host.lastIndexOf(':');
-    if (colon !== -1) end = colon;
+  if (host.length > 300 || !HOST.test(host)) {
+    throw new RampartError('RMP_REQUEST_MALFORMED', { detail: 'The Host header is not a valid host name.' });
   }
-  return host.slice(0, end).toLowerCase();
+  let header = host.toLowerCase();
+  let name = header;
+  let port = '';
+  const colon = header.lastIndexOf(':');
+  if (colon !== -1 && colon > header.lastIndexOf(']')) {
+    name = header.slice(0, colon);
+    port = header.slice(colon);
+  }
+  if (name.endsWith('.')) {
+    name = name.slice(0, -1);
+    header = name + port;
+  }
+  return { header, name };
 }

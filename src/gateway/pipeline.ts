@@ -204,9 +204,10 @@ function compilePathMapper(route: RouteConfig): (ctx: RequestContext) => string 
   if (route.stripPrefix !== undefined) {
     const prefix = route.stripPrefix;
     const n = prefix.length;
+    // The config only allows whole-segment prefixes, so the rest is '' or starts with '/'.
     return (ctx) => {
       const rest = ctx.path.slice(n);
-      return rest === '' ? '/' : rest;
+      return rest.charCodeAt(0) === 47 ? rest : `/${rest}`;
     };
   }
   if (route.rewrite !== undefined) {

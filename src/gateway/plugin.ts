@@ -4,7 +4,7 @@ import fp from 'fastify-plugin';
 import type { Logger } from 'pino';
 import { asRampartError, PROBLEM_CONTENT_TYPE, RampartError, toProblem } from '../errors/problem.js';
 import { RequestContext } from './context.js';
-import { hostWithoutPort, normalizePath, splitUrl } from './path.js';
+import { canonicalHost, normalizePath, splitUrl } from './path.js';
 import { clientIp } from './client-ip.js';
 import type { Pipeline, RequestHook } from './pipeline.js';
 
@@ -60,14 +60,17 @@ async function engine(app: FastifyInstance, options: EnginePluginOptions): Promi
     let refusal: unknown;
     try {
       const method = request.method;
-      const [rawPath, query] = splitUrl(request.url);
+      const url = request.url;
+      const q = url.indexOf('?');
+      ctx.path = q === -1 ? url : url.slice(0, q); // what the access log shows if the checks below refuse it
+      const [rawPath, query] = splitUrl(url);
       ctx.query = query;
-      ctx.path = rawPath; // what the access log shows if normalizing refuses it
       if (method === 'TRACE' || method === 'TRACK') {
         throw new RampartError('RMP_METHOD_REFUSED', { detail: `${method} is refused on every route.`, headers: { allow: '' } });
       }
       ctx.path = normalizePath(rawPath);
-      const host = hostWithoutPort(raw.headers.host);
+      ctx.host = canonicalHost(raw.headers.host);
+      const host = ctx.host?.name;
       const match = pipeline.router.find(method, ctx.path, host);
       if (match !== null) {
         ctx.route = match.route;
@@ -158,7 +161,8 @@ export function sendProblem(reply: FastifyReply, error: unknown, ctx: RequestCon
     return reply;
   }
   if (ctx !== null) ctx.errorCode = problem.code;
-  const body = JSON.stringify(toProblem(problem, requestId, ctx !== null ? ctx.path || splitUrl(reply.request.url)[0] : undefined));
+  const url = reply.request.url;
+  const body = JSON.stringify(toProblem(problem, requestId, ctx !== null && ctx.path !== '' ? ctx.path : url.split(/[?#]/)[0]));
   reply.code(problem.status).header('content-type', PROBLEM_CONTENT_TYPE);
   if (problem.headers !== undefined) reply.headers(problem.headers);
   return reply.send(body);

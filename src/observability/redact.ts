@@ -50,6 +50,10 @@ export const SENSITIVE_FIELDS: readonly string[] = [
 
 const sensitiveFieldSet = new Set(SENSITIVE_FIELDS);
 
+const MAX_FIELD_LENGTH = Math.max(...SENSITIVE_FIELDS.map((f) => f.length));
+const ASCII_ESCAPE = /%([0-7][0-9A-Fa-f])/g;
+const asciiChar = (_: string, hex: string) => String.fromCharCode(parseInt(hex, 16));
+
 export function isSensitiveField(name: string): boolean {
   return sensitiveFieldSet.has(name.toLowerCase());
 }
@@ -81,13 +85,10 @@ export function redactQuery(url: string): string {
     const part = parts[i]!;
     const eq = part.indexOf('=');
     const rawKey = eq === -1 ? part : part.slice(0, eq);
-    let key: string;
-    try {
-      key = decodeURIComponent(rawKey.replace(/\+/g, ' '));
-    } catch {
-      key = rawKey;
-    }
-    if (isSensitiveField(key.trim())) {
+    // Every sensitive name is ASCII: decoding only ASCII escapes cannot throw and costs no
+    // exception per malformed key (a long hostile query would otherwise burn CPU).
+    const key = rawKey.length > MAX_FIELD_LENGTH * 3 ? '' : rawKey.replace(/\+/g, ' ').replace(ASCII_ESCAPE, asciiChar);
+    if (key !== '' && isSensitiveField(key.trim())) {
       parts[i] = `${rawKey}=${REDACTED}`;
       changed = true;
     }

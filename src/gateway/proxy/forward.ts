@@ -96,8 +96,9 @@ class AbortSignalLite {
 function upstreamError(error: unknown, code: string, upstream: Upstream, target: Target): RampartError {
   const timeout = TIMEOUTS.has(code);
   return new RampartError(timeout ? 'RMP_UPSTREAM_TIMEOUT' : 'RMP_UPSTREAM_UNAVAILABLE', {
-    detail: timeout ? `The upstream '${upstream.name}' did not answer in time.` : `The upstream '${upstream.name}' could not be reached.`,
-    cause: Object.assign(new Error(`upstream ${target.origin}: ${code || (error as Error).message}`), { cause: error }),
+    // The upstream's name and address are internal topology: logged, never sent.
+    detail: timeout ? 'The upstream did not answer in time.' : 'The upstream could not be reached.',
+    cause: Object.assign(new Error(`upstream '${upstream.name}' ${target.origin}: ${code || (error as Error).message}`), { cause: error }),
   });
 }
 
@@ -112,8 +113,8 @@ function forwardingInfo(ctx: RequestContext, request: FastifyRequest, upstream: 
   return {
     forwardedFor: incomingFor !== undefined ? `${incomingFor}, ${peer}` : peer,
     forwardedProto: incomingProto ?? ctx.protocol,
-    forwardedHost: incomingHost ?? headers.host,
-    host: upstream.hostMode === 'preserve' ? headers.host : undefined,
+    forwardedHost: incomingHost ?? ctx.host?.header,
+    host: upstream.hostMode === 'preserve' ? ctx.host?.header : undefined,
   };
 }
 

@@ -1,8 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
 /**
- * Hop-by-hop headers (RFC 9110 §7.6.1) and headers the gateway owns. None of them is copied from
- * the client to the upstream; the forwarding headers are set by the gateway itself.
+ * Hop-by-hop headers (RFC 9110 §7.6.1) and headers the gateway owns or that upstream frameworks
+ * read as the client's address, scheme or URL. None of them is copied from the client; the
+ * gateway sets X-Forwarded-For/-Proto/-Host itself (believing incoming ones only from trusted
+ * proxies).
  */
 const REQUEST_DROP = new Set([
   'connection',
@@ -22,7 +24,18 @@ const REQUEST_DROP = new Set([
   'x-forwarded-proto',
   'x-forwarded-host',
   'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-forwarded-ssl',
+  'x-forwarded-scheme',
+  'x-forwarded-server',
   'x-real-ip',
+  'x-client-ip',
+  'true-client-ip',
+  'x-cluster-client-ip',
+  'x-original-url',
+  'x-rewrite-url',
+  'x-url-scheme',
+  'front-end-https',
 ]);
 
 const RESPONSE_DROP = new Set([
@@ -68,7 +81,9 @@ export function upstreamRequestHeaders(
   const out: Record<string, string | string[]> = {};
   const listed = connectionTokens(incoming.connection);
   for (const name in incoming) {
-    if (REQUEST_DROP.has(name) || (listed !== undefined && listed.has(name))) continue;
+    // Names with '_' are dropped (as nginx does): CGI-style servers map `X_Forwarded_For` and
+    // `X-Forwarded-For` to the same variable, which would let a client forge gateway-owned headers.
+    if (REQUEST_DROP.has(name) || name.includes('_') || (listed !== undefined && listed.has(name))) continue;
     const value = incoming[name];
     if (value !== undefined) out[name] = value;
   }
