@@ -74,6 +74,10 @@ export interface CanonicalHost {
  */
 export function canonicalHost(host: string | undefined): CanonicalHost | undefined {
   if (host === undefined || host === '') return undefined;
+  // Nearly every request of a deployment carries one of a few Host values: remember the
+  // canonical form of the valid ones (bounded, so a client cycling through hosts cannot grow it).
+  const known = hostCache.get(host);
+  if (known !== undefined) return known;
   if (host.length > 300 || !HOST.test(host)) {
     throw new RampartError('RMP_REQUEST_MALFORMED', { detail: 'The Host header is not a valid host name.' });
   }
@@ -89,5 +93,11 @@ export function canonicalHost(host: string | undefined): CanonicalHost | undefin
     name = name.slice(0, -1);
     header = name + port;
   }
-  return { header, name };
+  const canonical: CanonicalHost = Object.freeze({ header, name });
+  if (hostCache.size >= HOST_CACHE_SIZE) hostCache.clear();
+  hostCache.set(host, canonical);
+  return canonical;
 }
+
+const HOST_CACHE_SIZE = 256;
+const hostCache = new Map<string, CanonicalHost>();
