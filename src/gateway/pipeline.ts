@@ -50,6 +50,7 @@ export class Pipeline {
   readonly router: Router<CompiledRoute>;
   readonly upstreams: ReadonlyMap<string, Upstream>;
   readonly trust: TrustFn | undefined;
+  readonly logger: Logger;
   #inflight = 0;
   #retired = false;
   #drained: (() => void) | undefined;
@@ -63,6 +64,7 @@ export class Pipeline {
     router: Router<CompiledRoute>;
     upstreams: Map<string, Upstream>;
     closers: (() => void | Promise<void>)[];
+    logger: Logger;
   }) {
     this.version = init.version;
     this.loaded = init.loaded;
@@ -72,6 +74,7 @@ export class Pipeline {
     this.upstreams = init.upstreams;
     this.trust = compileTrust(init.loaded.config.server.trustedProxies);
     this.#closers = init.closers;
+    this.logger = init.logger;
   }
 
   get inflight(): number {
@@ -188,11 +191,11 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
     issues.push(loaded.issue(['routes', error.routeIndex, 'match'], error.message));
   }
   if (issues.length > 0 || router === undefined) {
-    const pending = new Pipeline({ version: 0, loaded, routes, fallback, router: router ?? createRouter([]), upstreams, closers });
+    const pending = new Pipeline({ version: 0, loaded, routes, fallback, router: router ?? createRouter([]), upstreams, closers, logger: deps.logger });
     void pending.close();
     throw new ConfigError(issues);
   }
-  return new Pipeline({ version: ++versions, loaded, routes, fallback, router, upstreams, closers });
+  return new Pipeline({ version: ++versions, loaded, routes, fallback, router, upstreams, closers, logger: deps.logger });
 }
 
 /**

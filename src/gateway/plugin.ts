@@ -92,18 +92,24 @@ async function engine(app: FastifyInstance, options: EnginePluginOptions): Promi
 
   app.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, value?: unknown) => void) => {
     const ctx = request.rampart;
-    if (ctx !== null) {
-      const hooks = ctx.route.responseHooks;
-      for (let i = 0; i < hooks.length; i++) {
-        try {
-          hooks[i]!(ctx, reply);
-        } catch (error) {
-          logger.error({ err: error, requestId: ctx.requestId, route: ctx.route.name }, 'response policy failed');
-        }
-      }
-    }
+    if (ctx !== null) runResponseHooks(ctx, reply);
     done(null, payload);
   });
+}
+
+/**
+ * The response phase: runs before the response head is written, for every response — from
+ * `onSend` for replies sent through Fastify, and from the proxy for streamed upstream responses.
+ */
+export function runResponseHooks(ctx: RequestContext, reply: FastifyReply): void {
+  const hooks = ctx.route.responseHooks;
+  for (let i = 0; i < hooks.length; i++) {
+    try {
+      hooks[i]!(ctx, reply);
+    } catch (error) {
+      ctx.pipeline.logger.error({ err: error, requestId: ctx.requestId, route: ctx.route.name }, 'response policy failed');
+    }
+  }
 }
 
 /** The observe phase, once the response is done or abandoned; then the request lets go of its pipeline. */

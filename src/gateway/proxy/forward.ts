@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 import { RampartError } from '../../errors/problem.js';
@@ -5,6 +6,7 @@ import type { RequestContext } from '../context.js';
 import type { Target, Upstream } from './upstream.js';
 import { clientResponseHeaders, upstreamRequestHeaders, type ForwardingInfo } from './headers.js';
 import { plainAddress } from '../client-ip.js';
+import { runResponseHooks } from '../plugin.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'QUERY']);
 
@@ -34,31 +36,42 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
     const target = upstream.pick(Date.now());
     ctx.target = target.origin;
     const headers = upstreamRequestHeaders(raw.headers, hostFor(forwarding, upstream, target), ctx.upstreamHeaders);
-    let response: Dispatcher.ResponseData;
     try {
-      response = await target.pool.request({
-        method: method as Dispatcher.HttpMethod,
-        path: target.basePath + path,
-        headers,
-        body: hasBody ? raw : null,
-        signal: abort as unknown as AbortSignal,
-      });
+      // undici writes the body straight into the client response (no intermediate stream); the
+      // factory runs when the upstream's headers arrive: the response phase runs there.
+      await target.pool.stream(
+        {
+          method: method as Dispatcher.HttpMethod,
+          path: target.basePath + path,
+          headers,
+          body: hasBody ? raw : null,
+          signal: abort as unknown as AbortSignal,
+        },
+        ({ statusCode, headers: upstreamHeaders }) => {
+          upstream.succeeded(target);
+          reply.code(statusCode);
+          reply.headers(clientResponseHeaders(upstreamHeaders as IncomingHttpHeaders));
+          runResponseHooks(ctx, reply);
+          reply.hijack();
+          const res = reply.raw;
+          res.writeHead(statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+          return res;
+        },
+      );
+      return reply;
     } catch (error) {
       if (abort.aborted) return reply; // client gone: nobody to answer
+      if (reply.raw.headersSent) {
+        // Failed mid-body (body timeout, upstream reset): too late for a problem; cut the response.
+        reply.raw.destroy();
+        return reply;
+      }
       const code = (error as { code?: string }).code ?? '';
       const isConnect = CONNECT_ERRORS.has(code);
       if (isConnect || TIMEOUTS.has(code)) upstream.failed(target, Date.now());
       if (isConnect && attempt < maxAttempts) continue;
       throw upstreamError(error, code, upstream, target);
     }
-    upstream.succeeded(target);
-    reply.code(response.statusCode);
-    reply.headers(clientResponseHeaders(response.headers));
-    if (method === 'HEAD' || response.statusCode === 204 || response.statusCode === 304) {
-      response.body.resume();
-      return reply.send();
-    }
-    return reply.send(response.body);
   }
 }
 
