@@ -1,3 +1,4 @@
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closedPort, startGateway, startUpstream, type TestGateway, type TestUpstream } from './helpers/gateway.js';
 import { problemOf, send, sendRaw } from './helpers/http.js';
@@ -300,6 +301,25 @@ describe('upstream failures', () => {
     // Without the cooldown every other request would go to the down target and fail.
     expect(statuses).toEqual([200, 200, 200, 200, 200, 200]);
     await gateway.logs.waitFor((l) => l.msg === 'upstream target failing; skipped for the cooldown');
+  });
+});
+
+describe('malformed upstream responses', () => {
+  it('answers 502 without any of the upstream headers when its response head is invalid', async () => {
+    const server = createNetServer((socket) => {
+      socket.once('data', () => socket.end('HTTP/1.1 200 OK\r\nSet-Cookie: sid=1\r\nX-Bad: a\x7fb\r\nContent-Length: 2\r\n\r\nok', 'latin1'));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      gateway = await startGateway(oneRoute(`http://127.0.0.1:${(server.address() as AddressInfo).port}`));
+      const res = await send(gateway.url, '/api/x');
+      expect(res.status).toBe(502);
+      expect(problemOf(res).code).toBe('RMP_UPSTREAM_UNAVAILABLE');
+      expect(res.headers['set-cookie']).toBeUndefined();
+      expect(res.headers['x-bad']).toBeUndefined();
+    } finally {
+      server.close();
+    }
   });
 });
 

@@ -52,9 +52,10 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
           reply.code(statusCode);
           reply.headers(clientResponseHeaders(upstreamHeaders as IncomingHttpHeaders));
           runResponseHooks(ctx, reply);
-          reply.hijack();
           const res = reply.raw;
           res.writeHead(statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+          // From here on the response is ours, not Fastify's: undici writes the body into it.
+          reply.hijack();
           return res;
         },
       );
@@ -66,6 +67,9 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
         reply.raw.destroy();
         return reply;
       }
+      // Nothing of the upstream's answer may reach the problem response (its headers may already
+      // be on the reply when writing the head failed).
+      for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
       const code = (error as { code?: string }).code ?? '';
       const isConnect = CONNECT_ERRORS.has(code);
       if (isConnect || TIMEOUTS.has(code)) upstream.failed(target, Date.now());
