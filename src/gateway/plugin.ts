@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Logger } from 'pino';
@@ -51,6 +52,7 @@ async function engine(app: FastifyInstance, options: EnginePluginOptions): Promi
     reply.raw.once('close', () => finish(ctx, reply, logger));
     const raw = request.raw;
     ctx.clientIp = clientIp(raw, pipeline.trust);
+    ctx.protocol = requestProtocol(raw, pipeline);
     if (ref.draining) {
       sendProblem(reply, new RampartError('RMP_SHUTTING_DOWN', { headers: { connection: 'close', 'retry-after': '1' } }), ctx, logger);
       return;
@@ -124,6 +126,20 @@ function finish(ctx: RequestContext, reply: FastifyReply, logger: Logger): void 
     }
   }
   ctx.pipeline.release();
+}
+
+/**
+ * `https` on a TLS connection, or when a trusted proxy in front says the client used HTTPS
+ * (`X-Forwarded-Proto`, first value: the one the client's own connection had).
+ */
+function requestProtocol(raw: FastifyRequest['raw'], pipeline: Pipeline): 'http' | 'https' {
+  if ((raw.socket as TLSSocket).encrypted === true) return 'https';
+  const trust = pipeline.trust;
+  if (trust === undefined) return 'http';
+  const proto = raw.headers['x-forwarded-proto'];
+  if (typeof proto !== 'string' || !trust(raw.socket.remoteAddress ?? '', 0)) return 'http';
+  const comma = proto.indexOf(',');
+  return (comma === -1 ? proto : proto.slice(0, comma)).trim().toLowerCase() === 'https' ? 'https' : 'http';
 }
 
 /** Runs request hooks in order; stays synchronous until a hook returns a promise. */
