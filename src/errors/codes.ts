@@ -38,6 +38,11 @@ export const errorCodes = {
     title: 'Request timeout',
     doc: 'The client did not send the whole request within the listener\'s request timeout.',
   },
+  RMP_CORS_PREFLIGHT_REJECTED: {
+    status: 403,
+    title: 'CORS preflight rejected',
+    doc: 'A CORS preflight came from an origin, or asked for a method or headers, that the route\'s `cors` policy does not allow. The answer carries no CORS headers, so the browser does not send the actual request.',
+  },
   RMP_UPSTREAM_TIMEOUT: {
     status: 504,
     title: 'Upstream timeout',

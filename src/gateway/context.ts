@@ -30,6 +30,8 @@ export class RequestContext {
   target: string | undefined;
   /** Code of the problem response sent, if any. */
   errorCode: string | undefined;
+  /** Set by a policy that answers the request itself (see `endWith`). */
+  localReply: { status: number; headers: Record<string, string> } | undefined;
   /** Called when the client goes away before the response is finished (cancels the upstream call). */
   onAbort: (() => void) | undefined;
   /** The client connection and its counters at the start, for the access log's byte counts. */
@@ -54,10 +56,20 @@ export class RequestContext {
     this.target = undefined;
     this.errorCode = undefined;
     this.onAbort = undefined;
+    this.localReply = undefined;
     const socket = request.raw.socket;
     this.socket = socket ?? null;
     this.bytesReadStart = socket?.bytesRead ?? 0;
     this.bytesWrittenStart = socket?.bytesWritten ?? 0;
+  }
+
+  /**
+   * Ends the exchange with a local answer (no body) once the current request hook returns; later
+   * request hooks and the upstream are skipped, the response phase still runs. Denials throw a
+   * RampartError instead.
+   */
+  endWith(status: number, headers: Record<string, string>): void {
+    this.localReply = { status, headers };
   }
 
   setUpstreamHeader(name: string, value: string): void {

@@ -27,6 +27,8 @@ export interface CompiledRoute {
   readonly requestHooks: readonly RequestHook[];
   readonly responseHooks: readonly ResponseHook[];
   readonly logHooks: readonly ResponseHook[];
+  /** The route answers CORS preflights itself (it runs the `cors` policy). */
+  readonly handlesPreflight: boolean;
   /** The path sent upstream (before the target's base path and the query). */
   mapPath(ctx: RequestContext): string;
 }
@@ -177,6 +179,7 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
       requestHooks,
       responseHooks,
       logHooks,
+      handlesPreflight: policies.some((p) => p.name === 'cors'),
       mapPath: route === undefined ? (c) => c.path : compilePathMapper(route),
     };
   };

@@ -73,7 +73,14 @@ async function engine(app: FastifyInstance, options: EnginePluginOptions): Promi
       ctx.path = normalizePath(rawPath);
       ctx.host = canonicalHost(raw.headers.host);
       const host = ctx.host?.name;
-      const match = pipeline.router.find(method, ctx.path, host);
+      let match = pipeline.router.find(method, ctx.path, host);
+      // A CORS preflight belongs to the route of the method it asks about, when that route answers
+      // preflights itself: the route need not list OPTIONS, and the upstream never sees it.
+      const preflightMethod = method === 'OPTIONS' && raw.headers.origin !== undefined ? raw.headers['access-control-request-method'] : undefined;
+      if (preflightMethod !== undefined) {
+        const target = pipeline.router.find(preflightMethod, ctx.path, host);
+        if (target !== null && target.route.handlesPreflight) match = target;
+      }
       if (match !== null) {
         ctx.route = match.route;
         ctx.matched = true;
@@ -161,13 +168,24 @@ function runRequestHooks(
     }
     if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
       (result as Promise<void>).then(
-        () => runRequestHooks(hooks, i + 1, ctx, reply, done, logger),
+        () => (ctx.localReply !== undefined ? sendLocalReply(reply, ctx) : runRequestHooks(hooks, i + 1, ctx, reply, done, logger)),
         (error: unknown) => sendProblem(reply, error, ctx, logger),
       );
       return;
     }
+    if (ctx.localReply !== undefined) {
+      sendLocalReply(reply, ctx);
+      return;
+    }
   }
   done();
+}
+
+/** A policy ended the exchange itself (a CORS preflight, for example): nothing is forwarded. */
+function sendLocalReply(reply: FastifyReply, ctx: RequestContext): void {
+  const local = ctx.localReply!;
+  reply.code(local.status).headers(local.headers);
+  reply.send();
 }
 
 /** Renders any error as RFC 9457 problem+json. Unknown errors are logged and become a generic 500. */

@@ -2,8 +2,9 @@ import type { PolicyDefinition } from './define.js';
 import { requestIdPolicy } from './request-id/policy.js';
 import { accessLogPolicy } from './access-log/policy.js';
 import { headersPolicy } from './headers/policy.js';
+import { corsPolicy } from './cors/policy.js';
 
 /** Every policy the config can name, by name. */
 export const builtinPolicies: ReadonlyMap<string, PolicyDefinition> = new Map(
-  ([requestIdPolicy, headersPolicy, accessLogPolicy] as PolicyDefinition[]).map((p) => [p.name, p]),
+  ([requestIdPolicy, corsPolicy, headersPolicy, accessLogPolicy] as PolicyDefinition[]).map((p) => [p.name, p]),
 );
