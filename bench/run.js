@@ -76,9 +76,20 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 // request path.
 const DRAIN_TIMEOUT = '2s';
 
-/** A minimal Rampart config: one route, the default policies (request-id, access-log). */
+/**
+ * Pass-through: one route, forwarding with only the core's request id and access log. Every
+ * other policy that is on by default (security headers, CORS, …, as capabilities land) is turned
+ * off here; `rampart-quickstart` measures the gateway with them on.
+ */
+const { builtinPolicies } = await import(new URL('../dist/policies/index.js', import.meta.url).href);
+const PASSTHROUGH_POLICIES = new Set(['request-id', 'access-log']);
+const passthroughDefaults = Object.fromEntries(
+  [...builtinPolicies.values()].filter((p) => p.enabledByDefault && !PASSTHROUGH_POLICIES.has(p.name)).map((p) => [p.name, false]),
+);
+
 function passthroughConfig({ port, notesPort, logFile }) {
   return {
+    defaults: passthroughDefaults,
     server: { listen: { host: '127.0.0.1', port }, drainTimeout: DRAIN_TIMEOUT },
     admin: { enabled: false },
     dataDir: join(tmp, 'data-passthrough'),
