@@ -38,6 +38,11 @@ export const errorCodes = {
     title: 'Request timeout',
     doc: 'The client did not send the whole request within the listener\'s request timeout.',
   },
+  RMP_IP_DENIED: {
+    status: 403,
+    title: 'Client address refused',
+    doc: 'The client address (after the trusted-proxy rules) is on the route\'s `ip-filter` deny list, or not on its allow list.',
+  },
   RMP_CORS_PREFLIGHT_REJECTED: {
     status: 403,
     title: 'CORS preflight rejected',

@@ -3,8 +3,9 @@ import { requestIdPolicy } from './request-id/policy.js';
 import { accessLogPolicy } from './access-log/policy.js';
 import { headersPolicy } from './headers/policy.js';
 import { corsPolicy } from './cors/policy.js';
+import { ipFilterPolicy } from './ip-filter/policy.js';
 
 /** Every policy the config can name, by name. */
 export const builtinPolicies: ReadonlyMap<string, PolicyDefinition> = new Map(
-  ([requestIdPolicy, corsPolicy, headersPolicy, accessLogPolicy] as PolicyDefinition[]).map((p) => [p.name, p]),
+  ([requestIdPolicy, ipFilterPolicy, corsPolicy, headersPolicy, accessLogPolicy] as PolicyDefinition[]).map((p) => [p.name, p]),
 );
