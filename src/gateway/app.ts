@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { errorCodes, type ErrorCode } from '../errors/codes.js';
 import { PROBLEM_CONTENT_TYPE, RampartError, toProblem } from '../errors/problem.js';
-import { enginePlugin, sendProblem, type PipelineRef } from './plugin.js';
+import { attachContext, enginePlugin, runResponseHooks, sendProblem, type PipelineRef } from './plugin.js';
 import { forward } from './proxy/forward.js';
 import { parseDuration } from '../config/units.js';
 import { plainAddress } from './client-ip.js';
@@ -40,7 +40,11 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
     routerOptions: { maxParamLength: 65_535 },
     clientErrorHandler: (error, socket) => answerClientError(error, socket, logger),
     frameworkErrors: (error, request, reply) => {
-      sendProblem(reply, new RampartError('RMP_REQUEST_MALFORMED', { detail: 'The request URL is not valid.', cause: error }), null, logger);
+      // Fastify answers these outside any route context, where no onRequest/onSend hook runs:
+      // give the request a context and run the response phase (security headers, request id) here.
+      const ctx = request.rampart ?? attachContext(request, reply, ref.current, logger);
+      runResponseHooks(ctx, reply);
+      sendProblem(reply, new RampartError('RMP_REQUEST_MALFORMED', { detail: 'The request URL is not valid.', cause: error }), ctx, logger);
     },
   });
   app.server.headersTimeout = headersTimeout;
@@ -84,11 +88,18 @@ function answerClientError(error: Error & { code?: string }, socket: Socket, log
   logger.info({ type: 'access', requestId, status: errorCodes[rmp].status, code: rmp, clientIp: plainAddress(socket.remoteAddress), parseError: code }, 'request refused by the HTTP parser');
 }
 
+/**
+ * Answers written on the socket (unparseable HTTP, CONNECT) run no policy: they carry the API
+ * profile's fixed security headers themselves.
+ */
+const RAW_SECURITY_HEADERS =
+  "X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\nContent-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\nReferrer-Policy: no-referrer\r\nCache-Control: no-store\r\n";
+
 function writeRawProblem(socket: Socket, code: ErrorCode, detail: string | undefined, headers: Record<string, string>): string {
   const requestId = randomUUID();
   const body = JSON.stringify(toProblem(new RampartError(code, { detail }), requestId, undefined));
   const { status, title } = errorCodes[code];
-  let head = `HTTP/1.1 ${status} ${title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n`;
+  let head = `HTTP/1.1 ${status} ${title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n${RAW_SECURITY_HEADERS}`;
   for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
   socket.end(`${head}\r\n${body}`);
   return requestId;

@@ -30,6 +30,8 @@ export class RequestContext {
   target: string | undefined;
   /** Code of the problem response sent, if any. */
   errorCode: string | undefined;
+  /** Why the request will be refused after the default policies ran (no route, malformed, …). */
+  refusal: unknown;
   /** Set by a policy that answers the request itself (see `endWith`). */
   localReply: { status: number; headers: Record<string, string> } | undefined;
   /** Called when the client goes away before the response is finished (cancels the upstream call). */
@@ -57,6 +59,7 @@ export class RequestContext {
     this.errorCode = undefined;
     this.onAbort = undefined;
     this.localReply = undefined;
+    this.refusal = undefined;
     const socket = request.raw.socket;
     this.socket = socket ?? null;
     this.bytesReadStart = socket?.bytesRead ?? 0;

@@ -42,17 +42,9 @@ async function engine(app: FastifyInstance, options: EnginePluginOptions): Promi
   app.decorateRequest('rampart', null);
 
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
-    const startTime = performance.now();
-    const pipeline = ref.current;
-    pipeline.acquire();
-    const ctx = new RequestContext(pipeline, request, pipeline.fallback, startTime);
-    request.rampart = ctx;
-    // 'close' fires once per response, finished or cut off by the client (Fastify's onResponse
-    // misses the latter), so the observe phase and the in-flight count never leak.
-    reply.raw.once('close', () => finish(ctx, reply, logger));
+    const ctx = attachContext(request, reply, ref.current, logger);
+    const pipeline = ctx.pipeline;
     const raw = request.raw;
-    ctx.clientIp = clientIp(raw, pipeline.trust);
-    ctx.protocol = requestProtocol(raw, pipeline);
     if (ref.draining) {
       sendProblem(reply, new RampartError('RMP_SHUTTING_DOWN', { headers: { connection: 'close', 'retry-after': '1' } }), ctx, logger);
       return;
@@ -95,6 +87,7 @@ async function engine(app: FastifyInstance, options: EnginePluginOptions): Promi
     } catch (error) {
       refusal = error;
     }
+    ctx.refusal = refusal;
     const next: HookHandlerDoneFunction = refusal === undefined ? done : () => sendProblem(reply, refusal, ctx, logger);
     runRequestHooks(ctx.route.requestHooks, 0, ctx, reply, next, logger);
   });
@@ -136,8 +129,31 @@ function finish(ctx: RequestContext, reply: FastifyReply, logger: Logger): void 
 }
 
 /**
- * `https` on a TLS connection, or when a trusted proxy in front says the client used HTTPS
- * (`X-Forwarded-Proto`, first value: the one the client's own connection had).
+ * Gives a request its context on the current pipeline (the fallback route until routing): client
+ * address, protocol, in-flight accounting and the observe phase when the response closes. Also
+ * used for requests Fastify refuses before the hooks (bad URLs), so they get the response phase
+ * (security headers, request id) and an access-log line like any other.
+ */
+export function attachContext(request: FastifyRequest, reply: FastifyReply, pipeline: Pipeline, logger: Logger): RequestContext {
+  const startTime = performance.now();
+  pipeline.acquire();
+  const ctx = new RequestContext(pipeline, request, pipeline.fallback, startTime);
+  request.rampart = ctx;
+  // 'close' fires once per response, finished or cut off by the client (Fastify's onResponse
+  // misses the latter), so the observe phase and the in-flight count never leak.
+  reply.raw.once('close', () => finish(ctx, reply, logger));
+  const raw = request.raw;
+  ctx.clientIp = clientIp(raw, pipeline.trust);
+  ctx.protocol = requestProtocol(raw, pipeline);
+  const q = request.url.indexOf('?');
+  ctx.path = q === -1 ? request.url : request.url.slice(0, q);
+  return ctx;
+}
+
+/**
+ * `https` on a TLS connection, or when the trusted proxy in front says the client used HTTPS
+ * (the last `X-Forwarded-Proto` value: the one that proxy set; earlier ones came from further
+ * away and may be the client's own).
  */
 function requestProtocol(raw: FastifyRequest['raw'], pipeline: Pipeline): 'http' | 'https' {
   if ((raw.socket as TLSSocket).encrypted === true) return 'https';
@@ -145,8 +161,8 @@ function requestProtocol(raw: FastifyRequest['raw'], pipeline: Pipeline): 'http'
   if (trust === undefined) return 'http';
   const proto = raw.headers['x-forwarded-proto'];
   if (typeof proto !== 'string' || !trust(raw.socket.remoteAddress ?? '', 0)) return 'http';
-  const comma = proto.indexOf(',');
-  return (comma === -1 ? proto : proto.slice(0, comma)).trim().toLowerCase() === 'https' ? 'https' : 'http';
+  const comma = proto.lastIndexOf(',');
+  return (comma === -1 ? proto : proto.slice(comma + 1)).trim().toLowerCase() === 'https' ? 'https' : 'http';
 }
 
 /** Runs request hooks in order; stays synchronous until a hook returns a promise. */
@@ -183,6 +199,13 @@ function runRequestHooks(
 
 /** A policy ended the exchange itself (a CORS preflight, for example): nothing is forwarded. */
 function sendLocalReply(reply: FastifyReply, ctx: RequestContext): void {
+  // A request already refused (no route, wrong method, malformed) gets its refusal, never a
+  // policy's local answer.
+  if (ctx.refusal !== undefined) {
+    ctx.localReply = undefined;
+    sendProblem(reply, ctx.refusal, ctx, ctx.pipeline.logger);
+    return;
+  }
   const local = ctx.localReply!;
   reply.code(local.status).headers(local.headers);
   reply.send();

@@ -14,6 +14,8 @@ export function compileOrigins(options: Pick<CorsOptions, 'origins' | 'originPat
       if (options.credentials) throw new Error("origin '*' cannot be combined with credentials: list the origins explicitly");
       any = true;
     } else if (entry === 'null') {
+      // Any page can send `Origin: null` (sandboxed iframes, data: URLs): never with credentials.
+      if (options.credentials) throw new Error("origin 'null' cannot be combined with credentials");
       exact.add('null');
     } else if (entry.includes('*')) {
       const m = /^(https?):\/\/\*\.((?:[a-z0-9-]+\.)*[a-z0-9-]+)(:\d{1,5})?$/.exec(entry);
@@ -33,11 +35,18 @@ export function compileOrigins(options: Pick<CorsOptions, 'origins' | 'originPat
     }
   }
   for (const source of options.originPatterns) {
+    let pattern: RegExp;
     try {
-      patterns.push(new RegExp(`^(?:${source})$`));
+      // Compiled alone first: `a)|(b` would otherwise close the anchoring group and match anywhere.
+      new RegExp(source);
+      pattern = new RegExp(`^(?:${source})$`);
     } catch (error) {
       throw new Error(`invalid origin pattern '${source}': ${(error as Error).message}`);
     }
+    if (options.credentials && (pattern.test('null') || pattern.test('https://rampart-probe.invalid'))) {
+      throw new Error(`origin pattern '${source}' matches any origin (or null) and cannot be combined with credentials`);
+    }
+    patterns.push(pattern);
   }
   return (origin) => any || exact.has(origin) || patterns.some((p) => p.test(origin));
 }

@@ -63,7 +63,7 @@ describe('headers policy', () => {
     expect(spoofed.headers['strict-transport-security']).toBeUndefined();
 
     const trusted = await setup({ server: { trustedProxies: ['127.0.0.1'] } });
-    const viaProxy = await send(trusted.gw.url, '/api/x', { headers: { 'x-forwarded-proto': 'https, http' } });
+    const viaProxy = await send(trusted.gw.url, '/api/x', { headers: { 'x-forwarded-proto': 'http, https' } });
     expect(viaProxy.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
     const plain = await send(trusted.gw.url, '/api/x', { headers: { 'x-forwarded-proto': 'http' } });
     expect(plain.headers['strict-transport-security']).toBeUndefined();

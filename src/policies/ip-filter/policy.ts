@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import proxyaddr from 'proxy-addr';
 import { RampartError } from '../../errors/problem.js';
 import { definePolicy } from '../define.js';
@@ -33,7 +34,9 @@ export const ipFilterPolicy = definePolicy({
     return {
       request(ctx) {
         const ip = ctx.clientIp;
-        if ((deny !== undefined && deny(ip)) || (allow !== undefined && !allow(ip))) {
+        // An address that is not an IP (a proxy sent `unknown`) matches no range: refuse it rather
+        // than let it past a deny list.
+        if (isIP(ip) === 0 || (deny !== undefined && deny(ip)) || (allow !== undefined && !allow(ip))) {
           throw new RampartError('RMP_IP_DENIED', { detail: 'Requests from this address are not accepted here.' });
         }
       },
