@@ -31,7 +31,17 @@ export const errorCodes = {
   RMP_REQUEST_HEADERS_TOO_LARGE: {
     status: 431,
     title: 'Request headers too large',
-    doc: 'The request line and headers are larger than the listener accepts (16 KiB).',
+    doc: 'The request headers are larger than the HTTP parser accepts (16 KiB), or more numerous than the `limits.headers` setting.',
+  },
+  RMP_URL_TOO_LONG: {
+    status: 414,
+    title: 'Request target too long',
+    doc: 'The path and query are longer than the `limits.url` setting.',
+  },
+  RMP_BODY_TOO_LARGE: {
+    status: 413,
+    title: 'Request body too large',
+    doc: 'The request body is larger than the `limits.body` setting. A declared `Content-Length` over the limit is refused before the body is read and the upstream is never called; a chunked body is cut off when it passes the limit.',
   },
   RMP_REQUEST_TIMEOUT: {
     status: 408,

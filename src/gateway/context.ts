@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import type { Pipeline, CompiledRoute } from './pipeline.js';
 import type { CanonicalHost } from './path.js';
@@ -24,6 +25,8 @@ export class RequestContext {
   /** The validated, canonical Host header (undefined when the request has none). */
   host: CanonicalHost | undefined;
   protocol: 'http' | 'https';
+  /** The body to forward when a policy wraps the client's stream (body limits, inspection). */
+  requestBody: Readable | undefined;
   /** Extra headers for the upstream request, set by policies. */
   upstreamHeaders: Record<string, string> | undefined;
   /** Origin of the upstream target that answered. */
@@ -55,6 +58,7 @@ export class RequestContext {
     this.host = undefined;
     this.protocol = 'http';
     this.upstreamHeaders = undefined;
+    this.requestBody = undefined;
     this.target = undefined;
     this.errorCode = undefined;
     this.onAbort = undefined;

@@ -4,8 +4,9 @@ import { accessLogPolicy } from './access-log/policy.js';
 import { headersPolicy } from './headers/policy.js';
 import { corsPolicy } from './cors/policy.js';
 import { ipFilterPolicy } from './ip-filter/policy.js';
+import { limitsPolicy } from './limits/policy.js';
 
 /** Every policy the config can name, by name. */
 export const builtinPolicies: ReadonlyMap<string, PolicyDefinition> = new Map(
-  ([requestIdPolicy, ipFilterPolicy, corsPolicy, headersPolicy, accessLogPolicy] as PolicyDefinition[]).map((p) => [p.name, p]),
+  ([requestIdPolicy, limitsPolicy, ipFilterPolicy, corsPolicy, headersPolicy, accessLogPolicy] as PolicyDefinition[]).map((p) => [p.name, p]),
 );

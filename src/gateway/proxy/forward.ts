@@ -44,7 +44,7 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
           method: method as Dispatcher.HttpMethod,
           path: target.basePath + path,
           headers,
-          body: hasBody ? raw : null,
+          body: hasBody ? (ctx.requestBody ?? raw) : null,
           signal: abort as unknown as AbortSignal,
         },
         ({ statusCode, headers: upstreamHeaders }) => {
@@ -62,14 +62,20 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
       return reply;
     } catch (error) {
       if (abort.aborted) return reply; // client gone: nobody to answer
+      // A policy's body stream refused the body (a chunked body over the limit).
+      const refused = error instanceof RampartError ? error : (error as { cause?: unknown }).cause instanceof RampartError ? ((error as { cause: RampartError }).cause) : undefined;
+      if (refused !== undefined && !reply.raw.headersSent) {
+        clearHeaders(reply);
+        // The rest of the body will not be read: close the connection after answering.
+        reply.header('connection', 'close');
+        throw refused;
+      }
       if (reply.raw.headersSent) {
         // Failed mid-body (body timeout, upstream reset): too late for a problem; cut the response.
         reply.raw.destroy();
         return reply;
       }
-      // Nothing of the upstream's answer may reach the problem response (its headers may already
-      // be on the reply when writing the head failed).
-      for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
+      clearHeaders(reply);
       const code = (error as { code?: string }).code ?? '';
       const isConnect = CONNECT_ERRORS.has(code);
       if (isConnect || TIMEOUTS.has(code)) upstream.failed(target, Date.now());
@@ -77,6 +83,14 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
       throw upstreamError(error, code, upstream, target);
     }
   }
+}
+
+/**
+ * Nothing of the upstream's answer may reach a problem response: its headers may already be on
+ * the reply when writing the head failed.
+ */
+function clearHeaders(reply: FastifyReply): void {
+  for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name);
 }
 
 /**

@@ -1,0 +1,67 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { closeAfterEach } from '../../../test/helpers/gateway.js';
+import { problemOf, send, sendRaw } from '../../../test/helpers/http.js';
+
+const use = closeAfterEach(afterEach);
+
+async function setup(limits: Record<string, unknown> = {}) {
+  const up = await use.upstream();
+  const gw = await use.gateway({
+    upstreams: { app: { targets: [{ url: up.url }] } },
+    defaults: { limits },
+    routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app' }],
+  });
+  return { gw, up };
+}
+
+describe('limits policy', () => {
+  it('accepts a body of exactly the limit and refuses one byte more with 413, before the upstream', async () => {
+    const { gw, up } = await setup({ body: '1KiB' });
+    const ok = await send(gw.url, '/api/x', { method: 'POST', body: 'a'.repeat(1024), headers: { 'content-type': 'text/plain' } });
+    expect(ok.status).toBe(200);
+    const over = await send(gw.url, '/api/x', { method: 'POST', body: 'a'.repeat(1025), headers: { 'content-type': 'text/plain' } });
+    expect(over.status).toBe(413);
+    expect(problemOf(over).code).toBe('RMP_BODY_TOO_LARGE');
+    expect(up.requests.map((r) => r.body.length)).toEqual([1024]);
+  });
+
+  it('defaults to 1 MiB', async () => {
+    const { gw } = await setup();
+    expect((await send(gw.url, '/api/x', { method: 'PUT', body: Buffer.alloc(1024 * 1024) })).status).toBe(200);
+    expect((await send(gw.url, '/api/x', { method: 'PUT', body: Buffer.alloc(1024 * 1024 + 1) })).status).toBe(413);
+  });
+
+  it('counts a chunked body as it streams and answers 413 past the limit', async () => {
+    const { gw, up } = await setup({ body: '1KiB' });
+    const chunk = (s: string) => `${s.length.toString(16)}\r\n${s}\r\n`;
+    const within = await sendRaw(gw.url, `POST /api/c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunk('a'.repeat(1000))}${chunk('b'.repeat(24))}0\r\n\r\n`);
+    expect(within).toMatch(/^HTTP\/1\.1 200 /);
+    expect(up.requests[0]!.body.length).toBe(1024);
+    const over = await sendRaw(gw.url, `POST /api/c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunk('a'.repeat(1000))}${chunk('b'.repeat(25))}0\r\n\r\n`);
+    expect(over).toMatch(/^HTTP\/1\.1 413 /);
+    expect(over).toContain('"code":"RMP_BODY_TOO_LARGE"');
+    expect(up.requests).toHaveLength(1);
+  });
+
+  it('refuses a request target one byte over the URL limit with 414', async () => {
+    const { gw, up } = await setup({ url: 100 });
+    const at = '/api/' + 'x'.repeat(95);
+    expect(at.length).toBe(100);
+    expect((await send(gw.url, at)).status).toBe(200);
+    const over = await send(gw.url, at + 'y');
+    expect(over.status).toBe(414);
+    expect(problemOf(over).code).toBe('RMP_URL_TOO_LONG');
+    expect(up.requests).toHaveLength(1);
+  });
+
+  it('refuses more header fields than the limit with 431', async () => {
+    const { gw, up } = await setup({ headers: 10 });
+    const fields = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`x-h${i}`, 'v']));
+    // node:http adds Host and Connection: 8 + 2 = 10 fields.
+    expect((await send(gw.url, '/api/x', { headers: fields(8) })).status).toBe(200);
+    const over = await send(gw.url, '/api/x', { headers: fields(9) });
+    expect(over.status).toBe(431);
+    expect(problemOf(over).code).toBe('RMP_REQUEST_HEADERS_TOO_LARGE');
+    expect(up.requests).toHaveLength(1);
+  });
+});
