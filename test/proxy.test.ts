@@ -66,7 +66,7 @@ describe('forwarding', () => {
     const body = 'x'.repeat(70_000);
     const raw = await sendRaw(
       gateway.url,
-      `POST /api/chunked HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${(body.length).toString(16)}\r\n${body}\r\n0\r\n\r\n`,
+      `POST /api/chunked HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${(body.length).toString(16)}\r\n${body}\r\n0\r\n\r\n`,
     );
     expect(raw.startsWith('HTTP/1.1 200')).toBe(true);
     expect(up.requests[0]!.body.toString()).toBe(body);

@@ -38,6 +38,11 @@ export const errorCodes = {
     title: 'Request target too long',
     doc: 'The path and query are longer than the `limits.url` setting.',
   },
+  RMP_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    title: 'Unsupported media type',
+    doc: 'The request has a body whose `Content-Type` is missing, malformed or not in the route\'s `limits.contentTypes` list. XML is refused unless a route lists it.',
+  },
   RMP_BODY_TOO_LARGE: {
     status: 413,
     title: 'Request body too large',

@@ -27,20 +27,45 @@ describe('limits policy', () => {
 
   it('defaults to 1 MiB', async () => {
     const { gw } = await setup();
-    expect((await send(gw.url, '/api/x', { method: 'PUT', body: Buffer.alloc(1024 * 1024) })).status).toBe(200);
-    expect((await send(gw.url, '/api/x', { method: 'PUT', body: Buffer.alloc(1024 * 1024 + 1) })).status).toBe(413);
+    const octets = { 'content-type': 'application/octet-stream' };
+    expect((await send(gw.url, '/api/x', { method: 'PUT', body: Buffer.alloc(1024 * 1024), headers: octets })).status).toBe(200);
+    expect((await send(gw.url, '/api/x', { method: 'PUT', body: Buffer.alloc(1024 * 1024 + 1), headers: octets })).status).toBe(413);
   });
 
   it('counts a chunked body as it streams and answers 413 past the limit', async () => {
     const { gw, up } = await setup({ body: '1KiB' });
     const chunk = (s: string) => `${s.length.toString(16)}\r\n${s}\r\n`;
-    const within = await sendRaw(gw.url, `POST /api/c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunk('a'.repeat(1000))}${chunk('b'.repeat(24))}0\r\n\r\n`);
+    const within = await sendRaw(gw.url, `POST /api/c HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunk('a'.repeat(1000))}${chunk('b'.repeat(24))}0\r\n\r\n`);
     expect(within).toMatch(/^HTTP\/1\.1 200 /);
     expect(up.requests[0]!.body.length).toBe(1024);
-    const over = await sendRaw(gw.url, `POST /api/c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunk('a'.repeat(1000))}${chunk('b'.repeat(25))}0\r\n\r\n`);
+    const over = await sendRaw(gw.url, `POST /api/c HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunk('a'.repeat(1000))}${chunk('b'.repeat(25))}0\r\n\r\n`);
     expect(over).toMatch(/^HTTP\/1\.1 413 /);
     expect(over).toContain('"code":"RMP_BODY_TOO_LARGE"');
     expect(up.requests).toHaveLength(1);
+  });
+
+  it('accepts only the allowed body media types (415 otherwise); XML is refused unless a route lists it', async () => {
+    const { gw, up } = await setup();
+    const post = (type: string | undefined, body = '{}') => send(gw.url, '/api/x', { method: 'POST', body, headers: type === undefined ? {} : { 'content-type': type } });
+    for (const type of ['application/json', 'application/json; charset=utf-8', 'APPLICATION/JSON', 'application/vnd.api+json', 'text/plain;charset=utf-8', 'multipart/form-data; boundary=x']) {
+      expect((await post(type)).status, type).toBe(200);
+    }
+    for (const type of [undefined, 'application/xml', 'text/xml', 'application/soap+xml', 'application/jsonx', 'json', 'application/json;;;=', 'text/html']) {
+      const res = await post(type, '<a/>');
+      expect(res.status, String(type)).toBe(415);
+      expect(problemOf(res).code).toBe('RMP_UNSUPPORTED_MEDIA_TYPE');
+    }
+    expect(up.requests).toHaveLength(6);
+    // Requests without a body need no Content-Type.
+    expect((await send(gw.url, '/api/x')).status).toBe(200);
+    expect((await send(gw.url, '/api/x', { method: 'DELETE' })).status).toBe(200);
+  });
+
+  it('lets a route accept XML by listing it', async () => {
+    const { gw } = await setup({ contentTypes: ['application/xml', 'application/*+xml'] });
+    expect((await send(gw.url, '/api/x', { method: 'POST', body: '<a/>', headers: { 'content-type': 'application/xml' } })).status).toBe(200);
+    expect((await send(gw.url, '/api/x', { method: 'POST', body: '<a/>', headers: { 'content-type': 'application/atom+xml' } })).status).toBe(200);
+    expect((await send(gw.url, '/api/x', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status).toBe(415);
   });
 
   it('refuses a request target one byte over the URL limit with 414', async () => {

@@ -5,6 +5,17 @@ export const LimitsSchema = Strict(
   {
     body: Size({ description: 'Largest request body (→ 413). A declared `Content-Length` over it is refused before anything is read; a chunked body is counted as it streams.', default: '1MiB' }),
     url: Type.Integer({ minimum: 64, maximum: 65_536, description: 'Longest request target, path and query, in bytes (→ 414).', default: 8192 }),
+    contentTypes: Type.Array(
+      Type.String({
+        pattern: '^[a-z0-9!#$&^_.+-]+/(\\*|[a-z0-9!#$&^_.+-]*\\*?[a-z0-9!#$&^_.+-]*)$',
+        'x-expected': 'a media type such as application/json, application/*+json or text/*',
+        description: 'A media type; `*` stands for any run of characters in the subtype (`application/*+json`, `text/*`).',
+      }),
+      {
+        description: 'Media types a request body may have (→ 415; a body with no `Content-Type` is refused too). XML is not in the default list: XML bodies are refused unless a route lists them.',
+        default: ['application/json', 'application/*+json', 'application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain', 'application/octet-stream'],
+      },
+    ),
     headers: Type.Integer({ minimum: 8, maximum: 1000, description: 'Most request header fields (→ 431). Their total size is capped at 16 KiB by the HTTP parser.', default: 100 }),
   },
   { description: 'Request size limits, checked before the request reaches any other policy or the upstream.', default: {} },
