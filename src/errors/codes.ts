@@ -43,6 +43,21 @@ export const errorCodes = {
     title: 'Unsupported media type',
     doc: 'The request has a body whose `Content-Type` is missing, malformed or not in the route\'s `limits.contentTypes` list. XML is refused unless a route lists it.',
   },
+  RMP_JSON_INVALID: {
+    status: 400,
+    title: 'Invalid JSON',
+    doc: 'The request declares a JSON body that does not parse.',
+  },
+  RMP_JSON_FORBIDDEN_KEY: {
+    status: 400,
+    title: 'Forbidden JSON key',
+    doc: 'The JSON body has a `__proto__` or `constructor.prototype` key: a prototype-pollution attempt on upstreams that merge request bodies into objects.',
+  },
+  RMP_JSON_LIMIT_EXCEEDED: {
+    status: 400,
+    title: 'JSON body too complex',
+    doc: 'The JSON body is nested deeper, or has more keys in one object or items in one array, than the `limits.json` settings allow.',
+  },
   RMP_BODY_TOO_LARGE: {
     status: 413,
     title: 'Request body too large',

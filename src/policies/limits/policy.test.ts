@@ -68,6 +68,68 @@ describe('limits policy', () => {
     expect((await send(gw.url, '/api/x', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status).toBe(415);
   });
 
+  describe('JSON bodies', () => {
+    const postJson = (base: string, body: string) => send(base, '/api/x', { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+
+    it('forwards a valid JSON body byte for byte', async () => {
+      const { gw, up } = await setup();
+      const body = '{ "a" : 1,\n"a": 2, "s": "\u00e9" }';
+      expect((await postJson(gw.url, body)).status).toBe(200);
+      expect(up.requests[0]!.body.toString()).toBe(body);
+    });
+
+    it('refuses invalid JSON and prototype keys before the upstream', async () => {
+      const { gw, up } = await setup();
+      for (const [body, code] of [
+        ['{"a":', 'RMP_JSON_INVALID'],
+        ['{"a":1}garbage', 'RMP_JSON_INVALID'],
+        ['prototype', 'RMP_JSON_INVALID'],
+        ['{"__proto__":{"isAdmin":true}}', 'RMP_JSON_FORBIDDEN_KEY'],
+        ['{"user":{"__proto__":{"isAdmin":true}}}', 'RMP_JSON_FORBIDDEN_KEY'],
+        ['{"constructor":{"prototype":{"isAdmin":true}}}', 'RMP_JSON_FORBIDDEN_KEY'],
+      ] as const) {
+        const res = await postJson(gw.url, body);
+        expect(res.status, body).toBe(400);
+        expect(problemOf(res).code, body).toBe(code);
+      }
+      expect(up.requests).toHaveLength(0);
+    });
+
+    it('checks depth, keys per object and items per array at the boundary', async () => {
+      const { gw, up } = await setup({ json: { depth: 3, keys: 3, items: 3 } });
+      for (const [body, ok] of [
+        ['[[[1]]]', true],
+        ['[[[[1]]]]', false],
+        ['{"a":{"b":{"c":1}}}', true],
+        ['{"a":{"b":{"c":{}}}}', false],
+        ['{"a":1,"b":2,"c":3}', true],
+        ['{"a":1,"b":2,"c":3,"d":4}', false],
+        ['[1,2,3]', true],
+        ['[1,2,3,4]', false],
+      ] as const) {
+        const res = await postJson(gw.url, body);
+        expect(res.status, body).toBe(ok ? 200 : 400);
+        if (!ok) expect(problemOf(res).code, body).toBe('RMP_JSON_LIMIT_EXCEEDED');
+      }
+      expect(up.requests).toHaveLength(4);
+    });
+
+    it('refuses 100 000 levels of nesting quickly under the default depth of 32', async () => {
+      const { gw } = await setup();
+      const res = await postJson(gw.url, '['.repeat(100_000) + ']'.repeat(100_000));
+      expect(res.status).toBe(400);
+      expect(problemOf(res).code).toBe('RMP_JSON_LIMIT_EXCEEDED');
+    });
+
+    it('applies the body limit while reading a chunked JSON body', async () => {
+      const { gw, up } = await setup({ body: '1KiB' });
+      const json = JSON.stringify({ a: 'x'.repeat(2000) });
+      const answer = await sendRaw(gw.url, `POST /api/c HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${json.length.toString(16)}\r\n${json}\r\n0\r\n\r\n`);
+      expect(answer).toMatch(/^HTTP\/1\.1 413 /);
+      expect(up.requests).toHaveLength(0);
+    });
+  });
+
   it('refuses a request target one byte over the URL limit with 414', async () => {
     const { gw, up } = await setup({ url: 100 });
     const at = '/api/' + 'x'.repeat(95);

@@ -1,4 +1,6 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import secureJson from 'secure-json-parse';
+import type { RequestContext } from '../../gateway/context.js';
 import contentType from 'fast-content-type-parse';
 import { parseSize } from '../../config/units.js';
 import { RampartError } from '../../errors/problem.js';
@@ -30,6 +32,42 @@ function compileMediaTypes(patterns: readonly string[]): (type: string) => boole
   return (type) => exact.has(type) || wildcards.some((w) => w.test(type));
 }
 
+const JSON_TYPE = /^application\/(?:[a-z0-9!#$&^_.+-]+\+)?json$/;
+
+/** Reads a body into memory, refusing it past `limit` bytes. */
+async function readBody(stream: NodeJS.ReadableStream, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw tooLarge(limit);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+/** Depth, keys per object and items per array of a parsed JSON value, walked without recursion. */
+function checkJsonShape(value: unknown, limits: { depth: number; keys: number; items: number }): string | undefined {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    if (depth > limits.depth) return `nested deeper than ${limits.depth} levels`;
+    if (Array.isArray(node)) {
+      if (node.length > limits.items) return `an array has more than ${limits.items} items`;
+      for (const item of node) if (item !== null && typeof item === 'object') stack.push([item, depth + 1]);
+    } else {
+      const keys = Object.keys(node);
+      if (keys.length > limits.keys) return `an object has more than ${limits.keys} keys`;
+      for (const key of keys) {
+        const child = (node as Record<string, unknown>)[key];
+        if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+      }
+    }
+  }
+  return undefined;
+}
+
 function tooLarge(limit: number): RampartError {
   return new RampartError('RMP_BODY_TOO_LARGE', { detail: `The request body is larger than ${limit} bytes.` });
 }
@@ -50,6 +88,25 @@ export const limitsPolicy = definePolicy({
     const url = options.url;
     const headerFields = options.headers * 2;
     const acceptable = compileMediaTypes(options.contentTypes);
+    const shape = options.json;
+    // JSON bodies are read whole (they are bounded by `body`), checked, and forwarded as the very
+    // bytes that were checked, so the upstream parses exactly what the gateway validated.
+    const checkJson = async (ctx: RequestContext): Promise<void> => {
+      const bytes = await readBody(ctx.request.raw, body);
+      let value: unknown;
+      try {
+        value = secureJson.parse(bytes.toString('utf8'), null, { protoAction: 'error', constructorAction: 'error' });
+      } catch (error) {
+        // secure-json-parse's own message; V8's syntax errors quote the input, so match it exactly.
+        const proto = (error as Error).message === 'Object contains forbidden prototype property';
+        throw new RampartError(proto ? 'RMP_JSON_FORBIDDEN_KEY' : 'RMP_JSON_INVALID', {
+          detail: proto ? 'JSON keys "__proto__" and "constructor.prototype" are not accepted.' : 'The request body is not valid JSON.',
+        });
+      }
+      const problem = checkJsonShape(value, shape);
+      if (problem !== undefined) throw new RampartError('RMP_JSON_LIMIT_EXCEEDED', { detail: `The JSON body is too complex: ${problem}.` });
+      ctx.requestBody = Readable.from([bytes]);
+    };
     return {
       request(ctx) {
         const raw = ctx.request.raw;
@@ -73,11 +130,13 @@ export const limitsPolicy = definePolicy({
             throw new RampartError('RMP_UNSUPPORTED_MEDIA_TYPE', { detail: 'This route does not accept a request body of this media type.' });
           }
         }
-        if (declared !== undefined) {
-          if (Number(declared) > body) throw tooLarge(body);
-        } else if (chunked) {
-          ctx.requestBody = raw.pipe(new BodyLimit(body));
+        if (declared !== undefined && Number(declared) > body) throw tooLarge(body);
+        const type = raw.headers['content-type'];
+        if (type !== undefined && ((declared !== undefined && declared !== '0') || chunked) && JSON_TYPE.test(contentType.safeParse(type).type)) {
+          return checkJson(ctx);
         }
+        if (chunked) ctx.requestBody = raw.pipe(new BodyLimit(body));
+        return undefined;
       },
     };
   },

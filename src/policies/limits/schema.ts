@@ -16,6 +16,14 @@ export const LimitsSchema = Strict(
         default: ['application/json', 'application/*+json', 'application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain', 'application/octet-stream'],
       },
     ),
+    json: Strict(
+      {
+        depth: Type.Integer({ minimum: 1, maximum: 1000, description: 'Deepest nesting of objects and arrays in a JSON body (→ 400).', default: 32 }),
+        keys: Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Most keys in one JSON object (→ 400).', default: 1000 }),
+        items: Type.Integer({ minimum: 1, maximum: 10_000_000, description: 'Most items in one JSON array (→ 400).', default: 10_000 }),
+      },
+      { description: 'Shape limits for JSON bodies, which are read (up to `body`), checked, and forwarded byte for byte. `__proto__` and `constructor.prototype` keys are always refused.', default: {} },
+    ),
     headers: Type.Integer({ minimum: 8, maximum: 1000, description: 'Most request header fields (→ 431). Their total size is capped at 16 KiB by the HTTP parser.', default: 100 }),
   },
   { description: 'Request size limits, checked before the request reaches any other policy or the upstream.', default: {} },
