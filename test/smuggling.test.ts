@@ -66,3 +66,48 @@ describe('slowloris', () => {
     expect(elapsed).toBeLessThan(10_000);
   });
 });
+
+describe('connections per client address', () => {
+  it('answers a connection past server.maxConnectionsPerIp with 429 and closes it; a freed slot is reusable', async () => {
+    const { gw } = await setup({ maxConnectionsPerIp: 2 });
+    const url = new URL(gw.url);
+    const open = (): Promise<{ socket: import('node:net').Socket; first: Promise<string> }> =>
+      new Promise((resolve, reject) => {
+        const socket = connect(Number(url.port), url.hostname, () => {
+          const first = new Promise<string>((r) => {
+            let data = '';
+            socket.on('data', (c: Buffer) => {
+              data += c.toString();
+              if (data.includes('\r\n\r\n')) r(data);
+            });
+            socket.on('close', () => r(data));
+          });
+          resolve({ socket, first });
+        });
+        socket.on('error', reject);
+      });
+    const a = await open();
+    const b = await open();
+    a.socket.write('GET /api/a HTTP/1.1\r\nHost: t\r\n\r\n');
+    b.socket.write('GET /api/b HTTP/1.1\r\nHost: t\r\n\r\n');
+    expect(await a.first).toMatch(/^HTTP\/1\.1 200 /);
+    expect(await b.first).toMatch(/^HTTP\/1\.1 200 /);
+    const c = await open();
+    const refused = await c.first;
+    expect(refused).toMatch(/^HTTP\/1\.1 429 /);
+    const closed = new Promise((r) => a.socket.once('close', r));
+    a.socket.destroy();
+    await closed;
+    // The server sees the close asynchronously: retry the fourth connection briefly.
+    let answer = '';
+    for (let i = 0; i < 50 && !answer.startsWith('HTTP/1.1 200'); i++) {
+      const d = await open();
+      d.socket.write('GET /api/d HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n');
+      answer = await d.first;
+      d.socket.destroy();
+      if (!answer.startsWith('HTTP/1.1 200')) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    b.socket.destroy();
+  });
+});

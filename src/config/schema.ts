@@ -41,6 +41,13 @@ const Server = Strict(
       default: [],
     }),
     timeouts: ServerTimeouts,
+    maxConnectionsPerIp: Type.Integer({
+      minimum: 0,
+      maximum: 1_000_000,
+      description:
+        'Most open connections one client address may hold (`0`: no limit). Past it, a new connection gets 429 `RMP_TOO_MANY_CONNECTIONS` and is closed. Trusted proxies are exempt.',
+      default: 256,
+    }),
     drainTimeout: Duration({
       description: 'On SIGTERM/SIGINT, how long requests in flight may take to finish before connections are closed.',
       default: '30s',

@@ -88,6 +88,11 @@ export const errorCodes = {
     title: 'Upstream unavailable',
     doc: 'The upstream refused or reset the connection, or sent a response Rampart could not read. Retries (idempotent methods without a body only) were exhausted.',
   },
+  RMP_TOO_MANY_CONNECTIONS: {
+    status: 429,
+    title: 'Too many connections',
+    doc: 'The client address already holds `server.maxConnectionsPerIp` open connections. The new connection is answered and closed; reuse keep-alive connections instead of opening more.',
+  },
   RMP_SHUTTING_DOWN: {
     status: 503,
     title: 'Shutting down',

@@ -48,6 +48,7 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
     },
   });
   app.server.headersTimeout = headersTimeout;
+  limitConnectionsPerIp(app, ref);
   app.server.on('connect', (_req, socket: Socket) => writeRawProblem(socket, 'RMP_METHOD_REFUSED', 'CONNECT is refused on every route.', { allow: '' }));
 
   // Bodies stay unread streams: the proxy pipes them upstream (policies that need a body read it).
@@ -71,6 +72,32 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
     },
   });
   return app;
+}
+
+/**
+ * Caps the open connections of one client address (`server.maxConnectionsPerIp`, read per
+ * connection so a reload applies). Trusted proxies are exempt: every client behind them shares
+ * their address.
+ */
+function limitConnectionsPerIp(app: FastifyInstance, ref: PipelineRef): void {
+  const open = new Map<string, number>();
+  app.server.on('connection', (socket: Socket) => {
+    const address = socket.remoteAddress ?? '';
+    const pipeline = ref.current;
+    const max = pipeline.loaded.config.server.maxConnectionsPerIp;
+    if (max === 0 || (pipeline.trust !== undefined && pipeline.trust(address, 0))) return;
+    const count = (open.get(address) ?? 0) + 1;
+    if (count > max) {
+      writeRawProblem(socket, 'RMP_TOO_MANY_CONNECTIONS', 'Too many open connections from this address.', {});
+      return;
+    }
+    open.set(address, count);
+    socket.once('close', () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left <= 0) open.delete(address);
+      else open.set(address, left);
+    });
+  });
 }
 
 /** Malformed HTTP never reaches Fastify: answer it on the socket, as problem+json. */
