@@ -1,5 +1,5 @@
 // Raw-socket attacks on the listener: request smuggling payloads and a slowloris client.
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeAfterEach } from './helpers/gateway.js';
 import { sendRaw } from './helpers/http.js';
@@ -71,7 +71,7 @@ describe('connections per client address', () => {
   it('answers a connection past server.maxConnectionsPerIp with 429 and closes it; a freed slot is reusable', async () => {
     const { gw } = await setup({ maxConnectionsPerIp: 2 });
     const url = new URL(gw.url);
-    const open = (): Promise<{ socket: import('node:net').Socket; first: Promise<string> }> =>
+    const open = (): Promise<{ socket: Socket; first: Promise<string> }> =>
       new Promise((resolve, reject) => {
         const socket = connect(Number(url.port), url.hostname, () => {
           const first = new Promise<string>((r) => {
