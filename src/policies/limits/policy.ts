@@ -123,17 +123,15 @@ export const limitsPolicy = definePolicy({
         }
         const declared = raw.headers['content-length'];
         const chunked = declared === undefined && te !== undefined;
+        if (declared !== undefined && Number(declared) > body) throw tooLarge(body);
         if ((declared !== undefined && declared !== '0') || chunked) {
-          const type = raw.headers['content-type'];
+          const header = raw.headers['content-type'];
           // safeParse: a malformed header yields an empty type, which no allowlist entry matches.
-          if (type === undefined || !acceptable(contentType.safeParse(type).type)) {
+          const type = header === undefined ? '' : contentType.safeParse(header).type;
+          if (!acceptable(type)) {
             throw new RampartError('RMP_UNSUPPORTED_MEDIA_TYPE', { detail: 'This route does not accept a request body of this media type.' });
           }
-        }
-        if (declared !== undefined && Number(declared) > body) throw tooLarge(body);
-        const type = raw.headers['content-type'];
-        if (type !== undefined && ((declared !== undefined && declared !== '0') || chunked) && JSON_TYPE.test(contentType.safeParse(type).type)) {
-          return checkJson(ctx);
+          if (JSON_TYPE.test(type)) return checkJson(ctx);
         }
         if (chunked) ctx.requestBody = raw.pipe(new BodyLimit(body));
         return undefined;
