@@ -6,6 +6,7 @@ import { parseSize } from '../../config/units.js';
 import { RampartError } from '../../errors/problem.js';
 import { definePolicy } from '../define.js';
 import { LimitsSchema } from './schema.js';
+import { XML_TYPE, createXmlCheck, xmlCharsetAllowed } from './xml.js';
 
 /** Counts a streamed (chunked) body and fails it past the limit; the proxy turns that into a 413. */
 class BodyLimit extends Transform {
@@ -89,6 +90,7 @@ export const limitsPolicy = definePolicy({
     const headerFields = options.headers * 2;
     const acceptable = compileMediaTypes(options.contentTypes);
     const shape = options.json;
+    const xml = createXmlCheck(options.xml);
     // JSON bodies are read whole (they are bounded by `body`), checked, and forwarded as the very
     // bytes that were checked, so the upstream parses exactly what the gateway validated.
     const checkJson = async (ctx: RequestContext): Promise<void> => {
@@ -105,6 +107,12 @@ export const limitsPolicy = definePolicy({
       }
       const problem = checkJsonShape(value, shape);
       if (problem !== undefined) throw new RampartError('RMP_JSON_LIMIT_EXCEEDED', { detail: `The JSON body is too complex: ${problem}.` });
+      ctx.requestBody = Readable.from([bytes]);
+    };
+    // XML bodies likewise: the upstream parses them itself, from the very bytes checked here.
+    const checkXml = async (ctx: RequestContext, charset: string | undefined): Promise<void> => {
+      const bytes = await readBody(ctx.request.raw, body);
+      xml(bytes, charset);
       ctx.requestBody = Readable.from([bytes]);
     };
     return {
@@ -127,11 +135,18 @@ export const limitsPolicy = definePolicy({
         if ((declared !== undefined && declared !== '0') || chunked) {
           const header = raw.headers['content-type'];
           // safeParse: a malformed header yields an empty type, which no allowlist entry matches.
-          const type = header === undefined ? '' : contentType.safeParse(header).type;
+          const { type, parameters } = header === undefined ? { type: '', parameters: {} } : contentType.safeParse(header);
           if (!acceptable(type)) {
             throw new RampartError('RMP_UNSUPPORTED_MEDIA_TYPE', { detail: 'This route does not accept a request body of this media type.' });
           }
           if (JSON_TYPE.test(type)) return checkJson(ctx);
+          if (XML_TYPE.test(type)) {
+            // The charset must agree with what the body is checked as; the upstream may decode by it.
+            if (!xmlCharsetAllowed(parameters)) {
+              throw new RampartError('RMP_UNSUPPORTED_MEDIA_TYPE', { detail: 'XML bodies must be UTF-8: a charset other than utf-8 or us-ascii is not accepted.' });
+            }
+            return checkXml(ctx, parameters.charset);
+          }
         }
         if (chunked) ctx.requestBody = raw.pipe(new BodyLimit(body));
         return undefined;

@@ -12,7 +12,7 @@ export const LimitsSchema = Strict(
         description: 'A media type; `*` stands for any run of characters in the subtype (`application/*+json`, `text/*`).',
       }),
       {
-        description: 'Media types a request body may have (→ 415; a body with no `Content-Type` is refused too). XML is not in the default list: XML bodies are refused unless a route lists them.',
+        description: 'Media types a request body may have (→ 415; a body with no `Content-Type` is refused too). XML is not in the default list: XML bodies are refused unless a route lists them, and then checked as `xml` says.',
         default: ['application/json', 'application/*+json', 'application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain', 'application/octet-stream'],
       },
     ),
@@ -23,6 +23,16 @@ export const LimitsSchema = Strict(
         items: Type.Integer({ minimum: 1, maximum: 10_000_000, description: 'Most items in one JSON array (→ 400).', default: 10_000 }),
       },
       { description: 'Shape limits for JSON bodies, which are read (up to `body`), checked, and forwarded byte for byte. `__proto__` and `constructor.prototype` keys are always refused.', default: {} },
+    ),
+    xml: Strict(
+      {
+        depth: Type.Integer({ minimum: 1, maximum: 1000, description: 'Deepest nesting of elements in an XML body, the root element counting as 1 (→ 400 `RMP_XML_LIMIT_EXCEEDED`).', default: 32 }),
+      },
+      {
+        description:
+          'Checks on XML bodies (`application/xml`, `text/xml`, `*/*+xml`), for routes that list an XML type in `contentTypes`. They are read (up to `body`), checked, and forwarded byte for byte. Always refused (400): any DOCTYPE or other DTD declaration, or XInclude (`RMP_XML_FORBIDDEN`); a body that is not UTF-8, holds a NUL or control character, does not start with `<`, declares an encoding other than UTF-8 or US-ASCII, or is not well-formed (`RMP_XML_INVALID`). A `charset` other than utf-8 or us-ascii on the `Content-Type` is refused with 415.',
+        default: {},
+      },
     ),
     headers: Type.Integer({ minimum: 8, maximum: 1000, description: 'Most request header fields (→ 431). Their total size is capped at 16 KiB by the HTTP parser.', default: 100 }),
   },
