@@ -121,7 +121,10 @@ describe('rampart validate', () => {
   it('prints the summary of a valid config, policies in order, and exits 0', async () => {
     const file = writeConfig(validLines('8080'));
     const { code, stdout, stderr } = await runCli(['validate', '-c', file]);
-    expect(stderr).toEqual([]);
+    // Valid, with a warning at the `server:` key: nothing can be served, only redirected.
+    expect(stderr).toEqual([
+      `warning: ${file}:2:3: server: no HTTPS: server.tls is not set and no trusted proxy can say a request came over HTTPS (server.trustedProxies), so requests to routes without 'allowInsecure' will only be redirected to https`,
+    ]);
     expect(code).toBe(0);
     expect(stdout).toEqual([
       `${file}: valid (mode production)`,
@@ -139,7 +142,7 @@ describe('rampart validate', () => {
   it('interpolates ${ENV} from the environment, typed as a number when unquoted', async () => {
     const file = writeConfig(validLines('${RAMPART_TEST_GATEWAY_PORT}'));
     const { code, stdout, stderr } = await runCli(['validate', '-c', file], { env: { RAMPART_TEST_GATEWAY_PORT: '18123' } });
-    expect(stderr).toEqual([]);
+    expect(stderr).toHaveLength(1); // the no-HTTPS warning
     expect(code).toBe(0);
     expect(stdout).toContain('  gateway  http://127.0.0.1:18123');
   });

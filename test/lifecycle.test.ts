@@ -88,7 +88,8 @@ function config(o: Options): string {
     ${o.typo === true && i === 0 ? 'mach' : 'match'}:
       path: /${name}
       methods: [GET]
-    upstream: svc`,
+    upstream: svc
+    allowInsecure: true`,
     )
     .join('\n');
   return `server:

@@ -5,7 +5,10 @@ export function describePipeline(pipeline: Pipeline): string[] {
   const { config, file } = pipeline.loaded;
   const lines: string[] = [];
   lines.push(`${file}: valid (mode ${config.mode})`);
-  lines.push(`  gateway  http://${config.server.listen.host}:${config.server.listen.port}`);
+  const server = config.server;
+  const tls = server.tls === undefined ? '' : server.tls === 'auto' ? ' (TLS: development certificate)' : ` (TLS: ${server.tls.cert}${server.tls.http2 === true ? ', HTTP/2' : ''})`;
+  lines.push(`  gateway  ${server.tls === undefined ? 'http' : 'https'}://${server.listen.host}:${server.listen.port}${tls}`);
+  if (server.http !== undefined) lines.push(`  http     http://${server.http.listen.host}:${server.http.listen.port} (plain HTTP: ${server.insecureRequests.action})`);
   lines.push(config.admin.enabled ? `  admin    http://${config.admin.listen.host}:${config.admin.listen.port}` : '  admin    disabled');
   const upstreams = Object.entries(config.upstreams);
   lines.push(`upstreams (${upstreams.length}):`);
@@ -13,7 +16,8 @@ export function describePipeline(pipeline: Pipeline): string[] {
   lines.push(`routes (${pipeline.routes.length}):`);
   for (const route of pipeline.routes) {
     const host = route.host !== undefined ? ` host ${route.host}` : '';
-    lines.push(`  ${route.name}  ${route.methods.join(',')} ${route.path}${host} → ${route.upstream?.name ?? '(host app)'}`);
+    const insecure = route.allowInsecure ? ' (plain HTTP allowed)' : '';
+    lines.push(`  ${route.name}  ${route.methods.join(',')} ${route.path}${host} → ${route.upstream?.name ?? '(host app)'}${insecure}`);
     lines.push(`    policies: ${formatPolicies(pipeline, route.name)}`);
   }
   lines.push(`  (no match)  policies: ${formatPolicies(pipeline, '*')}`);

@@ -70,6 +70,7 @@ function validate(file: string, io: Io): number {
     const logger = createLogger({ level: 'silent', destination: 'stderr' });
     const pipeline = buildPipeline(loaded, { logger, events: createEvents(logger) });
     for (const line of describePipeline(pipeline)) io.out(line);
+    for (const warning of loaded.warnings) io.err(`warning: ${formatIssue(warning)}`);
     void pipeline.close();
     return 0;
   } catch (error) {

@@ -18,6 +18,8 @@ export interface LoadedConfig {
   readonly file: string;
   /** Directory relative paths in the config resolve against. */
   readonly dir: string;
+  /** Valid but risky settings (plain HTTP served, no HTTPS at all): printed by `validate`, logged at start. */
+  readonly warnings: readonly ConfigIssue[];
   /** Source position of a config path, for errors found after loading (policy `create()`). */
   locate(path: ConfigPath): { line: number; column: number };
   /** Turns a message about a config path into a ConfigIssue. */
@@ -33,7 +35,33 @@ export function createAjv(useDefaults: boolean): Ajv {
 let coreValidator: ValidateFunction | undefined;
 function validateCore(value: unknown): ErrorObject[] {
   coreValidator ??= createAjv(true).compile(ConfigSchema);
-  return coreValidator(value) ? [] : [...(coreValidator.errors ?? [])];
+  return coreValidator(value) ? [] : pruneUnionErrors(coreValidator.errors ?? []);
+}
+
+/**
+ * ajv reports a failed `anyOf` with the errors of every branch. Keep what helps: when the value
+ * has the type of one branch (no type error of that branch at the value itself), that branch's errors; otherwise
+ * the `anyOf` error alone ("expected 'auto' or a mapping …").
+ */
+export function pruneUnionErrors(errors: readonly ErrorObject[]): ErrorObject[] {
+  const unions = errors.filter((e) => e.keyword === 'anyOf');
+  if (unions.length === 0) return [...errors];
+  const drop = new Set<ErrorObject>();
+  for (const union of unions) {
+    const prefix = `${union.schemaPath.slice(0, -'/anyOf'.length)}/anyOf/`;
+    const branches = new Map<string, ErrorObject[]>();
+    for (const e of errors) {
+      if (!e.schemaPath.startsWith(prefix)) continue;
+      const branch = e.schemaPath.slice(prefix.length).split('/')[0]!;
+      branches.set(branch, [...(branches.get(branch) ?? []), e]);
+    }
+    const shaped = [...branches.values()].find((list) =>
+      list.every((e) => e.instancePath.length > union.instancePath.length || !(e.keyword === 'type' || e.keyword === 'const' || e.keyword === 'enum')),
+    );
+    for (const list of branches.values()) if (list !== shaped) for (const e of list) drop.add(e);
+    if (shaped !== undefined) drop.add(union);
+  }
+  return errors.filter((e) => !drop.has(e));
 }
 
 /** Reads, interpolates, validates and freezes a config file. Throws ConfigFileError or ConfigError. */
@@ -88,7 +116,8 @@ function finish(raw: unknown, source: Source, dir: string, issues: ConfigIssue[]
     if (!source.failedAt.has(`${issue.line}:${issue.column}`)) issues.push(issue);
   }
   const config = raw as RampartConfig;
-  if (issues.length === 0) checkSemantics(config, source, issues, purpose);
+  const warnings: ConfigIssue[] = [];
+  if (issues.length === 0) checkSemantics(config, source, issues, purpose, warnings);
   // Policy blocks are checked even when other parts are wrong, so one run shows every error.
   validatePolicies(config, source, issues);
   if (issues.length > 0) throw new ConfigError(issues);
@@ -97,6 +126,7 @@ function finish(raw: unknown, source: Source, dir: string, issues: ConfigIssue[]
     config,
     file: source.file,
     dir,
+    warnings: Object.freeze(warnings),
     locate: (path: ConfigPath) => source.locate(path),
     issue: (path: ConfigPath, message: string) => source.issue(path, message),
   });
@@ -266,6 +296,8 @@ export class Source {
         return this.issue(path, params.limit === 1 ? 'expected a non-empty string' : `expected at least ${String(params.limit)} characters`);
       case 'maxLength':
         return this.issue(path, `expected at most ${String(params.limit)} characters`);
+      case 'anyOf':
+        return this.issue(path, `expected ${expected ?? 'another kind of value'}, got ${describe(this.valueAt(path))}`);
       default:
         return this.issue(path, error.message ?? `invalid (${error.keyword})`);
     }

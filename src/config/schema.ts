@@ -32,9 +32,75 @@ const ServerTimeouts = Strict(
   { description: 'Client-side timeouts of the main listener.', default: {} },
 );
 
+/** Mozilla's "intermediate" TLS 1.2 suites minus DHE: ECDHE key exchange and AEAD ciphers only. */
+export const DEFAULT_CIPHERS =
+  'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305';
+
+const TlsFiles = Strict(
+  {
+    cert: Type.String({ minLength: 1, description: 'PEM certificate file (relative to the config file). Intermediate certificates may follow it in the same file, or go in `chain`.' }),
+    key: Type.String({ minLength: 1, description: 'PEM private key file (relative to the config file). Keep it readable by the gateway\'s user only.' }),
+    chain: Type.Optional(Type.String({ minLength: 1, description: 'PEM file of intermediate certificates sent after `cert`.' })),
+    minVersion: Type.Optional(StringEnum(['TLSv1.2', 'TLSv1.3'] as const, {
+      description: 'Oldest TLS version accepted (default `TLSv1.2`). TLS 1.0 and 1.1 are never offered; TLS 1.3 is preferred when the client has it.',
+    })),
+    ciphers: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'OpenSSL cipher list, in the server\'s order of preference (the server\'s order is enforced). The default allows only ECDHE key exchange with AEAD ciphers (AES-GCM, ChaCha20-Poly1305) and the three TLS 1.3 suites.',
+      }),
+    ),
+    http2: Type.Optional(Type.Boolean({ description: 'Offer HTTP/2 by ALPN, with HTTP/1.1 for clients that do not ask for it (default `false`). Changing it needs a restart.' })),
+  },
+  { description: 'Certificate and TLS settings. Certificate, key, chain, versions and ciphers are re-read on reload (SIGHUP).' },
+);
+
+const Tls = Type.Union([Type.Literal('auto', { description: 'Development only: a self-signed certificate for localhost, generated into `dataDir`.' }), TlsFiles], {
+  'x-expected': "'auto' or a mapping with cert and key",
+  description:
+    'Serve the gateway listener over HTTPS. `auto` (only with `mode: development`) generates a self-signed certificate for localhost, 127.0.0.1 and ::1 into `<dataDir>/tls/` and prints its fingerprint.',
+});
+
+const InsecureRequests = Strict(
+  {
+    action: StringEnum(['redirect', 'forbid', 'upgrade-required'] as const, {
+      description:
+        'What a plain-HTTP request to a route without `allowInsecure` gets: `redirect` (308 to the same path and query on https, method and body kept), `forbid` (403 `RMP_HTTPS_REQUIRED`) or `upgrade-required` (426 `RMP_HTTPS_UPGRADE_REQUIRED`). Requests no route matches get their 404/405 as usual.',
+      default: 'redirect',
+    }),
+    redirectHost: Type.Optional(
+      Type.String({
+        pattern: '^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$',
+        'x-expected': 'a lowercase host name',
+        description: 'Host name the redirect points to. Without it, the request\'s own (validated) `Host` is used, and a request with no `Host` gets 403. Set it in production.',
+      }),
+    ),
+    redirectPort: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 65535,
+        description: 'Port the redirect points to. Default: the HTTPS listener\'s port when Rampart has one (`server.tls`), else 443 (a TLS-terminating load balancer).',
+      }),
+    ),
+  },
+  { description: 'Plain HTTP is never served to a route unless the route says `allowInsecure: true`. Requests count as HTTPS when they came over TLS, or when a trusted proxy says so in `X-Forwarded-Proto`.', default: {} },
+);
+
 const Server = Strict(
   {
     listen: Listen('0.0.0.0', 8080, 'the gateway'),
+    tls: Type.Optional(Tls),
+    http: Type.Optional(
+      Strict(
+        { listen: Listen('0.0.0.0', 8080, 'the plain-HTTP listener') },
+        {
+          description:
+            'A second, plain-HTTP listener next to the HTTPS one (needs `server.tls`): it redirects to HTTPS (see `insecureRequests`) and serves only routes with `allowInsecure: true`.',
+        },
+      ),
+    ),
+    insecureRequests: InsecureRequests,
     trustedProxies: Type.Array(Type.String({ minLength: 1, description: 'An IP address or CIDR range.' }), {
       description:
         'Addresses of proxies in front of Rampart (IPs or CIDR ranges, or `loopback`, `linklocal`, `uniquelocal`). `X-Forwarded-For`, `-Proto` and `-Host` are believed only from these; from anyone else they are replaced.',
@@ -181,6 +247,11 @@ const Route = Strict(
         description: 'Forwarded path template using the match\'s `:name` parameters and `*` (`/v2/notes/:id`). Replaces `stripPrefix`.',
       }),
     ),
+    allowInsecure: Type.Boolean({
+      description:
+        'Serve this route over plain HTTP too (without it, plain-HTTP requests are redirected or refused, see `server.insecureRequests`). Anything sent over plain HTTP can be read and changed on the way: `rampart validate` warns about every route that sets it.',
+      default: false,
+    }),
     policies: Type.Record(Type.String(), Type.Unknown({ description: 'Options of the policy named by the key, or `false`.' }), {
       description: 'Per-policy overrides of `defaults`: an object merges into the default options, `false` disables the policy.',
       default: {},

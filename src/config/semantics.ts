@@ -5,7 +5,8 @@ import { didYouMean, type ConfigIssue } from './errors.js';
 import type { Purpose, Source } from './load.js';
 
 /** Checks the schema cannot express: references between sections, path templates, CIDRs. */
-export function checkSemantics(config: RampartConfig, source: Source, issues: ConfigIssue[], purpose: Purpose): void {
+export function checkSemantics(config: RampartConfig, source: Source, issues: ConfigIssue[], purpose: Purpose, warnings: ConfigIssue[]): void {
+  checkTransport(config, source, issues, purpose, warnings);
   config.server.trustedProxies.forEach((entry, i) => {
     try {
       proxyaddr.compile(entry);
@@ -71,6 +72,36 @@ export function checkSemantics(config: RampartConfig, source: Source, issues: Co
       }
     }
   });
+}
+
+/** HTTPS settings, and warnings for every way plain HTTP can be served. */
+function checkTransport(config: RampartConfig, source: Source, issues: ConfigIssue[], purpose: Purpose, warnings: ConfigIssue[]): void {
+  const server = config.server;
+  if (server.tls === 'auto' && config.mode !== 'development') {
+    issues.push(source.issue(['server', 'tls'], "'auto' makes a self-signed certificate and is allowed only with 'mode: development'; give cert and key files in production"));
+  }
+  if (server.http !== undefined) {
+    if (server.tls === undefined) issues.push(source.issue(['server', 'http'], 'a plain-HTTP listener next to the gateway listener needs server.tls (the gateway listener is plain HTTP already)'));
+    const a = server.http.listen;
+    const b = server.listen;
+    if (a.port !== 0 && a.port === b.port && (a.host === b.host || a.host === '0.0.0.0' || b.host === '0.0.0.0' || a.host === '::' || b.host === '::')) {
+      issues.push(source.issue(['server', 'http', 'listen', 'port'], `port ${a.port} is already the gateway listener's port`));
+    }
+  }
+  if (purpose !== 'gateway') return;
+  config.routes.forEach((route, i) => {
+    if (route.allowInsecure) {
+      warnings.push(source.issue(['routes', i, 'allowInsecure'], `route '${route.name}' is served over plain HTTP: anything sent to it can be read and changed on the way`));
+    }
+  });
+  if (server.tls === undefined && server.trustedProxies.length === 0 && config.routes.some((r) => !r.allowInsecure)) {
+    warnings.push(
+      source.issue(
+        ['server'],
+        "no HTTPS: server.tls is not set and no trusted proxy can say a request came over HTTPS (server.trustedProxies), so requests to routes without 'allowInsecure' will only be redirected to https",
+      ),
+    );
+  }
 }
 
 export function paramNames(pattern: string): string[] {

@@ -28,6 +28,21 @@ export const errorCodes = {
     title: 'Method not implemented',
     doc: 'The HTTP parser does not know this method (TRACK and made-up methods end here). Nothing was forwarded.',
   },
+  RMP_HTTPS_REDIRECT: {
+    status: 308,
+    title: 'Use HTTPS',
+    doc: 'The route is served over HTTPS only and the request came over plain HTTP: `Location` has the same path and query on `https://` (308 keeps the method and body). Nothing was forwarded. See `server.insecureRequests`; a route can opt out with `allowInsecure: true`.',
+  },
+  RMP_HTTPS_REQUIRED: {
+    status: 403,
+    title: 'HTTPS required',
+    doc: 'The route is served over HTTPS only and the request came over plain HTTP (`server.insecureRequests.action: forbid`, or a redirect was due but the request had no `Host`). Nothing was forwarded.',
+  },
+  RMP_HTTPS_UPGRADE_REQUIRED: {
+    status: 426,
+    title: 'Upgrade to HTTPS required',
+    doc: 'The route is served over HTTPS only and the request came over plain HTTP (`server.insecureRequests.action: upgrade-required`); the answer carries `Upgrade: TLS/1.2, HTTP/1.1`. Nothing was forwarded.',
+  },
   RMP_REQUEST_HEADERS_TOO_LARGE: {
     status: 431,
     title: 'Request headers too large',
@@ -57,6 +72,21 @@ export const errorCodes = {
     status: 400,
     title: 'JSON body too complex',
     doc: 'The JSON body is nested deeper, or has more keys in one object or items in one array, than the `limits.json` settings allow.',
+  },
+  RMP_XML_FORBIDDEN: {
+    status: 400,
+    title: 'Forbidden XML construct',
+    doc: 'The XML body has a DOCTYPE or other DTD declaration (any `<!` that does not open a comment or CDATA section, in any case), or mentions the XInclude namespace. This is what rules out external entities (XXE) and entity expansion (billion laughs). The search is over the raw text, so the same strings inside a comment or CDATA section are refused too.',
+  },
+  RMP_XML_INVALID: {
+    status: 400,
+    title: 'Invalid XML',
+    doc: 'The XML body is not UTF-8 (UTF-16 and UTF-32 are refused, with or without a byte-order mark), holds a NUL or control character, does not start with `<` (after an optional UTF-8 byte-order mark and whitespace), declares an encoding other than UTF-8 or US-ASCII, or is not well-formed. A `charset` other than utf-8 or us-ascii on the `Content-Type` is answered 415 `RMP_UNSUPPORTED_MEDIA_TYPE` instead.',
+  },
+  RMP_XML_LIMIT_EXCEEDED: {
+    status: 400,
+    title: 'XML body too complex',
+    doc: 'The XML body nests elements deeper than the `limits.xml.depth` setting allows.',
   },
   RMP_BODY_TOO_LARGE: {
     status: 413,

@@ -8,10 +8,13 @@ import { attachContext, enginePlugin, runResponseHooks, sendProblem, type Pipeli
 import { forward } from './proxy/forward.js';
 import { parseDuration } from '../config/units.js';
 import { plainAddress } from './client-ip.js';
+import type { TlsMaterial } from './tls.js';
 
 export interface GatewayAppOptions {
   ref: PipelineRef;
   logger: Logger;
+  /** Serve HTTPS (and HTTP/2 when enabled) with this certificate; plain HTTP without. */
+  tls?: TlsMaterial | undefined;
 }
 
 /**
@@ -19,13 +22,20 @@ export interface GatewayAppOptions {
  * use `inject()` or listen on port 0): the engine's hooks and one catch-all route that forwards.
  */
 export async function createGatewayApp(options: GatewayAppOptions): Promise<FastifyInstance> {
-  const { ref, logger } = options;
+  const { ref, logger, tls } = options;
   const server = ref.current.loaded.config.server;
   const headersTimeout = parseDuration(server.timeouts.headers);
+  // Node checks header and request timeouts only every connectionsCheckingInterval (30 s by
+  // default), which would let a slow client hold a connection up to 30 s past the timeout.
+  const connectionsCheckingInterval = Math.max(100, Math.min(1000, Math.floor(headersTimeout / 2)));
+  const transport =
+    tls === undefined
+      ? { http: { connectionsCheckingInterval } }
+      : tls.http2
+        ? { http2: true as const, https: { ...tls.options, allowHTTP1: true, connectionsCheckingInterval } }
+        : { https: { ...tls.options, connectionsCheckingInterval } };
   const app = Fastify({
-    // Node checks header and request timeouts only every connectionsCheckingInterval (30 s by
-    // default), which would let a slow client hold a connection up to 30 s past the timeout.
-    http: { connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeout / 2))) },
+    ...(transport as { http: { connectionsCheckingInterval: number } }),
     logger: false,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
@@ -48,7 +58,7 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
     },
   });
   app.server.headersTimeout = headersTimeout;
-  limitConnectionsPerIp(app, ref);
+  limitConnectionsPerIp(app, ref, tls !== undefined);
   app.server.on('connect', (_req, socket: Socket) => writeRawProblem(socket, 'RMP_METHOD_REFUSED', 'CONNECT is refused on every route.', { allow: '' }));
 
   // Bodies stay unread streams: the proxy pipes them upstream (policies that need a body read it).
@@ -77,9 +87,9 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
 /**
  * Caps the open connections of one client address (`server.maxConnectionsPerIp`, read per
  * connection so a reload applies). Trusted proxies are exempt: every client behind them shares
- * their address.
+ * their address. Over plain HTTP the refused connection gets a 429; over TLS it is closed.
  */
-function limitConnectionsPerIp(app: FastifyInstance, ref: PipelineRef): void {
+function limitConnectionsPerIp(app: FastifyInstance, ref: PipelineRef, encrypted: boolean): void {
   const open = new Map<string, number>();
   app.server.on('connection', (socket: Socket) => {
     const address = socket.remoteAddress ?? '';
@@ -88,7 +98,10 @@ function limitConnectionsPerIp(app: FastifyInstance, ref: PipelineRef): void {
     if (max === 0 || (pipeline.trust !== undefined && pipeline.trust(address, 0))) return;
     const count = (open.get(address) ?? 0) + 1;
     if (count > max) {
-      writeRawProblem(socket, 'RMP_TOO_MANY_CONNECTIONS', 'Too many open connections from this address.', {});
+      // Before the TLS handshake there is no way to answer in HTTP (and doing the handshake is the
+      // cost being refused): the connection is closed.
+      if (encrypted) socket.destroy();
+      else writeRawProblem(socket, 'RMP_TOO_MANY_CONNECTIONS', 'Too many open connections from this address.', {});
       return;
     }
     open.set(address, count);

@@ -29,6 +29,8 @@ export interface CompiledRoute {
   readonly logHooks: readonly ResponseHook[];
   /** The route answers CORS preflights itself (it runs the `cors` policy). */
   readonly handlesPreflight: boolean;
+  /** Served over plain HTTP too (`allowInsecure: true`). */
+  readonly allowInsecure: boolean;
   /** The path sent upstream (before the target's base path and the query). */
   mapPath(ctx: RequestContext): string;
 }
@@ -180,6 +182,7 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
       responseHooks,
       logHooks,
       handlesPreflight: policies.some((p) => p.name === 'cors'),
+      allowInsecure: route?.allowInsecure ?? false,
       mapPath: route === undefined ? (c) => c.path : compilePathMapper(route),
     };
   };

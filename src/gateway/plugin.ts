@@ -20,6 +20,8 @@ export interface PipelineRef {
   current: Pipeline;
   /** Set when the process is draining: new requests get 503 RMP_SHUTTING_DOWN. */
   draining?: boolean;
+  /** Port of the HTTPS listener, where plain-HTTP requests are redirected (unless configured). */
+  httpsPort?: number;
 }
 
 export interface EnginePluginOptions {
@@ -63,7 +65,8 @@ async function engine(app: FastifyInstance, options: EnginePluginOptions): Promi
         throw new RampartError('RMP_METHOD_REFUSED', { detail: `${method} is refused on every route.`, headers: { allow: '' } });
       }
       ctx.path = normalizePath(rawPath);
-      ctx.host = canonicalHost(raw.headers.host);
+      // HTTP/2 carries the host in `:authority` (RFC 9113 §8.3.1); HTTP/1.1 in `Host`.
+      ctx.host = canonicalHost(raw.headers.host ?? (raw.headers[':authority'] as string | undefined));
       const host = ctx.host?.name;
       let match = pipeline.router.find(method, ctx.path, host);
       // A CORS preflight belongs to the route of the method it asks about, when that route answers
@@ -73,7 +76,11 @@ async function engine(app: FastifyInstance, options: EnginePluginOptions): Promi
         const target = pipeline.router.find(preflightMethod, ctx.path, host);
         if (target !== null && target.route.handlesPreflight) match = target;
       }
-      if (match !== null) {
+      if (match !== null && gateway && ctx.protocol === 'http' && !match.route.allowInsecure) {
+        // Plain HTTP reaches a route only when it says allowInsecure; the rest is redirected or
+        // refused with the default policies only (nothing of the route runs, nothing is forwarded).
+        refusal = insecureRefusal(ctx, ref);
+      } else if (match !== null) {
         ctx.route = match.route;
         ctx.matched = true;
         ctx.params = match.params;
@@ -163,6 +170,20 @@ function requestProtocol(raw: FastifyRequest['raw'], pipeline: Pipeline): 'http'
   if (typeof proto !== 'string' || !trust(raw.socket.remoteAddress ?? '', 0)) return 'http';
   const comma = proto.lastIndexOf(',');
   return (comma === -1 ? proto : proto.slice(comma + 1)).trim().toLowerCase() === 'https' ? 'https' : 'http';
+}
+
+/** The answer to a plain-HTTP request for an HTTPS-only route (`server.insecureRequests`). */
+function insecureRefusal(ctx: RequestContext, ref: PipelineRef): RampartError {
+  const settings = ctx.pipeline.loaded.config.server.insecureRequests;
+  if (settings.action === 'forbid') return new RampartError('RMP_HTTPS_REQUIRED', { detail: 'This route is served over HTTPS only.' });
+  if (settings.action === 'upgrade-required') {
+    return new RampartError('RMP_HTTPS_UPGRADE_REQUIRED', { detail: 'This route is served over HTTPS only.', headers: { upgrade: 'TLS/1.2, HTTP/1.1', connection: 'Upgrade' } });
+  }
+  const host = settings.redirectHost ?? ctx.host?.name;
+  if (host === undefined) return new RampartError('RMP_HTTPS_REQUIRED', { detail: 'This route is served over HTTPS only (the request has no Host to redirect to).' });
+  const port = settings.redirectPort ?? ref.httpsPort ?? 443;
+  const location = `https://${host}${port === 443 ? '' : `:${port}`}${ctx.path}${ctx.query}`;
+  return new RampartError('RMP_HTTPS_REDIRECT', { detail: `This route is served over HTTPS only: ${location}`, headers: { location } });
 }
 
 /** Runs request hooks in order; stays synchronous until a hook returns a promise. */

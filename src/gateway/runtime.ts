@@ -1,4 +1,6 @@
 import { watch, type FSWatcher } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import { basename, dirname, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
@@ -10,6 +12,7 @@ import { createEvents, type Events } from '../observability/events.js';
 import { createAdminApp } from '../admin/app.js';
 import { buildPipeline, type Pipeline } from './pipeline.js';
 import { createGatewayApp } from './app.js';
+import { loadTls, type TlsMaterial } from './tls.js';
 import type { PipelineRef } from './plugin.js';
 
 export interface StartOptions {
@@ -39,6 +42,8 @@ export class GatewayRuntime {
   readonly events: Events;
   readonly ref: PipelineRef;
   readonly app: FastifyInstance;
+  /** The plain-HTTP listener next to the HTTPS one (`server.http`), which redirects. */
+  readonly plain: FastifyInstance | undefined;
   readonly admin: FastifyInstance | undefined;
   readonly #configFile: string;
   readonly #env: NodeJS.ProcessEnv;
@@ -47,12 +52,26 @@ export class GatewayRuntime {
   #reloading: Promise<ReloadResult> = Promise.resolve({ ok: true, version: 0 });
   #shutdown: Promise<void> | undefined;
 
-  private constructor(init: { logger: Logger; events: Events; ref: PipelineRef; app: FastifyInstance; admin: FastifyInstance | undefined; configFile: string; env: NodeJS.ProcessEnv }) {
+  #tls: TlsMaterial | undefined;
+
+  private constructor(init: {
+    logger: Logger;
+    events: Events;
+    ref: PipelineRef;
+    app: FastifyInstance;
+    plain: FastifyInstance | undefined;
+    admin: FastifyInstance | undefined;
+    tls: TlsMaterial | undefined;
+    configFile: string;
+    env: NodeJS.ProcessEnv;
+  }) {
     this.logger = init.logger;
     this.events = init.events;
     this.ref = init.ref;
     this.app = init.app;
+    this.plain = init.plain;
     this.admin = init.admin;
+    this.#tls = init.tls;
     this.#configFile = init.configFile;
     this.#env = init.env;
     this.#live.add(init.ref.current);
@@ -65,48 +84,60 @@ export class GatewayRuntime {
     const config = loaded.config;
     const logger = createLogger({ ...config.log, dir: loaded.dir }, options.logStream);
     const events = createEvents(logger);
+    const tls = await loadTls(loaded);
     const pipeline = buildPipeline(loaded, { logger, events });
     const ref: PipelineRef = { current: pipeline, draining: false };
-    const app = await createGatewayApp({ ref, logger });
+    const app = await createGatewayApp({ ref, logger, tls });
+    const plain = config.server.http !== undefined ? await createGatewayApp({ ref, logger }) : undefined;
     const admin = config.admin.enabled ? await createAdminApp(ref) : undefined;
-    const runtime = new GatewayRuntime({ logger, events, ref, app, admin, configFile: options.configFile, env });
-    const { host, port } = config.server.listen;
-    try {
-      await app.listen({ host, port });
-    } catch (error) {
-      await pipeline.close();
-      throw new ListenError('gateway', host, port, error);
-    }
-    if (admin !== undefined) {
-      const a = config.admin.listen;
+    const runtime = new GatewayRuntime({ logger, events, ref, app, plain, admin, tls, configFile: options.configFile, env });
+    const opened: FastifyInstance[] = [];
+    const listen = async (what: string, server: FastifyInstance, at: { host: string; port: number }) => {
       try {
-        await admin.listen({ host: a.host, port: a.port });
+        await server.listen({ host: at.host, port: at.port });
+        opened.push(server);
       } catch (error) {
-        await app.close();
+        for (const o of opened) await o.close();
         await pipeline.close();
-        throw new ListenError('admin', a.host, a.port, error);
+        throw new ListenError(what, at.host, at.port, error);
       }
-    }
+    };
+    await listen('gateway', app, config.server.listen);
+    if (tls !== undefined) ref.httpsPort = (app.server.address() as AddressInfo).port;
+    if (plain !== undefined) await listen('plain HTTP', plain, config.server.http!.listen);
+    if (admin !== undefined) await listen('admin', admin, config.admin.listen);
     if (config.mode === 'development') {
       logger.warn({ mode: 'development' }, 'DEVELOPMENT MODE: conveniences that are unsafe in production are allowed. Never run this config in production.');
     }
+    if (tls?.dev !== undefined) {
+      logger.warn(
+        { certificate: tls.dev.certFile, fingerprintSha256: tls.dev.fingerprint, created: tls.dev.created },
+        `DEVELOPMENT CERTIFICATE: HTTPS uses a self-signed certificate for localhost (${tls.dev.created ? 'created' : 'reused'}: ${tls.dev.certFile}, SHA-256 ${tls.dev.fingerprint}). Clients must be told to trust it (curl --cacert ${tls.dev.certFile}). Never use tls: auto in production.`,
+      );
+    }
+    for (const warning of [...loaded.warnings.map(formatIssue), ...(tls?.warnings ?? [])]) logger.warn({ config: loaded.file }, `config warning: ${warning}`);
     if (config.watch) runtime.#watch();
     events.emit({
       type: 'sys_startup',
       level: 'INFO',
-      description: `Rampart started: gateway on ${runtime.url}${runtime.adminUrl !== undefined ? `, admin on ${runtime.adminUrl}` : ''}, ${pipeline.routes.length} route(s)`,
+      description: `Rampart started: gateway on ${runtime.url}${runtime.plainUrl !== undefined ? `, plain HTTP on ${runtime.plainUrl}` : ''}${runtime.adminUrl !== undefined ? `, admin on ${runtime.adminUrl}` : ''}, ${pipeline.routes.length} route(s)`,
       data: { routes: pipeline.routes.length, configVersion: pipeline.version, mode: config.mode },
     });
     return runtime;
   }
 
-  /** `http://host:port` of the gateway listener. */
+  /** `https://host:port` (with `server.tls`) or `http://host:port` of the gateway listener. */
   get url(): string {
-    return addressUrl(this.app);
+    return addressUrl(this.app, this.#tls !== undefined ? 'https' : 'http');
+  }
+
+  /** `http://host:port` of the plain-HTTP listener next to the HTTPS one (`server.http`). */
+  get plainUrl(): string | undefined {
+    return this.plain === undefined ? undefined : addressUrl(this.plain, 'http');
   }
 
   get adminUrl(): string | undefined {
-    return this.admin === undefined ? undefined : addressUrl(this.admin);
+    return this.admin === undefined ? undefined : addressUrl(this.admin, 'http');
   }
 
   /**
@@ -122,8 +153,10 @@ export class GatewayRuntime {
     if (this.ref.draining) return { ok: false, error: new Error('shutting down') };
     const old = this.ref.current;
     let next: Pipeline;
+    let tls: TlsMaterial | undefined;
     try {
       const loaded = loadConfigFile(this.#configFile, this.#env);
+      tls = await loadTls(loaded);
       next = buildPipeline(loaded, { logger: this.logger, events: this.events });
     } catch (error) {
       const issues = error instanceof ConfigError ? error.issues.map(formatIssue) : [(error as Error).message];
@@ -132,6 +165,13 @@ export class GatewayRuntime {
       return { ok: false, error: error as Error };
     }
     warnRestartOnly(old.loaded, next.loaded, this.logger);
+    // A renewed certificate (or new TLS settings) applies to new connections from now on.
+    if (this.#tls !== undefined && tls !== undefined) {
+      (this.app.server as unknown as TlsServer).setSecureContext(tls.options);
+      this.#tls = tls;
+      for (const warning of tls.warnings) this.logger.warn(`config warning: ${warning}`);
+    }
+    for (const warning of next.loaded.warnings) this.logger.warn(`config warning: ${formatIssue(warning)}`);
     this.ref.current = next;
     this.#live.add(next);
     const drain = parseDuration(old.loaded.config.server.drainTimeout);
@@ -154,16 +194,18 @@ export class GatewayRuntime {
     this.#watcher?.close();
     const deadline = Date.now() + parseDuration(this.ref.current.loaded.config.server.drainTimeout);
     this.events.emit({ type: 'sys_shutdown', level: 'INFO', description: `Rampart shutting down (${reason}); draining requests in flight` });
-    const server = this.app.server;
-    const closed = this.app.close();
+    const apps = this.plain === undefined ? [this.app] : [this.app, this.plain];
+    // HTTP/2 servers have no closeIdleConnections(): Fastify closes their sessions gracefully.
+    const servers = apps.map((a) => a.server as Partial<Pick<typeof a.server, 'closeIdleConnections' | 'closeAllConnections'>>);
+    const closed = Promise.all(apps.map((a) => a.close()));
     // Connections that become idle while draining are closed as soon as they do.
     while (this.#inflight() > 0 && Date.now() < deadline) {
-      server.closeIdleConnections();
+      for (const server of servers) server.closeIdleConnections?.();
       await delay(25);
     }
     const unfinished = this.#inflight();
     if (unfinished > 0) this.logger.warn({ unfinished }, 'drain deadline passed; closing connections with requests in flight');
-    server.closeAllConnections();
+    for (const server of servers) server.closeAllConnections?.();
     await closed;
     await Promise.allSettled([...this.#live].map((p) => p.close()));
     await this.admin?.close();
@@ -196,6 +238,10 @@ function warnRestartOnly(old: LoadedConfig, next: LoadedConfig, logger: Logger):
   const b = next.config;
   const changed: string[] = [];
   if (JSON.stringify(a.server.listen) !== JSON.stringify(b.server.listen)) changed.push('server.listen');
+  if ((a.server.tls === undefined) !== (b.server.tls === undefined)) changed.push('server.tls (on/off)');
+  const http2 = (c: typeof a) => typeof c.server.tls === 'object' && c.server.tls.http2 === true;
+  if (http2(a) !== http2(b)) changed.push('server.tls.http2');
+  if (JSON.stringify(a.server.http) !== JSON.stringify(b.server.http)) changed.push('server.http');
   if (JSON.stringify(a.server.timeouts) !== JSON.stringify(b.server.timeouts)) changed.push('server.timeouts');
   if (JSON.stringify(a.admin) !== JSON.stringify(b.admin)) changed.push('admin');
   if (JSON.stringify(a.log) !== JSON.stringify(b.log)) changed.push('log');
@@ -203,11 +249,11 @@ function warnRestartOnly(old: LoadedConfig, next: LoadedConfig, logger: Logger):
   if (changed.length > 0) logger.warn({ keys: changed }, `these settings only change on restart: ${changed.join(', ')}`);
 }
 
-function addressUrl(app: FastifyInstance): string {
+function addressUrl(app: FastifyInstance, scheme: 'http' | 'https'): string {
   const address = app.server.address();
   if (address === null || typeof address === 'string') return String(address);
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `http://${host}:${address.port}`;
+  return `${scheme}://${host}:${address.port}`;
 }
 
 function delay(ms: number): Promise<void> {

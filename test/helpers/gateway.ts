@@ -55,18 +55,32 @@ export function captureLogs(): LogCapture {
 export interface TestGateway {
   runtime: GatewayRuntime;
   url: string;
+  /** The plain-HTTP listener's URL when the config has `server.http`. */
+  plainUrl: string | undefined;
   logs: LogCapture;
   configFile: string;
   close(): Promise<void>;
 }
 
-/** Starts the gateway in this process on port 0 from a config object (written to a temp file). */
+/**
+ * Starts the gateway in this process on port 0 from a config object (written to a temp file).
+ * Tests talk plain HTTP to 127.0.0.1, so every route gets `allowInsecure: true` unless it says
+ * otherwise (or the config has `server.tls`): the HTTPS tests set it, or `tls`, themselves.
+ */
 export async function startGateway(config: Record<string, unknown>): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'rampart-test-'));
   const configFile = join(dir, 'rampart.yaml');
+  const server = (config.server ?? {}) as Record<string, unknown>;
+  const plainHttp = server.tls === undefined;
+  const routes = Array.isArray(config.routes) ? (config.routes as Record<string, unknown>[]).map((r) => (plainHttp ? { allowInsecure: true, ...r } : r)) : config.routes;
   const full = {
     ...config,
-    server: { ...(config.server as object), listen: { host: '127.0.0.1', port: 0 } },
+    ...(routes !== undefined ? { routes } : {}),
+    server: {
+      ...server,
+      listen: { host: '127.0.0.1', port: 0 },
+      ...(server.http !== undefined ? { http: { listen: { host: '127.0.0.1', port: 0 } } } : {}),
+    },
     admin: { enabled: false, ...(config.admin as object) },
   };
   writeFileSync(configFile, stringify(full));
@@ -75,6 +89,7 @@ export async function startGateway(config: Record<string, unknown>): Promise<Tes
   return {
     runtime,
     url: runtime.url,
+    plainUrl: runtime.plainUrl,
     logs,
     configFile,
     close: () => runtime.shutdown('test'),

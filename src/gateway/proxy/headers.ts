@@ -83,7 +83,9 @@ export function upstreamRequestHeaders(
   for (const name in incoming) {
     // Names with '_' are dropped (as nginx does): CGI-style servers map `X_Forwarded_For` and
     // `X-Forwarded-For` to the same variable, which would let a client forge gateway-owned headers.
-    if (REQUEST_DROP.has(name) || name.includes('_') || (listed !== undefined && listed.has(name))) continue;
+    // HTTP/2 pseudo-headers (`:method`, `:authority`, …) are not headers: the request line and
+    // Host carry them upstream.
+    if (REQUEST_DROP.has(name) || name.includes('_') || name.charCodeAt(0) === 58 || (listed !== undefined && listed.has(name))) continue;
     const value = incoming[name];
     if (value !== undefined) out[name] = value;
   }
