@@ -3,6 +3,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent } from 'undici';
 
 /** Clock ticks per second of /proc/<pid>/stat times (`getconf CLK_TCK`, almost always 100). */
 export const CLK_TCK = (() => {
@@ -83,6 +84,8 @@ export function startNode(name, args, env = {}) {
  * Polls `url` until it answers; throws unless the answer is a 200, or if the child exits or
  * `timeoutMs` passes first.
  */
+const insecureLocal = new Agent({ connect: { rejectUnauthorized: false } });
+
 export async function waitReady(handle, url, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
@@ -91,7 +94,8 @@ export async function waitReady(handle, url, timeoutMs = 20_000) {
       throw new Error(`${handle.name} exited (${handle.exitCode}) before it was ready:\n${handle.output()}`);
     }
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      // The quickstart target serves HTTPS with its self-signed development certificate.
+      const res = await fetch(url, { signal: AbortSignal.timeout(1000), ...(url.startsWith('https:') ? { dispatcher: insecureLocal } : {}) });
       await res.arrayBuffer();
       if (res.status === 200) return;
       throw new Error(`${handle.name}: GET ${url} answered ${res.status}; the benchmark needs a 200`);

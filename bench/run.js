@@ -95,7 +95,8 @@ function passthroughConfig({ port, notesPort, logFile }) {
     dataDir: join(tmp, 'data-passthrough'),
     log: { destination: logFile },
     upstreams: { notes: { targets: [{ url: `http://127.0.0.1:${notesPort}` }] } },
-    routes: [{ name: 'notes', match: { path: '/api/notes', methods: ['GET'] }, upstream: 'notes', stripPrefix: '/api' }],
+    // Plain HTTP on both sides, as the fastify-proxy baseline: the ratio is the gateway's own cost.
+    routes: [{ name: 'notes', match: { path: '/api/notes', methods: ['GET'] }, upstream: 'notes', stripPrefix: '/api', allowInsecure: true }],
   };
 }
 
@@ -106,7 +107,10 @@ function passthroughConfig({ port, notesPort, logFile }) {
  */
 function quickstartConfig({ port, logFile }) {
   const config = parseYaml(readFileSync(path('examples/quickstart/rampart.yaml'), 'utf8'));
+  // HTTPS with the development certificate, as `npm start` serves it; the redirecting plain-HTTP
+  // listener is left out (nothing is measured on it).
   config.server = { ...config.server, listen: { host: '127.0.0.1', port }, drainTimeout: DRAIN_TIMEOUT };
+  delete config.server.http;
   config.admin = { ...config.admin, enabled: false };
   config.log = { ...config.log, destination: logFile };
   config.dataDir = join(tmp, 'data-quickstart');
@@ -123,7 +127,7 @@ async function startTargets(notesPort) {
       continue;
     }
     const port = await freePort();
-    const url = `http://127.0.0.1:${port}/api/notes`;
+    const url = `${name === 'rampart-quickstart' ? 'https' : 'http'}://127.0.0.1:${port}/api/notes`;
     let handle;
     let configText = null;
     let logFile = null;

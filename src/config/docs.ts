@@ -70,6 +70,8 @@ function collect(schema: TSchema, prefix: string, rows: Row[]): void {
       description: (child as { description?: string }).description ?? '',
     });
     if ((child as { type?: string }).type === 'object') collect(child, path, rows);
+    // A union such as `tls: auto | {cert, key, …}`: document the mapping's fields.
+    for (const branch of (child as { anyOf?: TSchema[] }).anyOf ?? []) if ((branch as { type?: string }).type === 'object') collect(branch, path, rows);
     const items = (child as { items?: TSchema }).items;
     if (items !== undefined && (items as { type?: string }).type === 'object') collect(items, `${path}[]`, rows);
     const additional = (child as { additionalProperties?: TSchema | boolean }).additionalProperties;
@@ -80,7 +82,9 @@ function collect(schema: TSchema, prefix: string, rows: Row[]): void {
 }
 
 function typeName(schema: TSchema): string {
-  const s = schema as { type?: string; enum?: unknown[]; items?: TSchema; 'x-expected'?: string; patternProperties?: unknown };
+  const s = schema as { type?: string; enum?: unknown[]; const?: unknown; anyOf?: TSchema[]; items?: TSchema; 'x-expected'?: string; patternProperties?: unknown };
+  if (s.anyOf !== undefined) return s.anyOf.map(typeName).join(' \\| ');
+  if (s.const !== undefined) return `\`${String(s.const)}\``;
   if (s.enum !== undefined) return s.enum.map((v) => `\`${String(v)}\``).join(' \\| ');
   if (s['x-expected'] !== undefined && /duration/.test(s['x-expected'])) return 'duration';
   if (s['x-expected'] !== undefined && /size/.test(s['x-expected'])) return 'size';
