@@ -285,3 +285,43 @@ routes:
     expect(issues[0]).toMatch(/^rampart\.yaml:1:1: the document cannot be expanded: /);
   });
 });
+
+describe('transport settings', () => {
+  const routes = `upstreams:
+  app:
+    targets: [{ url: "http://127.0.0.1:1" }]
+routes:
+  - name: open
+    match: { path: /health }
+    upstream: app
+    allowInsecure: true
+  - name: api
+    match: { path: /api }
+    upstream: app
+`;
+
+  it('warns, with positions, about every route served over plain HTTP and about a config that cannot serve HTTPS at all', () => {
+    const warnings = load(routes).warnings.map(formatIssue);
+    expect(warnings).toEqual([
+      "rampart.yaml:8:20: routes[0].allowInsecure: route 'open' is served over plain HTTP: anything sent to it can be read and changed on the way",
+      expect.stringMatching(/^rampart\.yaml:1:1: server: no HTTPS: server\.tls is not set and no trusted proxy/),
+    ]);
+    // Behind a trusted TLS-terminating proxy, only the allowInsecure route is worth a warning.
+    expect(load(`server:\n  trustedProxies: [10.0.0.0/8]\n${routes}`).warnings.map(formatIssue)).toHaveLength(1);
+  });
+
+  it('union-errors: tls reports the branch the value is shaped like, not every branch', () => {
+    expect(issuesOf('server:\n  tls: autox\n')).toEqual(["rampart.yaml:2:8: server.tls: expected 'auto' or a mapping with cert and key, got 'autox'"]);
+    expect(issuesOf('server:\n  tls: { cert: a.pem }\n')).toEqual(["rampart.yaml:2:8: server.tls: missing required key 'key'"]);
+    expect(issuesOf('server:\n  tls: { cert: a.pem, key: a.key, minVersion: TLSv1.1 }\n')).toEqual([
+      "rampart.yaml:2:47: server.tls.minVersion: expected one of \"TLSv1.2\", \"TLSv1.3\", got 'TLSv1.1' (did you mean 'TLSv1.2'?)",
+    ]);
+  });
+
+  it('a plain-HTTP listener needs server.tls and its own port', () => {
+    expect(issuesOf('server:\n  listen: { port: 8443 }\n  http:\n    listen: { port: 8443 }\n')).toEqual([
+      'rampart.yaml:4:5: server.http: a plain-HTTP listener next to the gateway listener needs server.tls (the gateway listener is plain HTTP already)',
+      "rampart.yaml:4:21: server.http.listen.port: port 8443 is already the gateway listener's port",
+    ]);
+  });
+});
