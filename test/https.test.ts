@@ -281,6 +281,19 @@ describe('plain HTTP', () => {
     }
   });
 
+  it('connection-limit-per-listener (review): the HTTPS and plain-HTTP listeners share one per-address connection count', async () => {
+    const { gw, port } = await gatewayWithTls({ server: { http: { listen: { host: '127.0.0.1', port: 0 } }, maxConnectionsPerIp: 1 }, routes });
+    const { connect } = await import('node:net');
+    const held = connect(Number(new URL(gw.plainUrl!).port), '127.0.0.1', () => held.write('GET /nope HTTP/1.1\r\nHost: localhost\r\n\r\n'));
+    // An answer on the kept-alive connection: the server has counted it.
+    await new Promise((resolve) => held.once('data', resolve));
+    try {
+      expect(await handshake(port, {})).toMatchObject({ ok: false });
+    } finally {
+      held.destroy();
+    }
+  });
+
   it('answers 403 when a redirect is due but the request has no Host', async () => {
     const { gw } = await gatewayWithTls({ server: { http: { listen: { host: '127.0.0.1', port: 0 } } }, routes });
     const { port } = new URL(gw.plainUrl!);
@@ -318,6 +331,8 @@ describe('TLS config', () => {
     expect(await errorsOf('server:\n  tls:\n    cert: a.key\n    key: a.key\n')).toEqual(["rampart.yaml:3:11: server.tls.cert: 'a.key' holds no PEM certificate"]);
     expect(await errorsOf('server:\n  tls:\n    cert: a.crt\n    key: a.crt\n')).toEqual(["rampart.yaml:4:10: server.tls.key: 'a.crt' holds no PEM private key"]);
     expect(await errorsOf('server:\n  tls:\n    cert: a.crt\n    key: a.key\n    ciphers: "RC4-MD5"\n')).toEqual([expect.stringMatching(/^rampart\.yaml:5:14: server\.tls\.ciphers: no usable cipher/)]);
+    // tls-chain-unchecked (review): a chain file with no certificate was accepted silently.
+    expect(await errorsOf('server:\n  tls:\n    cert: a.crt\n    key: a.key\n    chain: a.key\n')).toEqual(["rampart.yaml:5:12: server.tls.chain: 'a.key' holds no PEM certificate"]);
   });
 
   it('tls: auto makes a localhost certificate once, key readable by the owner only, and reuses it', async () => {

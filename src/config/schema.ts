@@ -51,7 +51,12 @@ const TlsFiles = Strict(
           'OpenSSL cipher list, in the server\'s order of preference (the server\'s order is enforced). The default allows only ECDHE key exchange with AEAD ciphers (AES-GCM, ChaCha20-Poly1305) and the three TLS 1.3 suites.',
       }),
     ),
-    http2: Type.Optional(Type.Boolean({ description: 'Offer HTTP/2 by ALPN, with HTTP/1.1 for clients that do not ask for it (default `false`). Changing it needs a restart.' })),
+    http2: Type.Optional(
+      Type.Boolean({
+        description:
+          'Offer HTTP/2 by ALPN, with HTTP/1.1 for clients that do not ask for it (default `false`). At most 100 concurrent streams per connection; the listener\'s timeouts apply per stream. Changing it needs a restart.',
+      }),
+    ),
   },
   { description: 'Certificate and TLS settings. Certificate, key, chain, versions and ciphers are re-read on reload (SIGHUP).' },
 );

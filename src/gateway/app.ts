@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { constants as h2constants, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -32,7 +34,14 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
     tls === undefined
       ? { http: { connectionsCheckingInterval } }
       : tls.http2
-        ? { http2: true as const, https: { ...tls.options, allowHTTP1: true, connectionsCheckingInterval } }
+        ? {
+            http2: true as const,
+            // At most 100 requests at once per connection (nghttp2 allows 2^32-1), so one
+            // connection cannot take the whole upstream pool; idle sessions close like idle
+            // HTTP/1.1 connections.
+            https: { ...tls.options, allowHTTP1: true, settings: { maxConcurrentStreams: HTTP2_MAX_STREAMS } },
+            http2SessionTimeout: parseDuration(server.timeouts.keepAlive),
+          }
         : { https: { ...tls.options, connectionsCheckingInterval } };
   const app = Fastify({
     ...(transport as { http: { connectionsCheckingInterval: number } }),
@@ -57,9 +66,18 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
       sendProblem(reply, new RampartError('RMP_REQUEST_MALFORMED', { detail: 'The request URL is not valid.', cause: error }), ctx, logger);
     },
   });
+  // Set on the server itself: Fastify passes these options to http(s) servers but not to the
+  // HTTP/2 one, whose HTTP/1.1 side would otherwise keep Node's 60 s / 5 min.
+  const requestTimeout = parseDuration(server.timeouts.request);
   app.server.headersTimeout = headersTimeout;
+  app.server.requestTimeout = requestTimeout;
+  (app.server as { connectionsCheckingInterval?: number }).connectionsCheckingInterval = connectionsCheckingInterval;
   limitConnectionsPerIp(app, ref, tls !== undefined);
-  app.server.on('connect', (_req, socket: Socket) => writeRawProblem(socket, 'RMP_METHOD_REFUSED', 'CONNECT is refused on every route.', { allow: '' }));
+  app.server.on('connect', (req: IncomingMessage | Http2ServerRequest, socket: Socket | Http2ServerResponse) => {
+    if (req.httpVersionMajor === 2) refuseHttp2Connect(socket as Http2ServerResponse);
+    else writeRawProblem(socket as Socket, 'RMP_METHOD_REFUSED', 'CONNECT is refused on every route.', { allow: '' });
+  });
+  if (tls?.http2 === true) limitHttp2Streams(app, requestTimeout);
 
   // Bodies stay unread streams: the proxy pipes them upstream (policies that need a body read it).
   app.removeAllContentTypeParsers();
@@ -84,19 +102,73 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
   return app;
 }
 
+const HTTP2_MAX_STREAMS = 100;
+const http2Sessions = new WeakMap<FastifyInstance, Set<ServerHttp2Session>>();
+
+/** The open HTTP/2 sessions of an app (for the runtime's drain: GOAWAY, then destroy at the deadline). */
+export function openHttp2Sessions(app: FastifyInstance): ReadonlySet<ServerHttp2Session> | undefined {
+  return http2Sessions.get(app);
+}
+
+/**
+ * HTTP/2 requests are streams of one session, which Node's per-connection header and request
+ * timeouts do not see: each stream gets `server.timeouts.request` to finish sending its body, or it
+ * is reset (a slow-body client holds nothing longer than over HTTP/1.1). Sessions are tracked for
+ * the drain.
+ */
+function limitHttp2Streams(app: FastifyInstance, requestTimeout: number): void {
+  const sessions = new Set<ServerHttp2Session>();
+  http2Sessions.set(app, sessions);
+  app.server.on('session', (session: ServerHttp2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
+  app.addHook('onRequest', (request, reply, done) => {
+    const raw = request.raw as unknown as IncomingMessage | Http2ServerRequest;
+    if (raw.httpVersionMajor === 2 && !raw.complete) {
+      const timer = setTimeout(() => {
+        if (!raw.complete) (raw as Http2ServerRequest).stream.close(h2constants.NGHTTP2_CANCEL);
+      }, requestTimeout);
+      raw.once('end', () => clearTimeout(timer));
+      reply.raw.once('close', () => clearTimeout(timer));
+    }
+    done();
+  });
+}
+
+/** An HTTP/2 CONNECT is a stream like any other: answered 405 on it, not with HTTP/1.1 text. */
+function refuseHttp2Connect(res: Http2ServerResponse): void {
+  const body = JSON.stringify(toProblem(new RampartError('RMP_METHOD_REFUSED', { detail: 'CONNECT is refused on every route.' }), randomUUID(), undefined));
+  const head: Record<string, string> = { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': String(Buffer.byteLength(body)), allow: '' };
+  for (const line of RAW_SECURITY_HEADERS.split('\r\n')) {
+    const colon = line.indexOf(':');
+    if (colon > 0) head[line.slice(0, colon).toLowerCase()] = line.slice(colon + 2);
+  }
+  res.writeHead(405, head);
+  res.end(body);
+}
+
+/** Open connections per client address, shared by the listeners of one gateway (HTTPS and plain HTTP). */
+const connectionCounts = new WeakMap<PipelineRef, Map<string, number>>();
+
 /**
  * Caps the open connections of one client address (`server.maxConnectionsPerIp`, read per
  * connection so a reload applies). Trusted proxies are exempt: every client behind them shares
  * their address. Over plain HTTP the refused connection gets a 429; over TLS it is closed.
  */
 function limitConnectionsPerIp(app: FastifyInstance, ref: PipelineRef, encrypted: boolean): void {
-  const open = new Map<string, number>();
+  let open = connectionCounts.get(ref);
+  if (open === undefined) {
+    open = new Map<string, number>();
+    connectionCounts.set(ref, open);
+  }
+  const counts = open;
   app.server.on('connection', (socket: Socket) => {
     const address = socket.remoteAddress ?? '';
     const pipeline = ref.current;
     const max = pipeline.loaded.config.server.maxConnectionsPerIp;
     if (max === 0 || (pipeline.trust !== undefined && pipeline.trust(address, 0))) return;
-    const count = (open.get(address) ?? 0) + 1;
+    const count = (counts.get(address) ?? 0) + 1;
     if (count > max) {
       // Before the TLS handshake there is no way to answer in HTTP (and doing the handshake is the
       // cost being refused): the connection is closed.
@@ -104,11 +176,11 @@ function limitConnectionsPerIp(app: FastifyInstance, ref: PipelineRef, encrypted
       else writeRawProblem(socket, 'RMP_TOO_MANY_CONNECTIONS', 'Too many open connections from this address.', {});
       return;
     }
-    open.set(address, count);
+    counts.set(address, count);
     socket.once('close', () => {
-      const left = (open.get(address) ?? 1) - 1;
-      if (left <= 0) open.delete(address);
-      else open.set(address, left);
+      const left = (counts.get(address) ?? 1) - 1;
+      if (left <= 0) counts.delete(address);
+      else counts.set(address, left);
     });
   });
 }

@@ -48,7 +48,9 @@ async function engine(app: FastifyInstance, options: EnginePluginOptions): Promi
     const pipeline = ctx.pipeline;
     const raw = request.raw;
     if (ref.draining) {
-      sendProblem(reply, new RampartError('RMP_SHUTTING_DOWN', { headers: { connection: 'close', 'retry-after': '1' } }), ctx, logger);
+      // HTTP/2 has no Connection header: its session gets a GOAWAY from the runtime instead.
+      const headers: Record<string, string> = raw.httpVersionMajor === 2 ? { 'retry-after': '1' } : { connection: 'close', 'retry-after': '1' };
+      sendProblem(reply, new RampartError('RMP_SHUTTING_DOWN', { headers }), ctx, logger);
       return;
     }
     // A request that is refused before routing, or that no route matches, still runs the defaults
@@ -65,8 +67,7 @@ async function engine(app: FastifyInstance, options: EnginePluginOptions): Promi
         throw new RampartError('RMP_METHOD_REFUSED', { detail: `${method} is refused on every route.`, headers: { allow: '' } });
       }
       ctx.path = normalizePath(rawPath);
-      // HTTP/2 carries the host in `:authority` (RFC 9113 §8.3.1); HTTP/1.1 in `Host`.
-      ctx.host = canonicalHost(raw.headers.host ?? (raw.headers[':authority'] as string | undefined));
+      ctx.host = canonicalHost(requestHost(raw));
       const host = ctx.host?.name;
       let match = pipeline.router.find(method, ctx.path, host);
       // A CORS preflight belongs to the route of the method it asks about, when that route answers
@@ -170,6 +171,21 @@ function requestProtocol(raw: FastifyRequest['raw'], pipeline: Pipeline): 'http'
   if (typeof proto !== 'string' || !trust(raw.socket.remoteAddress ?? '', 0)) return 'http';
   const comma = proto.lastIndexOf(',');
   return (comma === -1 ? proto : proto.slice(comma + 1)).trim().toLowerCase() === 'https' ? 'https' : 'http';
+}
+
+/**
+ * The request's host: HTTP/2 carries it in `:authority` (RFC 9113 §8.3.1), HTTP/1.1 in `Host`. An
+ * HTTP/2 request with both, disagreeing, is malformed: a proxy in front may have judged it by one
+ * and the route would be chosen by the other.
+ */
+function requestHost(raw: FastifyRequest['raw']): string | undefined {
+  const host = raw.headers.host;
+  if (raw.httpVersionMajor !== 2) return host;
+  const authority = raw.headers[':authority'] as string | undefined;
+  if (authority !== undefined && host !== undefined && authority.toLowerCase() !== host.toLowerCase()) {
+    throw new RampartError('RMP_REQUEST_MALFORMED', { detail: 'The :authority and Host of this request disagree.' });
+  }
+  return authority ?? host;
 }
 
 /** The answer to a plain-HTTP request for an HTTPS-only route (`server.insecureRequests`). */

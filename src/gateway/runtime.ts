@@ -11,7 +11,7 @@ import { createLogger, flushLogger, type Logger } from '../observability/logger.
 import { createEvents, type Events } from '../observability/events.js';
 import { createAdminApp } from '../admin/app.js';
 import { buildPipeline, type Pipeline } from './pipeline.js';
-import { createGatewayApp } from './app.js';
+import { createGatewayApp, openHttp2Sessions } from './app.js';
 import { loadTls, type TlsMaterial } from './tls.js';
 import type { PipelineRef } from './plugin.js';
 
@@ -197,7 +197,10 @@ export class GatewayRuntime {
     const apps = this.plain === undefined ? [this.app] : [this.app, this.plain];
     // HTTP/2 servers have no closeIdleConnections(): Fastify closes their sessions gracefully.
     const servers = apps.map((a) => a.server as Partial<Pick<typeof a.server, 'closeIdleConnections' | 'closeAllConnections'>>);
+    const sessions = apps.flatMap((a) => [...(openHttp2Sessions(a) ?? [])]);
     const closed = Promise.all(apps.map((a) => a.close()));
+    // HTTP/2: GOAWAY now (streams in flight finish, no new ones start), destroyed at the deadline.
+    for (const session of sessions) session.close();
     // Connections that become idle while draining are closed as soon as they do.
     while (this.#inflight() > 0 && Date.now() < deadline) {
       for (const server of servers) server.closeIdleConnections?.();
@@ -206,6 +209,7 @@ export class GatewayRuntime {
     const unfinished = this.#inflight();
     if (unfinished > 0) this.logger.warn({ unfinished }, 'drain deadline passed; closing connections with requests in flight');
     for (const server of servers) server.closeAllConnections?.();
+    for (const session of sessions) if (!session.destroyed) session.destroy();
     await closed;
     await Promise.allSettled([...this.#live].map((p) => p.close()));
     await this.admin?.close();

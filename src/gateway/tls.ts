@@ -72,6 +72,13 @@ export async function loadTls(loaded: LoadedConfig): Promise<TlsMaterial | undef
   } catch {
     throw new ConfigError([loaded.issue(['server', 'tls', 'cert'], `'${tls.cert}' holds no PEM certificate`)]);
   }
+  if (chain !== '') {
+    try {
+      new X509Certificate(chain);
+    } catch {
+      throw new ConfigError([loaded.issue(['server', 'tls', 'chain'], `'${tls.chain}' holds no PEM certificate`)]);
+    }
+  }
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) {
     throw new ConfigError([loaded.issue(['server', 'tls', 'key'], `'${tls.key}' holds no PEM private key`)]);
   }

@@ -121,7 +121,8 @@ export const limitsPolicy = definePolicy({
         if (raw.url !== undefined && raw.url.length > url) {
           throw new RampartError('RMP_URL_TOO_LONG', { detail: `The request target is longer than ${url} bytes.` });
         }
-        if (raw.rawHeaders.length > headerFields) {
+        // HTTP/2 pseudo-headers (`:method`, `:path`, `:scheme`, `:authority`) are not header fields.
+        if (raw.rawHeaders.length - (raw.httpVersionMajor === 2 ? pseudoHeaderCount(raw.rawHeaders) : 0) > headerFields) {
           throw new RampartError('RMP_REQUEST_HEADERS_TOO_LARGE', { detail: `The request has more than ${options.headers} header fields.` });
         }
         const te = raw.headers['transfer-encoding'];
@@ -154,3 +155,10 @@ export const limitsPolicy = definePolicy({
     };
   },
 });
+
+/** Entries (name and value) of `rawHeaders` taken by HTTP/2 pseudo-headers, which come first. */
+function pseudoHeaderCount(rawHeaders: string[]): number {
+  let n = 0;
+  while (n < rawHeaders.length && rawHeaders[n]!.charCodeAt(0) === 58) n += 2;
+  return n;
+}
