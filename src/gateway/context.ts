@@ -22,6 +22,8 @@ export class RequestContext {
   /** Raw query including its `?`, or ''. */
   query: string;
   clientIp: string;
+  /** Set by an authentication policy that accepted the request's credentials. */
+  authenticated: boolean;
   /** The validated, canonical Host header (undefined when the request has none). */
   host: CanonicalHost | undefined;
   protocol: 'http' | 'https';
@@ -55,6 +57,7 @@ export class RequestContext {
     this.path = '';
     this.query = '';
     this.clientIp = '';
+    this.authenticated = false;
     this.host = undefined;
     this.protocol = 'http';
     this.upstreamHeaders = undefined;

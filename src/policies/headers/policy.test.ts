@@ -96,6 +96,18 @@ describe('headers policy', () => {
     expect((await send(gw.url, '/api/cached')).headers['cache-control']).toBe('max-age=60');
   });
 
+  it('sends Cache-Control: no-store on every response to a request with credentials, replacing the upstream\'s', async () => {
+    const { gw } = await setup();
+    // The upstream says its answer may be cached for a minute: not when it answered a user.
+    expect((await send(gw.url, '/api/cached')).headers['cache-control']).toBe('max-age=60');
+    expect((await send(gw.url, '/api/cached', { headers: { authorization: 'Bearer abc' } })).headers['cache-control']).toBe('no-store');
+    expect((await send(gw.url, '/api/cached', { headers: { cookie: 'session=abc' } })).headers['cache-control']).toBe('no-store');
+    expect((await send(gw.url, '/api/x', { headers: { authorization: 'Basic eDp5' } })).headers['cache-control']).toBe('no-store');
+    expect((await send(gw.url, '/nowhere', { headers: { authorization: 'Bearer abc' } })).headers['cache-control']).toBe('no-store');
+    const off = await setup({}, { policies: { headers: { authenticatedCacheControl: 'off' } } });
+    expect((await send(off.gw.url, '/api/cached', { headers: { authorization: 'Bearer abc' } })).headers['cache-control']).toBe('max-age=60');
+  });
+
   it('can be turned off for a route', async () => {
     const { gw } = await setup({}, { policies: { headers: false } });
     const res = await send(gw.url, '/api/x');

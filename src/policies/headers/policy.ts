@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { parseDuration } from '../../config/units.js';
 import { definePolicy } from '../define.js';
 import { HeadersSchema } from './schema.js';
@@ -25,6 +26,7 @@ export const headersPolicy = definePolicy({
     add('referrer-policy', options.referrerPolicy);
     add('cross-origin-resource-policy', options.crossOriginResourcePolicy);
     const cacheControl = options.cacheControl === 'off' ? undefined : options.cacheControl;
+    const authenticatedCacheControl = options.authenticatedCacheControl === 'off' ? undefined : options.authenticatedCacheControl;
     const hsts = options.hsts;
     const hstsValue = hsts.enabled
       ? `max-age=${Math.floor(parseDuration(hsts.maxAge) / 1000)}${hsts.includeSubDomains ? '; includeSubDomains' : ''}${hsts.preload ? '; preload' : ''}`
@@ -36,7 +38,8 @@ export const headersPolicy = definePolicy({
         for (let i = 0; i < remove.length; i++) reply.removeHeader(remove[i]!);
         for (let i = 0; i < set.length; i++) reply.header(set[i]![0], set[i]![1]);
         if (hstsValue !== undefined && ctx.protocol === 'https') reply.header('strict-transport-security', hstsValue);
-        if (cacheControl !== undefined && !reply.hasHeader('cache-control')) reply.header('cache-control', cacheControl);
+        if (authenticatedCacheControl !== undefined && (ctx.authenticated || hasCredentials(ctx.request.headers))) reply.header('cache-control', authenticatedCacheControl);
+        else if (cacheControl !== undefined && !reply.hasHeader('cache-control')) reply.header('cache-control', cacheControl);
         if (jsonCharset) {
           const type = reply.getHeader('content-type');
           if (typeof type === 'string' && JSON_TYPE.test(type)) reply.header('content-type', `${type.trimEnd()}; charset=utf-8`);
@@ -45,3 +48,8 @@ export const headersPolicy = definePolicy({
     };
   },
 });
+
+/** Whether the request carried credentials of its own (before any authentication policy judged them). */
+function hasCredentials(headers: IncomingHttpHeaders): boolean {
+  return headers.authorization !== undefined || headers.cookie !== undefined;
+}

@@ -22,6 +22,10 @@ export const HeadersSchema = Strict(
     referrerPolicy: Value('`Referrer-Policy`.', 'no-referrer'),
     crossOriginResourcePolicy: Value('`Cross-Origin-Resource-Policy`.', 'same-origin'),
     cacheControl: Value('`Cache-Control` set on this route\'s responses when the upstream sent none (`no-store` for personal data).', 'off'),
+    authenticatedCacheControl: Value(
+      '`Cache-Control` on every response to a request that carried credentials (an `Authorization` or `Cookie` header, or one an authentication policy accepted), replacing the upstream\'s own: a shared cache must never keep one user\'s data for another.',
+      'no-store',
+    ),
     remove: Type.Array(Type.String({ pattern: '^[a-z0-9-]{1,64}$', 'x-expected': 'a lowercase header name', description: 'A response header name.' }), {
       uniqueItems: true,
       description: 'Response headers removed from upstream responses: server banners and framework fingerprints.',
