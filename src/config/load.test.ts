@@ -59,7 +59,7 @@ server:
   listen:
     port: eighty
 defaults:
-  rate-limt: {}
+  throttle: {}
 routes:
   - name: api
     match: { path: /api/* }
@@ -68,7 +68,7 @@ routes:
     expect(issuesOf(text)).toEqual([
       "rampart.yaml:6:7: upstreams.app.timeouts.conect: unknown key 'conect' (did you mean 'connect'?)",
       "rampart.yaml:9:11: server.listen.port: expected an integer, got 'eighty'",
-      "rampart.yaml:11:3: defaults.rate-limt: unknown policy 'rate-limt'; known policies: request-id, limits, ip-filter, cors, headers, access-log",
+      "rampart.yaml:11:3: defaults.throttle: unknown policy 'throttle'; known policies: request-id, limits, ip-filter, cors, ip-rate-limit, rate-limit, headers, access-log",
     ]);
   });
 
@@ -130,7 +130,7 @@ routes:
   __proto__: { polluted: true }
 routes: []
 `;
-    expect(issuesOf(text)).toEqual(["rampart.yaml:2:3: defaults.__proto__: unknown policy '__proto__'; known policies: request-id, limits, ip-filter, cors, headers, access-log"]);
+    expect(issuesOf(text)).toEqual(["rampart.yaml:2:3: defaults.__proto__: unknown policy '__proto__'; known policies: request-id, limits, ip-filter, cors, ip-rate-limit, rate-limit, headers, access-log"]);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(issuesOf('server:\n  constructor: 1\n')[0]).toContain("unknown key 'constructor'");
   });
@@ -202,19 +202,21 @@ defaults:
 `);
     const pipeline = buildPipeline(loaded, deps);
     const [api, quiet] = pipeline.routes;
-    expect(api!.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'headers', 'access-log']);
-    expect(quiet!.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'headers']);
-    // echo: false merged over the default header → no request-id response hook (headers' remains).
-    expect(quiet!.responseHooks).toHaveLength(2);
-    expect(api!.responseHooks).toHaveLength(3);
-    expect(describePipeline(pipeline)).toContain('    policies: request-id [transport 1000] → limits [transport 950] → cors [cors] → headers [respond] → access-log [observe]');
+    expect(api!.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'ip-rate-limit', 'headers', 'access-log']);
+    expect(quiet!.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'ip-rate-limit', 'headers']);
+    // echo: false merged over the default header → no request-id response hook (headers' and ip-rate-limit's remain).
+    expect(quiet!.responseHooks).toHaveLength(3);
+    expect(api!.responseHooks).toHaveLength(4);
+    expect(describePipeline(pipeline)).toContain(
+      '    policies: request-id [transport 1000] → limits [transport 950] → cors [cors] → ip-rate-limit [rate-limit-pre] → headers [respond] → access-log [observe]',
+    );
     await pipeline.close();
   });
 
   it('turns a default-on policy off everywhere with `defaults.<name>: false`', async () => {
     const pipeline = buildPipeline(load(`${minimal}defaults:\n  access-log: false\n`), deps);
-    expect(pipeline.routes[0]!.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'headers']);
-    expect(pipeline.fallback.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'headers']);
+    expect(pipeline.routes[0]!.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'ip-rate-limit', 'headers']);
+    expect(pipeline.fallback.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'ip-rate-limit', 'headers']);
     await pipeline.close();
   });
 

@@ -135,6 +135,20 @@ const Admin = Strict(
   { description: 'The admin listener. Keep it on a private address.', default: {} },
 );
 
+const RedisConfig = Strict(
+  {
+    url: Type.String({
+      pattern: '^rediss?://',
+      'x-expected': 'a redis:// or rediss:// URL',
+      description: 'Redis server, e.g. `redis://127.0.0.1:6379/0` (`rediss://` for TLS). A password belongs in `${file:…}` or `${ENV}`, not in this file.',
+    }),
+    keyPrefix: Type.String({ pattern: '^[A-Za-z0-9:_.-]{0,64}$', 'x-expected': 'letters, digits, ":", "_", "." or "-"', description: 'Prefix of every key Rampart writes.', default: 'rampart:' }),
+    connectTimeout: Duration({ description: 'Time allowed to connect.', default: '2s' }),
+    commandTimeout: Duration({ description: 'Time allowed for one command; past it the rate limit applies its `onStoreFailure` mode.', default: '250ms' }),
+  },
+  { description: 'Shared state for several Rampart processes or nodes (rate-limit counters). Without it, state is per process.' },
+);
+
 const Log = Strict(
   {
     level: StringEnum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, {
@@ -275,6 +289,7 @@ export const ConfigSchema = Strict(
     watch: Type.Boolean({ description: 'Reload when the config file changes (SIGHUP always reloads).', default: false }),
     server: Server,
     admin: Admin,
+    redis: Type.Optional(RedisConfig),
     log: Log,
     upstreams: Type.Record(Type.String({ pattern: NAME_PATTERN }), Upstream, {
       description: 'Upstream services by name.',

@@ -28,6 +28,21 @@ export const errorCodes = {
     title: 'Method not implemented',
     doc: 'The HTTP parser does not know this method (TRACK and made-up methods end here). Nothing was forwarded.',
   },
+  RMP_RATE_LIMITED: {
+    status: 429,
+    title: 'Too many requests',
+    doc: 'A rate limit of the route (or the default per-IP limit) is used up. `Retry-After` says in how many seconds to try again; `RateLimit-Policy` and `RateLimit` describe the limit and what is left. Nothing was forwarded.',
+  },
+  RMP_RATE_LIMIT_UNAVAILABLE: {
+    status: 503,
+    title: 'Rate limiter unavailable',
+    doc: 'The rate-limit store (Redis) cannot be reached and the limit is set to `onStoreFailure: closed`, so the request is refused rather than let through uncounted. `Retry-After: 1`. Nothing was forwarded.',
+  },
+  RMP_OVERLOADED: {
+    status: 503,
+    title: 'Overloaded',
+    doc: 'Shed at once instead of queued: the route\'s or upstream\'s concurrency limit is reached, or the process is under pressure (event-loop delay, memory; `server.overload`). `Retry-After` says when to try again. Nothing was forwarded.',
+  },
   RMP_HTTPS_REDIRECT: {
     status: 308,
     title: 'Use HTTPS',

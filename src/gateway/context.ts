@@ -24,6 +24,10 @@ export class RequestContext {
   clientIp: string;
   /** Set by an authentication policy that accepted the request's credentials. */
   authenticated: boolean;
+  /** Who is calling, set by authentication: rate limits keyed by consumer or API key use it. */
+  consumer: { id: string; keyId?: string } | undefined;
+  /** RateLimit-Policy / RateLimit items of the limits this request was counted against. */
+  rateLimits: RateLimitEntry[] | undefined;
   /** The validated, canonical Host header (undefined when the request has none). */
   host: CanonicalHost | undefined;
   protocol: 'http' | 'https';
@@ -58,6 +62,8 @@ export class RequestContext {
     this.query = '';
     this.clientIp = '';
     this.authenticated = false;
+    this.consumer = undefined;
+    this.rateLimits = undefined;
     this.host = undefined;
     this.protocol = 'http';
     this.upstreamHeaders = undefined;
@@ -88,3 +94,13 @@ export class RequestContext {
 }
 
 const EMPTY_PARAMS: Record<string, string | undefined> = Object.freeze({}) as Record<string, string | undefined>;
+
+/** One limit's header items for a response (see src/policies/rate-limit). */
+export interface RateLimitEntry {
+  /** `"name";q=100;w=60` */
+  readonly policy: string;
+  /** `"name";r=42;t=18` */
+  readonly state: string;
+  /** Sent on allowed responses too (`headers: all`), not only on the 429. */
+  readonly always: boolean;
+}

@@ -11,6 +11,8 @@ import { compileTrust, type TrustFn } from './client-ip.js';
 import type { RequestContext } from './context.js';
 import { createRouter, RouteConflictError, type Router } from './router.js';
 import { Upstream } from './proxy/upstream.js';
+import { Stores, type RedisSettings } from '../stores/stores.js';
+import { parseDuration } from '../config/units.js';
 
 export type RequestHook = (ctx: RequestContext) => void | Promise<void>;
 export type ResponseHook = (ctx: RequestContext, reply: FastifyReply) => void;
@@ -38,6 +40,8 @@ export interface CompiledRoute {
 export interface PipelineDeps {
   logger: Logger;
   events: Events;
+  /** Counters and connections that outlive a reload (the runtime's). Without it the pipeline makes and closes its own. */
+  stores?: Stores;
 }
 
 /**
@@ -131,6 +135,13 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
   const closers: (() => void | Promise<void>)[] = [];
   const upstreams = new Map<string, Upstream>();
   const dataDir = resolve(loaded.dir, config.dataDir);
+  let stores = deps.stores;
+  if (stores === undefined) {
+    const own = new Stores(deps.logger, { connect: false });
+    closers.push(() => own.close());
+    stores = own;
+  }
+  const redis = config.redis === undefined ? undefined : redisSettings(config.redis);
 
   const compile = (route: RouteConfig | undefined, index: number): CompiledRoute => {
     const name = route?.name ?? '*';
@@ -141,6 +152,8 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
       dataDir,
       logger: deps.logger,
       events: deps.events,
+      stores,
+      redis,
     };
     const requestHooks: RequestHook[] = [];
     const responseHooks: ResponseHook[] = [];
@@ -245,4 +258,8 @@ function compilePathMapper(route: RouteConfig): (ctx: RequestContext) => string 
     };
   }
   return (ctx) => ctx.path;
+}
+
+function redisSettings(redis: NonNullable<LoadedConfig['config']['redis']>): RedisSettings {
+  return { url: redis.url, keyPrefix: redis.keyPrefix, connectTimeoutMs: parseDuration(redis.connectTimeout), commandTimeoutMs: parseDuration(redis.commandTimeout) };
 }

@@ -13,6 +13,7 @@ import { createAdminApp } from '../admin/app.js';
 import { buildPipeline, type Pipeline } from './pipeline.js';
 import { createGatewayApp, openHttp2Sessions } from './app.js';
 import { loadTls, type TlsMaterial } from './tls.js';
+import { Stores } from '../stores/stores.js';
 import type { PipelineRef } from './plugin.js';
 
 export interface StartOptions {
@@ -53,6 +54,8 @@ export class GatewayRuntime {
   #shutdown: Promise<void> | undefined;
 
   #tls: TlsMaterial | undefined;
+  /** Rate-limit counters and the Redis connection: kept across reloads. */
+  readonly stores: Stores;
 
   private constructor(init: {
     logger: Logger;
@@ -62,6 +65,7 @@ export class GatewayRuntime {
     plain: FastifyInstance | undefined;
     admin: FastifyInstance | undefined;
     tls: TlsMaterial | undefined;
+    stores: Stores;
     configFile: string;
     env: NodeJS.ProcessEnv;
   }) {
@@ -72,6 +76,7 @@ export class GatewayRuntime {
     this.plain = init.plain;
     this.admin = init.admin;
     this.#tls = init.tls;
+    this.stores = init.stores;
     this.#configFile = init.configFile;
     this.#env = init.env;
     this.#live.add(init.ref.current);
@@ -85,12 +90,22 @@ export class GatewayRuntime {
     const logger = createLogger({ ...config.log, dir: loaded.dir }, options.logStream);
     const events = createEvents(logger);
     const tls = await loadTls(loaded);
-    const pipeline = buildPipeline(loaded, { logger, events });
+    const stores = new Stores(logger);
+    let pipeline: Pipeline;
+    try {
+      pipeline = buildPipeline(loaded, { logger, events, stores });
+    } catch (error) {
+      await stores.close();
+      throw error;
+    }
+    // Redis (when a limit uses it) gets a moment to connect; if it does not, limits apply their
+    // failure mode and the client keeps reconnecting.
+    if (!(await stores.ready(2000))) logger.warn('Redis is not answering at start; rate limits apply their onStoreFailure mode until it does');
     const ref: PipelineRef = { current: pipeline, draining: false };
     const app = await createGatewayApp({ ref, logger, tls });
     const plain = config.server.http !== undefined ? await createGatewayApp({ ref, logger }) : undefined;
     const admin = config.admin.enabled ? await createAdminApp(ref) : undefined;
-    const runtime = new GatewayRuntime({ logger, events, ref, app, plain, admin, tls, configFile: options.configFile, env });
+    const runtime = new GatewayRuntime({ logger, events, ref, app, plain, admin, tls, stores, configFile: options.configFile, env });
     const opened: FastifyInstance[] = [];
     const listen = async (what: string, server: FastifyInstance, at: { host: string; port: number }) => {
       try {
@@ -99,6 +114,7 @@ export class GatewayRuntime {
       } catch (error) {
         for (const o of opened) await o.close();
         await pipeline.close();
+        await stores.close();
         throw new ListenError(what, at.host, at.port, error);
       }
     };
@@ -157,7 +173,7 @@ export class GatewayRuntime {
     try {
       const loaded = loadConfigFile(this.#configFile, this.#env);
       tls = await loadTls(loaded);
-      next = buildPipeline(loaded, { logger: this.logger, events: this.events });
+      next = buildPipeline(loaded, { logger: this.logger, events: this.events, stores: this.stores });
     } catch (error) {
       const issues = error instanceof ConfigError ? error.issues.map(formatIssue) : [(error as Error).message];
       this.logger.error({ errors: issues }, 'config reload rejected; the previous config keeps serving');
@@ -213,6 +229,7 @@ export class GatewayRuntime {
     await closed;
     await Promise.allSettled([...this.#live].map((p) => p.close()));
     await this.admin?.close();
+    await this.stores.close();
     this.logger.info({ type: 'event', event: 'sys_shutdown' }, 'Rampart stopped');
     flushLogger(this.logger);
   }

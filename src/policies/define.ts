@@ -3,6 +3,7 @@ import type { FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { Events } from '../observability/events.js';
 import type { RequestContext } from '../gateway/context.js';
+import type { RedisSettings, Stores } from '../stores/stores.js';
 
 /** The phases of DESIGN.md, in the order a request passes through them. */
 export const PHASES = [
@@ -28,6 +29,10 @@ export interface PolicyContext {
   readonly dataDir: string;
   readonly logger: Logger;
   readonly events: Events;
+  /** Counters and connections shared by every route and kept across reloads. */
+  readonly stores: Stores;
+  /** The top-level `redis` settings, when Redis is configured. */
+  readonly redis: RedisSettings | undefined;
 }
 
 /**

@@ -65,7 +65,8 @@ export interface TestGateway {
 /**
  * Starts the gateway in this process on port 0 from a config object (written to a temp file).
  * Tests talk plain HTTP to 127.0.0.1, so every route gets `allowInsecure: true` unless it says
- * otherwise (or the config has `server.tls`): the HTTPS tests set it, or `tls`, themselves.
+ * otherwise (or the config has `server.tls`): the HTTPS tests set it, or `tls`, themselves. The
+ * default per-IP rate limit is raised to 1 000 000 per minute unless `defaults` sets one.
  */
 export async function startGateway(config: Record<string, unknown>): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'rampart-test-'));
@@ -73,8 +74,12 @@ export async function startGateway(config: Record<string, unknown>): Promise<Tes
   const server = (config.server ?? {}) as Record<string, unknown>;
   const plainHttp = server.tls === undefined;
   const routes = Array.isArray(config.routes) ? (config.routes as Record<string, unknown>[]).map((r) => (plainHttp ? { allowInsecure: true, ...r } : r)) : config.routes;
+  // Suites send many requests from 127.0.0.1: the default per-IP limit (600/min) is raised for
+  // them unless a test sets its own.
+  const defaults = (config.defaults ?? {}) as Record<string, unknown>;
   const full = {
     ...config,
+    defaults: { 'ip-rate-limit': { limit: 1_000_000 }, ...defaults },
     ...(routes !== undefined ? { routes } : {}),
     server: {
       ...server,

@@ -1,0 +1,126 @@
+import { createHash } from 'node:crypto';
+import type { FastifyReply } from 'fastify';
+import { parseDuration } from '../../config/units.js';
+import { RampartError } from '../../errors/problem.js';
+import type { RequestContext } from '../../gateway/context.js';
+import type { Decision, LimitSpec } from '../../ratelimit/algorithms.js';
+import { Limiter } from '../../ratelimit/limiter.js';
+import type { PolicyContext } from '../define.js';
+
+export interface LimitConfig {
+  name: string;
+  /** Counter name when it differs from the display name (limits with one counter name share counts). */
+  counter?: string;
+  key: readonly string[];
+  algorithm: LimitSpec['algorithm'];
+  limit: number;
+  window: string;
+  burst?: number | undefined;
+  store: 'auto' | 'memory' | 'redis';
+  onStoreFailure: 'open' | 'closed';
+}
+
+interface CompiledLimit {
+  name: string;
+  limiter: Limiter;
+  keyOf: (ctx: RequestContext) => string;
+  /** `"name";q=100;w=60` */
+  policy: string;
+  quoted: string;
+}
+
+/**
+ * Builds the limiters of one policy instance (at config load) and returns the request hook that
+ * counts a request against each in turn, and the response hook that writes the RateLimit headers.
+ */
+export function compileLimits(limits: readonly LimitConfig[], headers: 'all' | 'limited' | 'none', ctx: PolicyContext) {
+  const compiled: CompiledLimit[] = limits.map((l) => {
+    if (l.burst !== undefined && l.algorithm !== 'gcra') throw new Error(`limit '${l.name}': 'burst' applies to the gcra algorithm only`);
+    const windowMs = parseDuration(l.window);
+    if (windowMs < 1000) throw new Error(`limit '${l.name}': the window must be at least 1s`);
+    if (l.store === 'redis' && ctx.redis === undefined) throw new Error(`limit '${l.name}': store 'redis' needs the top-level 'redis' settings`);
+    const store = l.store === 'memory' || (l.store === 'auto' && ctx.redis === undefined) ? ctx.stores.memory : ctx.stores.redis(ctx.redis!);
+    const spec: LimitSpec = { algorithm: l.algorithm, limit: l.limit, windowMs, burst: l.burst ?? l.limit };
+    const quoted = JSON.stringify(l.name);
+    return {
+      name: l.name,
+      limiter: new Limiter({ name: l.counter ?? l.name, spec, store, fallback: ctx.stores.memory, onStoreFailure: l.onStoreFailure, logger: ctx.logger }),
+      keyOf: keyFunction(l.key),
+      policy: `${quoted};q=${l.limit};w=${Math.ceil(windowMs / 1000)}`,
+      quoted,
+    };
+  });
+  const always = headers === 'all';
+  const send = headers !== 'none';
+
+  const record = (req: RequestContext, limit: CompiledLimit, decision: Decision) => {
+    if (!send) return;
+    (req.rateLimits ??= []).push({ policy: limit.policy, state: `${limit.quoted};r=${decision.remaining};t=${Math.ceil(decision.resetMs / 1000)}`, always });
+  };
+  const deny = (limit: CompiledLimit, decision: Decision): never => {
+    throw new RampartError('RMP_RATE_LIMITED', {
+      detail: `Rate limit '${limit.name}' exceeded.`,
+      headers: { 'retry-after': String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))) },
+    });
+  };
+
+  // Synchronous while the decisions are (memory store); a promise only once one waits on Redis.
+  const run = (req: RequestContext, from: number): void | Promise<void> => {
+    for (let i = from; i < compiled.length; i++) {
+      const limit = compiled[i]!;
+      const result = limit.limiter.consume(limit.keyOf(req));
+      if (result instanceof Promise) {
+        return result.then((decision) => {
+          record(req, limit, decision);
+          if (!decision.allowed) deny(limit, decision);
+          return run(req, i + 1);
+        });
+      }
+      record(req, limit, result);
+      if (!result.allowed) deny(limit, result);
+    }
+    return undefined;
+  };
+
+  return {
+    limiters: compiled.map((c) => c.limiter),
+    request: (req: RequestContext) => run(req, 0),
+  };
+}
+
+/** Writes the RateLimit-Policy / RateLimit headers of every limit the request was counted against. */
+export function writeRateLimitHeaders(ctx: RequestContext, reply: FastifyReply): void {
+  const entries = ctx.rateLimits;
+  if (entries === undefined || reply.hasHeader('ratelimit')) return;
+  const limited = ctx.errorCode === 'RMP_RATE_LIMITED';
+  let policy = '';
+  let state = '';
+  for (const e of entries) {
+    if (!e.always && !limited) continue;
+    policy = policy === '' ? e.policy : `${policy}, ${e.policy}`;
+    state = state === '' ? e.state : `${state}, ${e.state}`;
+  }
+  if (policy === '') return;
+  reply.header('ratelimit-policy', policy);
+  reply.header('ratelimit', state);
+}
+
+/** The counter key of a request: its parts, in order, as `part=value|…` (hashed when long). */
+function keyFunction(parts: readonly string[]): (ctx: RequestContext) => string {
+  const getters = parts.map((part): ((ctx: RequestContext) => string) => {
+    if (part === 'ip') return (c) => `ip=${c.clientIp}`;
+    if (part === 'route') return (c) => `route=${c.route.name}`;
+    if (part === 'consumer') return (c) => (c.consumer !== undefined ? `consumer=${c.consumer.id}` : `ip=${c.clientIp}`);
+    if (part === 'apiKey') return (c) => (c.consumer?.keyId !== undefined ? `apiKey=${c.consumer.keyId}` : `ip=${c.clientIp}`);
+    const name = part.slice('header:'.length);
+    return (c) => {
+      const value = c.request.headers[name];
+      return `${name}=${value === undefined ? '' : Array.isArray(value) ? value[0] : value}`;
+    };
+  });
+  const build = getters.length === 1 ? getters[0]! : (c: RequestContext) => getters.map((g) => g(c)).join('|');
+  return (c) => {
+    const key = build(c);
+    return key.length <= 200 ? key : createHash('sha256').update(key).digest('base64url');
+  };
+}

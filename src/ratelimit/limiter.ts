@@ -1,0 +1,101 @@
+import type { Logger } from 'pino';
+import { RampartError } from '../errors/problem.js';
+import type { Decision, LimitSpec } from './algorithms.js';
+import type { MemoryStore, RateStore } from './store.js';
+
+export type FailureMode = 'open' | 'closed';
+
+export interface LimiterOptions {
+  /** Names the counter: limiters with the same name share counts for the same key. */
+  name: string;
+  spec: LimitSpec;
+  store: RateStore;
+  /** Local counters used while `store` fails, in `open` mode. */
+  fallback: MemoryStore;
+  onStoreFailure: FailureMode;
+  logger: Logger;
+}
+
+/** How long a failed store is left alone before it is tried again (requests meanwhile go to the failure mode at once). */
+const BREAK_MS = 1000;
+/** At most one log line per limiter per this interval while its store fails. */
+const LOG_EVERY_MS = 30_000;
+
+/**
+ * The rate-limit engine: consume, check or reset by key. The `rate-limit` policies use it, and so
+ * will the identity service for brute-force limits. When the store (Redis) fails, `open` counts in
+ * this process instead (a limit per node rather than none), `closed` refuses with 503; either way
+ * the store is tried again a second later, so recovery needs no restart.
+ */
+export class Limiter {
+  readonly name: string;
+  readonly spec: LimitSpec;
+  /** Decisions made on the fallback or refused because the store failed (a metric for issue 9). */
+  storeFailures = 0;
+  readonly #store: RateStore;
+  readonly #fallback: MemoryStore;
+  readonly #mode: FailureMode;
+  readonly #logger: Logger;
+  #brokenUntil = 0;
+  #loggedAt = 0;
+
+  constructor(options: LimiterOptions) {
+    this.name = options.name;
+    this.spec = options.spec;
+    this.#store = options.store;
+    this.#fallback = options.fallback;
+    this.#mode = options.onStoreFailure;
+    this.#logger = options.logger;
+  }
+
+  /** Counts `cost` requests for `key` and says whether they are allowed. */
+  consume(key: string, cost = 1): Decision | Promise<Decision> {
+    return this.#run(key, cost, false);
+  }
+
+  /** What `consume` would decide, without counting. */
+  check(key: string, cost = 1): Decision | Promise<Decision> {
+    return this.#run(key, cost, true);
+  }
+
+  async reset(key: string): Promise<void> {
+    const full = this.#key(key);
+    this.#fallback.reset(full);
+    if (this.#store !== this.#fallback) await this.#store.reset(full);
+  }
+
+  #key(key: string): string {
+    return `${this.name}|${key}`;
+  }
+
+  #run(key: string, cost: number, dryRun: boolean): Decision | Promise<Decision> {
+    const full = this.#key(key);
+    if (this.#store === this.#fallback) return this.#fallback.consume(full, this.spec, cost, dryRun);
+    if (Date.now() < this.#brokenUntil) return this.#failed(full, cost, dryRun, undefined);
+    let result: Decision | Promise<Decision>;
+    try {
+      result = this.#store.consume(full, this.spec, cost, dryRun);
+    } catch (error) {
+      return this.#failed(full, cost, dryRun, error);
+    }
+    if (!(result instanceof Promise)) return result;
+    return result.catch((error: unknown) => this.#failed(full, cost, dryRun, error));
+  }
+
+  #failed(full: string, cost: number, dryRun: boolean, error: unknown): Decision {
+    const now = Date.now();
+    if (error !== undefined) this.#brokenUntil = now + BREAK_MS;
+    this.storeFailures++;
+    if (now - this.#loggedAt >= LOG_EVERY_MS) {
+      this.#loggedAt = now;
+      this.#logger.warn(
+        { limit: this.name, store: this.#store.kind, mode: this.#mode, err: error instanceof Error ? error.message : undefined, failuresSoFar: this.storeFailures },
+        this.#mode === 'open' ? 'rate-limit store failed: counting in this process until it is back' : 'rate-limit store failed: refusing requests (onStoreFailure: closed) until it is back',
+      );
+    }
+    if (this.#mode === 'closed') {
+      throw new RampartError('RMP_RATE_LIMIT_UNAVAILABLE', { detail: 'The rate limiter cannot decide right now.', headers: { 'retry-after': '1' } });
+    }
+    return this.#fallback.consume(full, this.spec, cost, dryRun);
+  }
+}

@@ -1,0 +1,90 @@
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { MemoryStore } from '../ratelimit/store.js';
+import { RedisStore } from '../ratelimit/redis.js';
+
+export interface RedisSettings {
+  url: string;
+  keyPrefix: string;
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+}
+
+/**
+ * State that outlives a config reload (a reload must not reset anyone's rate limit): the
+ * process's memory counters and the Redis connection. Created by the runtime, closed at shutdown.
+ */
+export class Stores {
+  readonly memory: MemoryStore;
+  readonly #logger: Logger;
+  readonly #connect: boolean;
+  #redis: { settings: RedisSettings; client: Redis; store: RedisStore } | undefined;
+  readonly #retired: Redis[] = [];
+
+  constructor(logger: Logger, options: { connect?: boolean; now?: () => number } = {}) {
+    this.#logger = logger;
+    this.#connect = options.connect ?? true;
+    this.memory = new MemoryStore({ now: options.now });
+  }
+
+  /**
+   * The Redis counter store for these settings, connecting on first use. Commands fail at once
+   * while Redis is away (no offline queue, bounded command time) and the client reconnects by
+   * itself; the limiter decides what a failure means.
+   */
+  redis(settings: RedisSettings): RedisStore {
+    const current = this.#redis;
+    if (current !== undefined && JSON.stringify(current.settings) === JSON.stringify(settings)) return current.store;
+    if (current !== undefined) this.#retired.push(current.client);
+    const client = new Redis(settings.url, {
+      lazyConnect: !this.#connect,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: settings.connectTimeoutMs,
+      commandTimeout: settings.commandTimeoutMs,
+      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
+    });
+    let down = false;
+    client.on('error', (error: Error) => {
+      if (!down) this.#logger.warn({ err: error.message, redis: redactUrl(settings.url) }, 'Redis unavailable; rate limits apply their failure mode until it is back');
+      down = true;
+    });
+    client.on('ready', () => {
+      if (down) this.#logger.info({ redis: redactUrl(settings.url) }, 'Redis is back');
+      down = false;
+    });
+    const store = new RedisStore(client, settings.keyPrefix);
+    this.#redis = { settings, client, store };
+    return store;
+  }
+
+  /** Resolves when Redis (if used) answers, or after `timeoutMs`; never throws. */
+  async ready(timeoutMs: number): Promise<boolean> {
+    const client = this.#redis?.client;
+    if (client === undefined) return true;
+    if (client.status === 'ready') return true;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => (client.off('ready', onReady), resolve(false)), timeoutMs);
+      const onReady = () => (clearTimeout(timer), resolve(true));
+      client.once('ready', onReady);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.memory.close();
+    const clients = [...this.#retired, ...(this.#redis !== undefined ? [this.#redis.client] : [])];
+    this.#redis = undefined;
+    await Promise.allSettled(clients.map((c) => c.quit().catch(() => c.disconnect())));
+  }
+}
+
+/** A Redis URL without its password, for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return 'redis://(unparseable)';
+  }
+}
