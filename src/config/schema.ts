@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Duration, Strict, StringEnum } from './types.js';
+import { Duration, Size, Strict, StringEnum } from './types.js';
 
 /**
  * The schema of rampart.yaml (policy options are validated against each policy's own schema, see
@@ -119,6 +119,18 @@ const Server = Strict(
         'Most open connections one client address may hold (`0`: no limit). Past it, a new connection gets 429 `RMP_TOO_MANY_CONNECTIONS` and is closed. Trusted proxies are exempt.',
       default: 256,
     }),
+    overload: Strict(
+      {
+        maxEventLoopDelay: Duration({
+          description: 'Shed every new request with 503 `RMP_OVERLOADED` while the event loop lags more than this (measured every 200 ms): latency stays bounded instead of every request waiting. `0s` turns it off.',
+          default: '1s',
+        }),
+        maxHeapUsed: Type.Optional(Size({ description: 'Also shed while the V8 heap in use is above this size.' })),
+        maxRss: Type.Optional(Size({ description: 'Also shed while the process\'s resident memory is above this size.' })),
+        retryAfter: Duration({ description: '`Retry-After` on the 503.', default: '5s' }),
+      },
+      { description: 'Process-wide load shedding (with `@fastify/under-pressure`). Changing it needs a restart.', default: {} },
+    ),
     drainTimeout: Duration({
       description: 'On SIGTERM/SIGINT, how long requests in flight may take to finish before connections are closed.',
       default: '30s',
@@ -198,6 +210,13 @@ const Upstream = Strict(
       },
       { description: 'Upstream timeouts.', default: {} },
     ),
+    maxInFlight: Type.Integer({
+      minimum: 0,
+      maximum: 1_000_000,
+      description:
+        'Most requests in flight to this upstream at once (`0`: no limit). Past it, requests are shed at once with 503 `RMP_OVERLOADED` and `Retry-After: 1` rather than queued.',
+      default: 1000,
+    }),
     retries: Type.Integer({
       minimum: 0,
       maximum: 5,

@@ -8,7 +8,9 @@ import { errorCodes, type ErrorCode } from '../errors/codes.js';
 import { PROBLEM_CONTENT_TYPE, RampartError, toProblem } from '../errors/problem.js';
 import { attachContext, enginePlugin, runResponseHooks, sendProblem, type PipelineRef } from './plugin.js';
 import { forward } from './proxy/forward.js';
-import { parseDuration } from '../config/units.js';
+import { parseDuration, parseSize } from '../config/units.js';
+import underPressure from '@fastify/under-pressure';
+import type { RampartConfig } from '../config/schema.js';
 import { plainAddress } from './client-ip.js';
 import type { TlsMaterial } from './tls.js';
 
@@ -89,7 +91,7 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
     sendProblem(reply, mapped, request.rampart, logger);
   });
 
-  await app.register(enginePlugin, { ref, logger, mode: 'gateway' });
+  await app.register(enginePlugin, { ref, logger, mode: 'gateway', overloaded: await watchPressure(app, server.overload) });
 
   app.route({
     method: app.supportedMethods.filter((m) => m !== 'TRACE'),
@@ -100,6 +102,21 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
     },
   });
   return app;
+}
+
+/**
+ * Process-wide shedding: `@fastify/under-pressure` samples event-loop delay and memory every
+ * 200 ms; the engine asks it at the start of every request and answers 503 at once while it says
+ * so. Its own hook never answers (the engine does, as problem+json with the security headers).
+ */
+async function watchPressure(app: FastifyInstance, overload: RampartConfig['server']['overload']): Promise<(() => number | undefined) | undefined> {
+  const maxEventLoopDelay = parseDuration(overload.maxEventLoopDelay);
+  const maxHeapUsedBytes = overload.maxHeapUsed === undefined ? 0 : parseSize(overload.maxHeapUsed);
+  const maxRssBytes = overload.maxRss === undefined ? 0 : parseSize(overload.maxRss);
+  if (maxEventLoopDelay === 0 && maxHeapUsedBytes === 0 && maxRssBytes === 0) return undefined;
+  await app.register(underPressure, { maxEventLoopDelay, maxHeapUsedBytes, maxRssBytes, sampleInterval: 200, exposeStatusRoute: false, pressureHandler: () => undefined });
+  const retryAfter = Math.max(1, Math.ceil(parseDuration(overload.retryAfter) / 1000));
+  return () => (app.isUnderPressure() ? retryAfter : undefined);
 }
 
 const HTTP2_MAX_STREAMS = 100;

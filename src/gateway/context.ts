@@ -28,6 +28,8 @@ export class RequestContext {
   consumer: { id: string; keyId?: string } | undefined;
   /** RateLimit-Policy / RateLimit items of the limits this request was counted against. */
   rateLimits: RateLimitEntry[] | undefined;
+  /** Run once when the exchange is over (finished or abandoned): concurrency slots given back. */
+  releases: (() => void)[] | undefined;
   /** The validated, canonical Host header (undefined when the request has none). */
   host: CanonicalHost | undefined;
   protocol: 'http' | 'https';
@@ -64,6 +66,7 @@ export class RequestContext {
     this.authenticated = false;
     this.consumer = undefined;
     this.rateLimits = undefined;
+    this.releases = undefined;
     this.host = undefined;
     this.protocol = 'http';
     this.upstreamHeaders = undefined;
@@ -101,6 +104,8 @@ export interface RateLimitEntry {
   readonly policy: string;
   /** `"name";r=42;t=18` */
   readonly state: string;
-  /** Sent on allowed responses too (`headers: all`), not only on the 429. */
+  /** Sent on allowed responses too (`headers: all`), not only on its own 429. */
   readonly always: boolean;
+  /** This limit refused the request. */
+  readonly denied: boolean;
 }

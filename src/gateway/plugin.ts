@@ -32,6 +32,8 @@ export interface EnginePluginOptions {
    * host app's own routes with the defaults applied.
    */
   mode: 'gateway' | 'library';
+  /** Process-wide shedding: the `Retry-After` seconds while overloaded, else undefined. */
+  overloaded?: (() => number | undefined) | undefined;
 }
 
 /**
@@ -39,7 +41,7 @@ export interface EnginePluginOptions {
  * `onSend`, the observe phase when the response closes. The gateway and the library plugin are this same code.
  */
 async function engine(app: FastifyInstance, options: EnginePluginOptions): Promise<void> {
-  const { ref, logger, mode } = options;
+  const { ref, logger, mode, overloaded } = options;
   const gateway = mode === 'gateway';
   app.decorateRequest('rampart', null);
 
@@ -51,6 +53,11 @@ async function engine(app: FastifyInstance, options: EnginePluginOptions): Promi
       // HTTP/2 has no Connection header: its session gets a GOAWAY from the runtime instead.
       const headers: Record<string, string> = raw.httpVersionMajor === 2 ? { 'retry-after': '1' } : { connection: 'close', 'retry-after': '1' };
       sendProblem(reply, new RampartError('RMP_SHUTTING_DOWN', { headers }), ctx, logger);
+      return;
+    }
+    const shed = overloaded?.();
+    if (shed !== undefined) {
+      sendProblem(reply, new RampartError('RMP_OVERLOADED', { detail: 'The gateway is overloaded.', headers: { 'retry-after': String(shed) } }), ctx, logger);
       return;
     }
     // A request that is refused before routing, or that no route matches, still runs the defaults
@@ -125,6 +132,8 @@ export function runResponseHooks(ctx: RequestContext, reply: FastifyReply): void
 /** The observe phase, once the response is done or abandoned; then the request lets go of its pipeline. */
 function finish(ctx: RequestContext, reply: FastifyReply, logger: Logger): void {
   if (!reply.raw.writableFinished && ctx.onAbort !== undefined) ctx.onAbort();
+  const releases = ctx.releases;
+  if (releases !== undefined) for (let i = 0; i < releases.length; i++) releases[i]!();
   const hooks = ctx.route.logHooks;
   for (let i = 0; i < hooks.length; i++) {
     try {

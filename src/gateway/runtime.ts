@@ -264,6 +264,7 @@ function warnRestartOnly(old: LoadedConfig, next: LoadedConfig, logger: Logger):
   if (http2(a) !== http2(b)) changed.push('server.tls.http2');
   if (JSON.stringify(a.server.http) !== JSON.stringify(b.server.http)) changed.push('server.http');
   if (JSON.stringify(a.server.timeouts) !== JSON.stringify(b.server.timeouts)) changed.push('server.timeouts');
+  if (JSON.stringify(a.server.overload) !== JSON.stringify(b.server.overload)) changed.push('server.overload');
   if (JSON.stringify(a.admin) !== JSON.stringify(b.admin)) changed.push('admin');
   if (JSON.stringify(a.log) !== JSON.stringify(b.log)) changed.push('log');
   if (a.watch !== b.watch) changed.push('watch');

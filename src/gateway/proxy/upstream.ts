@@ -28,6 +28,9 @@ export class Upstream {
   readonly name: string;
   readonly targets: readonly Target[];
   readonly retries: number;
+  /** `maxInFlight` (0: no limit) and the requests in flight now. */
+  readonly maxInFlight: number;
+  inflight = 0;
   /** `target`, `preserve`, or a literal Host value. */
   readonly hostMode: string;
   readonly #failureThreshold: number;
@@ -38,6 +41,7 @@ export class Upstream {
   constructor(name: string, config: UpstreamConfig, logger: Logger) {
     this.name = name;
     this.retries = config.retries;
+    this.maxInFlight = config.maxInFlight;
     this.hostMode = config.host;
     this.#failureThreshold = config.passiveHealth.failures;
     this.#cooldownMs = parseDuration(config.passiveHealth.cooldown);

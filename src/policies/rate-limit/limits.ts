@@ -55,7 +55,7 @@ export function compileLimits(limits: readonly LimitConfig[], headers: 'all' | '
 
   const record = (req: RequestContext, limit: CompiledLimit, decision: Decision) => {
     if (!send) return;
-    (req.rateLimits ??= []).push({ policy: limit.policy, state: `${limit.quoted};r=${decision.remaining};t=${Math.ceil(decision.resetMs / 1000)}`, always });
+    (req.rateLimits ??= []).push({ policy: limit.policy, state: `${limit.quoted};r=${decision.remaining};t=${Math.ceil(decision.resetMs / 1000)}`, always, denied: !decision.allowed });
   };
   const deny = (limit: CompiledLimit, decision: Decision): never => {
     throw new RampartError('RMP_RATE_LIMITED', {
@@ -92,11 +92,10 @@ export function compileLimits(limits: readonly LimitConfig[], headers: 'all' | '
 export function writeRateLimitHeaders(ctx: RequestContext, reply: FastifyReply): void {
   const entries = ctx.rateLimits;
   if (entries === undefined || reply.hasHeader('ratelimit')) return;
-  const limited = ctx.errorCode === 'RMP_RATE_LIMITED';
   let policy = '';
   let state = '';
   for (const e of entries) {
-    if (!e.always && !limited) continue;
+    if (!e.always && !e.denied) continue;
     policy = policy === '' ? e.policy : `${policy}, ${e.policy}`;
     state = state === '' ? e.state : `${state}, ${e.state}`;
   }
