@@ -4,6 +4,9 @@ import { Redis } from 'ioredis';
 import type { Decision, LimitSpec } from './algorithms.js';
 import { MemoryStore, type RateStore } from './store.js';
 import { RedisStore } from './redis.js';
+import { createLimiter, Limiter } from './limiter.js';
+import { Stores } from '../stores/stores.js';
+import { createLogger } from '../observability/logger.js';
 import { redisAvailable } from '../../test/helpers/services.js';
 
 /**
@@ -153,3 +156,73 @@ describe.skipIf(!redisUp)('redis store keys', () => {
   });
 });
 
+
+describe('Limiter (the engine API the identity service will use)', () => {
+  const logger = createLogger({ level: 'silent', destination: 'stderr' });
+
+  /** A store that fails like an unreachable Redis until `up` is set. */
+  function flakyStore(inner: MemoryStore) {
+    const state = { up: true, calls: 0 };
+    const store: RateStore = {
+      kind: 'redis',
+      consume(key, spec, cost, dryRun) {
+        state.calls++;
+        return state.up ? Promise.resolve(inner.consume(key, spec, cost, dryRun)) : Promise.reject(new Error("Stream isn't writeable"));
+      },
+      reset: (key) => inner.reset(key),
+    };
+    return { store, state };
+  }
+
+  it('consume / check / reset by key', async () => {
+    const stores = new Stores(logger, { connect: false });
+    const limiter = createLimiter({ name: 'login-ip', algorithm: 'fixed-window', limit: 2, window: '1m', store: 'memory', onStoreFailure: 'open' }, { stores, redis: undefined, logger });
+    expect((await limiter.check('10.0.0.1')).allowed).toBe(true);
+    expect((await limiter.consume('10.0.0.1')).remaining).toBe(1);
+    expect((await limiter.consume('10.0.0.1')).remaining).toBe(0);
+    expect((await limiter.check('10.0.0.1')).allowed).toBe(false);
+    expect((await limiter.consume('10.0.0.2')).allowed).toBe(true);
+    await limiter.reset('10.0.0.1');
+    expect((await limiter.consume('10.0.0.1')).allowed).toBe(true);
+    await stores.close();
+  });
+
+  it('fails open onto the local counters, fails closed with 503 RMP_RATE_LIMIT_UNAVAILABLE, and goes back to the store after the break', async () => {
+    const shared = new MemoryStore();
+    const fallback = new MemoryStore();
+    const spec: LimitSpec = { algorithm: 'fixed-window', limit: 2, windowMs: 60_000, burst: 2 };
+    const open = flakyStore(shared);
+    const closed = flakyStore(shared);
+    const openLimiter = new Limiter({ name: 'o', spec, store: open.store, fallback, onStoreFailure: 'open', logger });
+    const closedLimiter = new Limiter({ name: 'c', spec, store: closed.store, fallback, onStoreFailure: 'closed', logger });
+    open.state.up = false;
+    closed.state.up = false;
+    // Open: counted locally, so the limit still holds in this process.
+    const decisions: boolean[] = [];
+    for (let i = 0; i < 3; i++) decisions.push((await openLimiter.consume('k')).allowed);
+    expect(decisions).toEqual([true, true, false]);
+    expect(openLimiter.storeFailures).toBe(3);
+    // The store was tried once; during the 1 s break it is not tried again.
+    expect(open.state.calls).toBe(1);
+    await expect(closedLimiter.consume('k')).rejects.toMatchObject({ code: 'RMP_RATE_LIMIT_UNAVAILABLE', status: 503, headers: { 'retry-after': '1' } });
+    await expect(closedLimiter.consume('k')).rejects.toMatchObject({ code: 'RMP_RATE_LIMIT_UNAVAILABLE' });
+    expect(closed.state.calls).toBe(1);
+    closed.state.up = true;
+    open.state.up = true;
+    // After the break the store is used again, with no restart.
+    const deadline = Date.now() + 5000;
+    let decision: Decision | undefined;
+    while (Date.now() < deadline) {
+      try {
+        decision = await closedLimiter.consume('k');
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    expect(decision?.allowed).toBe(true);
+    expect(closed.state.calls).toBe(2);
+    shared.close();
+    fallback.close();
+  });
+});

@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import { RampartError } from '../errors/problem.js';
 import type { Decision, LimitSpec } from './algorithms.js';
 import type { MemoryStore, RateStore } from './store.js';
+import { parseDuration } from '../config/units.js';
+import type { RedisSettings, Stores } from '../stores/stores.js';
 
 export type FailureMode = 'open' | 'closed';
 
@@ -98,4 +100,37 @@ export class Limiter {
     }
     return this.#fallback.consume(full, this.spec, cost, dryRun);
   }
+}
+
+export interface LimitDefinition {
+  name: string;
+  algorithm: LimitSpec['algorithm'];
+  limit: number;
+  /** A duration such as `1m`. */
+  window: string;
+  burst?: number | undefined;
+  store: 'auto' | 'memory' | 'redis';
+  onStoreFailure: FailureMode;
+}
+
+/**
+ * A limiter from its definition, on the process's stores: what the policies use, and what the
+ * identity service will use for per-IP and per-account brute-force limits (shared across nodes
+ * when Redis is configured). Throws an Error with a readable message for a definition it cannot apply.
+ */
+export function createLimiter(definition: LimitDefinition, deps: { stores: Stores; redis: RedisSettings | undefined; logger: Logger }): Limiter {
+  const { name } = definition;
+  if (definition.burst !== undefined && definition.algorithm !== 'gcra') throw new Error(`limit '${name}': 'burst' applies to the gcra algorithm only`);
+  const windowMs = parseDuration(definition.window);
+  if (windowMs < 1000) throw new Error(`limit '${name}': the window must be at least 1s`);
+  if (definition.store === 'redis' && deps.redis === undefined) throw new Error(`limit '${name}': store 'redis' needs the top-level 'redis' settings`);
+  const useRedis = definition.store === 'redis' || (definition.store === 'auto' && deps.redis !== undefined);
+  return new Limiter({
+    name,
+    spec: { algorithm: definition.algorithm, limit: definition.limit, windowMs, burst: definition.burst ?? definition.limit },
+    store: useRedis ? deps.stores.redis(deps.redis!) : deps.stores.memory,
+    fallback: deps.stores.memory,
+    onStoreFailure: definition.onStoreFailure,
+    logger: deps.logger,
+  });
 }

@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
-import { parseDuration } from '../../config/units.js';
 import { RampartError } from '../../errors/problem.js';
 import type { RequestContext } from '../../gateway/context.js';
 import type { Decision, LimitSpec } from '../../ratelimit/algorithms.js';
-import { Limiter } from '../../ratelimit/limiter.js';
+import { createLimiter, type Limiter } from '../../ratelimit/limiter.js';
 import type { PolicyContext } from '../define.js';
 
 export interface LimitConfig {
@@ -35,18 +34,13 @@ interface CompiledLimit {
  */
 export function compileLimits(limits: readonly LimitConfig[], headers: 'all' | 'limited' | 'none', ctx: PolicyContext) {
   const compiled: CompiledLimit[] = limits.map((l) => {
-    if (l.burst !== undefined && l.algorithm !== 'gcra') throw new Error(`limit '${l.name}': 'burst' applies to the gcra algorithm only`);
-    const windowMs = parseDuration(l.window);
-    if (windowMs < 1000) throw new Error(`limit '${l.name}': the window must be at least 1s`);
-    if (l.store === 'redis' && ctx.redis === undefined) throw new Error(`limit '${l.name}': store 'redis' needs the top-level 'redis' settings`);
-    const store = l.store === 'memory' || (l.store === 'auto' && ctx.redis === undefined) ? ctx.stores.memory : ctx.stores.redis(ctx.redis!);
-    const spec: LimitSpec = { algorithm: l.algorithm, limit: l.limit, windowMs, burst: l.burst ?? l.limit };
+    const limiter = createLimiter({ ...l, name: l.counter ?? l.name }, ctx);
     const quoted = JSON.stringify(l.name);
     return {
       name: l.name,
-      limiter: new Limiter({ name: l.counter ?? l.name, spec, store, fallback: ctx.stores.memory, onStoreFailure: l.onStoreFailure, logger: ctx.logger }),
+      limiter,
       keyOf: keyFunction(l.key),
-      policy: `${quoted};q=${l.limit};w=${Math.ceil(windowMs / 1000)}`,
+      policy: `${quoted};q=${l.limit};w=${Math.ceil(limiter.spec.windowMs / 1000)}`,
       quoted,
     };
   });
