@@ -50,7 +50,11 @@ export class Limiter {
     this.#logger = options.logger;
   }
 
-  /** Counts `cost` requests for `key` and says whether they are allowed. */
+  /**
+   * Counts `cost` requests for `key` and says whether they are allowed: synchronously on the
+   * memory store, as a promise on Redis. With `onStoreFailure: closed` and the store failing, it
+   * throws (or rejects with) RampartError RMP_RATE_LIMIT_UNAVAILABLE.
+   */
   consume(key: string, cost = 1): Decision | Promise<Decision> {
     return this.#run(key, cost, false);
   }
