@@ -31,7 +31,7 @@ function envNumber(name, fallback, min) {
   return n;
 }
 
-const ALL_TARGETS = ['direct', 'fastify-proxy', 'rampart-passthrough', 'rampart-quickstart'];
+const ALL_TARGETS = ['direct', 'fastify-proxy', 'rampart-passthrough', 'rampart-ratelimit-memory', 'rampart-ratelimit-redis', 'rampart-quickstart'];
 const settings = {
   durationS: envNumber('BENCH_DURATION', 5, 1),
   rounds: Math.floor(envNumber('BENCH_ROUNDS', 5, 1)),
@@ -101,6 +101,18 @@ function passthroughConfig({ port, notesPort, logFile }) {
 }
 
 /**
+ * Pass-through plus one rate limit per client address that never refuses (the bench is one
+ * address sending tens of thousands of requests): what a limit decision costs, in process memory
+ * or in Redis (127.0.0.1:6379, a fresh key prefix per run).
+ */
+function rateLimitedConfig({ port, notesPort, logFile, store }) {
+  const config = passthroughConfig({ port, notesPort, logFile });
+  config.routes[0].policies = { 'rate-limit': { headers: 'all', limits: [{ key: ['ip'], algorithm: 'gcra', limit: 1_000_000_000, window: '1m', store }] } };
+  if (store === 'redis') config.redis = { url: 'redis://127.0.0.1:6379', keyPrefix: `rampart-bench:${process.pid}:${Date.now()}:` };
+  return config;
+}
+
+/**
  * The quickstart config as it stands, with only what a benchmark must own overridden: the listen
  * port, the drain timeout, the log file, the data directory and the admin listener (off). The upstream URL keeps its
  * ${NOTES_PORT} interpolation and gets the bench's port through the environment.
@@ -114,6 +126,9 @@ function quickstartConfig({ port, logFile }) {
   config.admin = { ...config.admin, enabled: false };
   config.log = { ...config.log, destination: logFile };
   config.dataDir = join(tmp, 'data-quickstart');
+  // One client address sends everything: the default per-IP limit (600/min) is raised so that it
+  // is still checked on every request but never refuses.
+  config.defaults = { ...config.defaults, 'ip-rate-limit': { ...config.defaults?.['ip-rate-limit'], limit: 1_000_000_000 } };
   return config;
 }
 
@@ -135,7 +150,12 @@ async function startTargets(notesPort) {
       handle = startNode(name, [...profileArgs(name), path('bench/baseline-proxy.js')], { PORT: String(port), UPSTREAM_URL: notesUrl });
     } else {
       logFile = join(tmp, `${name}.log`);
-      const config = name === 'rampart-passthrough' ? passthroughConfig({ port, notesPort, logFile }) : quickstartConfig({ port, logFile });
+      const config =
+        name === 'rampart-passthrough'
+          ? passthroughConfig({ port, notesPort, logFile })
+          : name === 'rampart-ratelimit-memory' || name === 'rampart-ratelimit-redis'
+            ? rateLimitedConfig({ port, notesPort, logFile, store: name.slice('rampart-ratelimit-'.length) })
+            : quickstartConfig({ port, logFile });
       configText = stringifyYaml(config);
       const configFile = join(tmp, `${name}.yaml`);
       writeFileSync(configFile, configText);
@@ -342,6 +362,7 @@ async function main() {
     ratios[t.name] = {
       vsDirect: medians.direct ? round(m.reqPerSec / medians.direct.reqPerSec, 3) : null,
       vsFastifyProxy: medians['fastify-proxy'] ? round(m.reqPerSec / medians['fastify-proxy'].reqPerSec, 3) : null,
+      vsPassthrough: medians['rampart-passthrough'] ? round(m.reqPerSec / medians['rampart-passthrough'].reqPerSec, 3) : null,
     };
   }
 
@@ -374,6 +395,12 @@ async function main() {
   if (acceptance) {
     console.log(`\nacceptance: ${acceptance.rule}: ${acceptance.ratio.toFixed(3)} → ${acceptance.pass ? 'PASS' : 'FAIL'}`);
     console.log(`  paired per round: ${acceptance.pairedRatios.map((x) => x.toFixed(2)).join(' ')} (median ${acceptance.pairedMedian.toFixed(3)})`);
+  }
+  for (const name of ['rampart-ratelimit-memory', 'rampart-ratelimit-redis']) {
+    const r = ratios[name];
+    if (r?.vsPassthrough != null) {
+      console.log(`rate limit ${name.slice('rampart-ratelimit-'.length)}: ${r.vsPassthrough.toFixed(3)} × pass-through req/s, ${medians[name].cpuUsPerReq} vs ${medians['rampart-passthrough'].cpuUsPerReq} CPU µs/req`);
+    }
   }
   for (const [name, s] of Object.entries(logs)) {
     if (s === null) {

@@ -43,10 +43,11 @@ export class MemoryStore implements RateStore {
     if (!dryRun && next !== state) {
       if (next === undefined) this.#states.delete(key);
       else {
-        // Re-inserting keeps the Map in least-recently-written order for the cap below.
-        this.#states.delete(key);
+        // Past the cap the oldest key (first inserted) goes: a flood of new keys pushes out old
+        // ones, which are then counted from zero; documented in the policy README.
+        const fresh = state === undefined;
         this.#states.set(key, next);
-        if (this.#states.size > this.#maxKeys) this.#states.delete(this.#states.keys().next().value!);
+        if (fresh && this.#states.size > this.#maxKeys) this.#states.delete(this.#states.keys().next().value!);
       }
     }
     return decision;
