@@ -1,3 +1,4 @@
+import { redactUrl } from '../stores/stores.js';
 import type { Pipeline } from '../gateway/pipeline.js';
 
 /** The summary `rampart validate` prints: listeners, upstreams, and each route's policies in order. */
@@ -9,6 +10,7 @@ export function describePipeline(pipeline: Pipeline): string[] {
   const tls = server.tls === undefined ? '' : server.tls === 'auto' ? ' (TLS: development certificate)' : ` (TLS: ${server.tls.cert}${server.tls.http2 === true ? ', HTTP/2' : ''})`;
   lines.push(`  gateway  ${server.tls === undefined ? 'http' : 'https'}://${server.listen.host}:${server.listen.port}${tls}`);
   if (server.http !== undefined) lines.push(`  http     http://${server.http.listen.host}:${server.http.listen.port} (plain HTTP: ${server.insecureRequests.action})`);
+  if (config.redis !== undefined) lines.push(`  redis    ${redactUrl(config.redis.url)} (keys ${config.redis.keyPrefix}…)`);
   lines.push(config.admin.enabled ? `  admin    http://${config.admin.listen.host}:${config.admin.listen.port}` : '  admin    disabled');
   const upstreams = Object.entries(config.upstreams);
   lines.push(`upstreams (${upstreams.length}):`);

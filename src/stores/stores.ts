@@ -74,7 +74,8 @@ export class Stores {
     this.memory.close();
     const clients = [...this.#retired, ...(this.#redis !== undefined ? [this.#redis.client] : [])];
     this.#redis = undefined;
-    await Promise.allSettled(clients.map((c) => c.quit().catch(() => c.disconnect())));
+    // QUIT only on a live connection (on a lazy or broken one it would first try to connect).
+    await Promise.allSettled(clients.map((c) => (c.status === 'ready' ? c.quit().catch(() => c.disconnect()) : c.disconnect())));
   }
 }
 
