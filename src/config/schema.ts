@@ -122,7 +122,7 @@ const Server = Strict(
     overload: Strict(
       {
         maxEventLoopDelay: Duration({
-          description: 'Shed every new request with 503 `RMP_OVERLOADED` while the event loop lags more than this (measured every 200 ms): latency stays bounded instead of every request waiting. `0s` turns it off.',
+          description: 'Shed every new request with 503 `RMP_OVERLOADED` while the event loop lags more than this (sampled once per threshold, between 100 ms and 1 s): latency stays bounded instead of every request waiting. `0s` turns it off.',
           default: '1s',
         }),
         maxHeapUsed: Type.Optional(Size({ description: 'Also shed while the V8 heap in use is above this size.' })),

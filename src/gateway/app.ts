@@ -105,8 +105,8 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
 }
 
 /**
- * Process-wide shedding: `@fastify/under-pressure` samples event-loop delay and memory every
- * 200 ms; the engine asks it at the start of every request and answers 503 at once while it says
+ * Process-wide shedding: `@fastify/under-pressure` samples event-loop delay and memory (every
+ * `maxEventLoopDelay`, between 100 ms and 1 s); the engine asks it at the start of every request and answers 503 at once while it says
  * so. Its own hook never answers (the engine does, as problem+json with the security headers).
  */
 async function watchPressure(app: FastifyInstance, overload: RampartConfig['server']['overload']): Promise<(() => number | undefined) | undefined> {
@@ -114,7 +114,12 @@ async function watchPressure(app: FastifyInstance, overload: RampartConfig['serv
   const maxHeapUsedBytes = overload.maxHeapUsed === undefined ? 0 : parseSize(overload.maxHeapUsed);
   const maxRssBytes = overload.maxRss === undefined ? 0 : parseSize(overload.maxRss);
   if (maxEventLoopDelay === 0 && maxHeapUsedBytes === 0 && maxRssBytes === 0) return undefined;
-  await app.register(underPressure, { maxEventLoopDelay, maxHeapUsedBytes, maxRssBytes, sampleInterval: 200, exposeStatusRoute: false, pressureHandler: () => undefined });
+  // under-pressure reads a sampling period with no event-loop sample as an infinite delay. With
+  // the period no longer than the threshold, such a period means a stall at least that long: a
+  // shorter one (GC, a descheduled process) can no longer shed (regression test
+  // eld-shedding-below-threshold).
+  const sampleInterval = maxEventLoopDelay === 0 ? 1000 : Math.max(100, Math.min(1000, maxEventLoopDelay));
+  await app.register(underPressure, { maxEventLoopDelay, maxHeapUsedBytes, maxRssBytes, sampleInterval, exposeStatusRoute: false, pressureHandler: () => undefined });
   const retryAfter = Math.max(1, Math.ceil(parseDuration(overload.retryAfter) / 1000));
   return () => (app.isUnderPressure() ? retryAfter : undefined);
 }
