@@ -1,3 +1,4 @@
+import ipaddr from 'ipaddr.js';
 import { createHash } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
 import { RampartError } from '../../errors/problem.js';
@@ -101,10 +102,10 @@ export function writeRateLimitHeaders(ctx: RequestContext, reply: FastifyReply):
 /** The counter key of a request: its parts, in order, as `part=value|…` (hashed when long). */
 function keyFunction(parts: readonly string[]): (ctx: RequestContext) => string {
   const getters = parts.map((part): ((ctx: RequestContext) => string) => {
-    if (part === 'ip') return (c) => `ip=${c.clientIp}`;
+    if (part === 'ip') return (c) => `ip=${addressKey(c.clientIp)}`;
     if (part === 'route') return (c) => `route=${c.route.name}`;
-    if (part === 'consumer') return (c) => (c.consumer !== undefined ? `consumer=${c.consumer.id}` : `ip=${c.clientIp}`);
-    if (part === 'apiKey') return (c) => (c.consumer?.keyId !== undefined ? `apiKey=${c.consumer.keyId}` : `ip=${c.clientIp}`);
+    if (part === 'consumer') return (c) => (c.consumer !== undefined ? `consumer=${c.consumer.id}` : `ip=${addressKey(c.clientIp)}`);
+    if (part === 'apiKey') return (c) => (c.consumer?.keyId !== undefined ? `apiKey=${c.consumer.keyId}` : `ip=${addressKey(c.clientIp)}`);
     const name = part.slice('header:'.length);
     return (c) => {
       const value = c.request.headers[name];
@@ -116,4 +117,21 @@ function keyFunction(parts: readonly string[]): (ctx: RequestContext) => string 
     const key = build(c);
     return key.length <= 200 ? key : createHash('sha256').update(key).digest('base64url');
   };
+}
+
+/**
+ * What an address is counted as: an IPv4 address as it is; an IPv6 address by its /64 network.
+ * One subscriber usually gets a whole /64 and can use any address in it, so counting single IPv6
+ * addresses would let one client rotate through 2^64 fresh counters.
+ */
+export function addressKey(ip: string): string {
+  if (!ip.includes(':')) return ip;
+  try {
+    const v6 = ipaddr.IPv6.parse(ip);
+    if (v6.isIPv4MappedAddress()) return v6.toIPv4Address().toString();
+    const parts = v6.parts;
+    return `${parts[0]!.toString(16)}:${parts[1]!.toString(16)}:${parts[2]!.toString(16)}:${parts[3]!.toString(16)}::/64`;
+  } catch {
+    return ip;
+  }
 }

@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { closeAfterEach } from '../../../test/helpers/gateway.js';
 import { problemOf, send } from '../../../test/helpers/http.js';
-import type { ConfigError} from '../../config/errors.js';
+import type { ConfigError } from '../../config/errors.js';
 import { formatIssue } from '../../config/errors.js';
+import { addressKey } from './limits.js';
 import { loadConfigText } from '../../config/load.js';
 import { buildPipeline } from '../../gateway/pipeline.js';
 import { createLogger } from '../../observability/logger.js';
@@ -132,5 +133,25 @@ describe('ip-rate-limit policy (default on)', () => {
     expect(errorsOf(`${base}          - { limit: 5, window: 1m, algorithm: fixed-window, burst: 3 }\n`)[0]).toMatch(/'burst' applies to the gcra algorithm only/);
     expect(errorsOf(`${base}          - { limit: 5, window: 500ms }\n`)[0]).toMatch(/the window must be at least 1s/);
     expect(errorsOf(`${base}          - { limit: 5, window: 1m, key: [cookie] }\n`)[0]).toMatch(/expected ip, consumer, apiKey, route or header:<name>, got 'cookie'/);
+  });
+});
+
+describe('rate-limit keys', () => {
+  it('ipv6-address-rotation: IPv6 clients are counted by their /64, IPv4 (and IPv4-mapped) by address', () => {
+    expect(addressKey('203.0.113.7')).toBe('203.0.113.7');
+    expect(addressKey('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:0db8:0001:0002:ffff:ffff:ffff:ffff')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('::ffff:c000:0207')).toBe('192.0.2.7');
+    expect(addressKey('not-an-ip')).toBe('not-an-ip');
+  });
+
+  it('ipv6-address-rotation: over HTTP, two addresses of one /64 share a counter', async () => {
+    const { gw } = await setup({
+      server: { trustedProxies: ['127.0.0.1'] },
+      policies: { 'rate-limit': { headers: 'none', limits: [{ key: ['ip'], algorithm: 'fixed-window', limit: 1, window: '1m' }] } },
+    });
+    expect((await send(gw.url, '/api/x', { headers: { 'x-forwarded-for': '2001:db8:1:2::1' } })).status).toBe(200);
+    expect((await send(gw.url, '/api/x', { headers: { 'x-forwarded-for': '2001:db8:1:2::9999' } })).status).toBe(429);
+    expect((await send(gw.url, '/api/x', { headers: { 'x-forwarded-for': '2001:db8:1:3::1' } })).status).toBe(200);
   });
 });
