@@ -30,6 +30,8 @@ export class RequestContext {
   rateLimits: RateLimitEntry[] | undefined;
   /** Run once when the exchange is over (finished or abandoned): concurrency slots given back. */
   releases: (() => void)[] | undefined;
+  /** The exchange is over (response finished or client gone): nothing more may start for it. */
+  finished: boolean;
   /** The validated, canonical Host header (undefined when the request has none). */
   host: CanonicalHost | undefined;
   protocol: 'http' | 'https';
@@ -67,6 +69,7 @@ export class RequestContext {
     this.consumer = undefined;
     this.rateLimits = undefined;
     this.releases = undefined;
+    this.finished = false;
     this.host = undefined;
     this.protocol = 'http';
     this.upstreamHeaders = undefined;
@@ -80,6 +83,15 @@ export class RequestContext {
     this.socket = socket ?? null;
     this.bytesReadStart = socket?.bytesRead ?? 0;
     this.bytesWrittenStart = socket?.bytesWritten ?? 0;
+  }
+
+  /**
+   * Gives `release` back when the exchange is over — at once if it already is (a client that left
+   * while a hook was waiting must not keep a slot).
+   */
+  addRelease(release: () => void): void {
+    if (this.finished) release();
+    else (this.releases ??= []).push(release);
   }
 
   /**

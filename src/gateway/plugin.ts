@@ -131,6 +131,7 @@ export function runResponseHooks(ctx: RequestContext, reply: FastifyReply): void
 
 /** The observe phase, once the response is done or abandoned; then the request lets go of its pipeline. */
 function finish(ctx: RequestContext, reply: FastifyReply, logger: Logger): void {
+  ctx.finished = true;
   if (!reply.raw.writableFinished && ctx.onAbort !== undefined) ctx.onAbort();
   const releases = ctx.releases;
   if (releases !== undefined) for (let i = 0; i < releases.length; i++) releases[i]!();
@@ -230,8 +231,13 @@ function runRequestHooks(
     }
     if (result !== undefined && typeof (result as Promise<void>).then === 'function') {
       (result as Promise<void>).then(
-        () => (ctx.localReply !== undefined ? sendLocalReply(reply, ctx) : runRequestHooks(hooks, i + 1, ctx, reply, done, logger)),
-        (error: unknown) => sendProblem(reply, error, ctx, logger),
+        () => {
+          // The client left while the hook waited: nothing further runs, nothing is forwarded.
+          if (ctx.finished) return;
+          if (ctx.localReply !== undefined) sendLocalReply(reply, ctx);
+          else runRequestHooks(hooks, i + 1, ctx, reply, done, logger);
+        },
+        (error: unknown) => (ctx.finished ? undefined : sendProblem(reply, error, ctx, logger)),
       );
       return;
     }

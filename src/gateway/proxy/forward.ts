@@ -21,13 +21,15 @@ const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT'])
 export async function forward(ctx: RequestContext, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const route = ctx.route;
   const upstream = route.upstream!;
+  // The client is already gone (it left while a policy waited): nothing to forward.
+  if (ctx.finished) return reply;
   // Shed rather than queue: past maxInFlight the answer is immediate.
   if (upstream.maxInFlight > 0) {
     if (upstream.inflight >= upstream.maxInFlight) {
       throw new RampartError('RMP_OVERLOADED', { detail: 'Too many requests in flight to this service.', headers: { 'retry-after': '1' } });
     }
     upstream.inflight++;
-    (ctx.releases ??= []).push(() => upstream.inflight--);
+    ctx.addRelease(() => upstream.inflight--);
   }
   const raw = request.raw;
   const method = request.method;

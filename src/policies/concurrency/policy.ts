@@ -26,7 +26,7 @@ export const concurrencyPolicy = definePolicy({
           throw new RampartError('RMP_OVERLOADED', { detail: 'Too many requests in flight on this route.', headers: { 'retry-after': retryAfter } });
         }
         inflight++;
-        (ctx.releases ??= []).push(release);
+        ctx.addRelease(release);
       },
     };
   },
