@@ -29,9 +29,12 @@ const LIMIT = 100;
 
 const redisUp = await redisAvailable();
 const prefix = `rampart-test:${randomUUID()}:`;
-/** The counters in Redis: `<prefix>rl:{<limit name>|<key>}`, the key being `route=<route name>`. */
-const FIXED_KEY = `${prefix}rl:{fixed|route=fixed}`;
-const GCRA_KEY = `${prefix}rl:{gcra|route=gcra}`;
+/**
+ * The counters in Redis: `<prefix>rl:{<limit name>@<algorithm>:<limit>:<window ms>:<burst>|<key>}`,
+ * the key being `route=<route name>`.
+ */
+const FIXED_KEY = `${prefix}rl:{fixed@fixed-window:100:60000:100|route=fixed}`;
+const GCRA_KEY = `${prefix}rl:{gcra@gcra:100:3600000:100|route=gcra}`;
 
 interface Hit {
   /** Which gateway process answered (0 or 1). */

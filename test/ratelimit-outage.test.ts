@@ -150,8 +150,8 @@ describe.skipIf(!haveRedisServer && !required)('Redis lost and back, without a r
       routes: [limit('open', 'open'), limit('closed', 'closed')],
     });
     const seen = (path: string) => up.requests.filter((r) => r.url === path).length;
-    const openKey = `${prefix}rl:{open|route=open}`;
-    const closedKey = `${prefix}rl:{closed|route=closed}`;
+    const openKey = `${prefix}rl:{open@fixed-window:${LIMIT}:60000:${LIMIT}|route=open}`;
+    const closedKey = `${prefix}rl:{closed@fixed-window:${LIMIT}:60000:${LIMIT}|route=closed}`;
     const storeFailed = () => gw.logs.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('rate-limit store failed'));
 
     // Both phases that count to 5 must each stay inside one calendar minute.

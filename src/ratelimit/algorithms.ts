@@ -6,6 +6,20 @@
 
 export type Algorithm = 'gcra' | 'sliding-window' | 'fixed-window';
 
+/**
+ * How early (in ms) GCRA may admit a request. Times near 1.8e12 ms carry a rounding error of up to
+ * half a unit in the last place (~1.2e-4 ms) per addition, and a burst adds `burst` intervals:
+ * without a slack a burst of 7 per second admitted 6. The slack covers that bound, in
+ * microseconds for usual bursts, and never reaches half an interval (so never one request more).
+ * redis.ts computes the same.
+ */
+export function gcraSlack(now: number, interval: number, burst: number): number {
+  return Math.min(interval / 2, now * 2.3e-16 * (burst + 2));
+}
+
+/** The smallest emission interval (window / limit) the stores can count exactly. */
+export const MIN_INTERVAL_MS = 0.01;
+
 export interface LimitSpec {
   readonly algorithm: Algorithm;
   /** Requests per window (q). */
@@ -54,7 +68,7 @@ function gcra(spec: LimitSpec, state: LimitState | undefined, now: number, cost:
   const tolerance = interval * spec.burst;
   const tat = state === undefined ? now : Math.max(state.a, now);
   const newTat = tat + interval * cost;
-  const allowAt = newTat - tolerance;
+  const allowAt = newTat - tolerance - gcraSlack(now, interval, spec.burst);
   if (now < allowAt) {
     return {
       decision: { allowed: false, remaining: Math.max(0, Math.floor((now + tolerance - tat) / interval)), resetMs: Math.ceil(tat - now), retryAfterMs: Math.ceil(allowAt - now) },
@@ -62,7 +76,7 @@ function gcra(spec: LimitSpec, state: LimitState | undefined, now: number, cost:
     };
   }
   return {
-    decision: { allowed: true, remaining: Math.floor((now + tolerance - newTat) / interval), resetMs: Math.ceil(newTat - now), retryAfterMs: 0 },
+    decision: { allowed: true, remaining: Math.max(0, Math.floor((now + tolerance - newTat) / interval)), resetMs: Math.ceil(newTat - now), retryAfterMs: 0 },
     next: { a: newTat, b: 0, c: 0, expiresAt: Math.ceil(newTat) },
   };
 }

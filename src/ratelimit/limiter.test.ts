@@ -128,14 +128,21 @@ for (const [name, make, available] of stores) {
 }
 
 describe('memory store', () => {
-  it('drops the oldest keys past maxKeys and sweeps expired ones', () => {
+  it('memory-cap-evicts-active-counters: past maxKeys the least recently counted key goes, never one in use', () => {
     let now = T0;
     const store = new MemoryStore({ now: () => now, maxKeys: 3 });
     const spec: LimitSpec = { algorithm: 'fixed-window', limit: 1, windowMs: 10_000, burst: 1 };
-    for (const k of ['a', 'b', 'c', 'd']) store.consume(k, spec, 1, false);
+    store.consume('victim', spec, 1, false);
+    for (const k of ['a', 'b']) store.consume(k, spec, 1, false);
+    // The refused victim keeps trying: its counter stays the most recently used.
+    expect(store.consume('victim', spec, 1, false).allowed).toBe(false);
+    for (const k of ['c', 'd', 'e']) {
+      store.consume(k, spec, 1, false);
+      expect(store.consume('victim', spec, 1, false).allowed).toBe(false);
+    }
     expect(store.size).toBe(3);
     expect(store.consume('a', spec, 1, false).allowed).toBe(true); // 'a' was dropped
-    now += 10_000;
+    now += 20_000;
     store.sweep();
     expect(store.size).toBe(0);
     store.close();
@@ -225,5 +232,33 @@ describe('Limiter (the engine API the identity service will use)', () => {
     expect(closed.state.calls).toBe(2);
     shared.close();
     fallback.close();
+  });
+});
+
+describe('gcra arithmetic', () => {
+  it('gcra-float-burst-short: a burst of any size is admitted whole at one instant, at real epoch times', () => {
+    const short: string[] = [];
+    for (const windowMs of [1000, 1001, 3000, 7000, 60_000, 3_600_000, 86_400_000]) {
+      for (let limit = 1; limit <= 200; limit++) {
+        for (const now of [1_700_000_000_000, 1_753_000_000_123, 1_799_999_999_999]) {
+          const store = new MemoryStore({ now: () => now });
+          const spec: LimitSpec = { algorithm: 'gcra', limit, windowMs, burst: limit };
+          let admitted = 0;
+          for (let i = 0; i < limit + 1; i++) if (store.consume('k', spec, 1, false).allowed) admitted++;
+          store.close();
+          if (admitted !== limit) short.push(`${limit}/${windowMs} ms at ${now}: ${admitted}`);
+        }
+      }
+    }
+    expect(short).toEqual([]);
+  });
+
+  it('refuses limits too fine to count exactly', () => {
+    const logger = createLogger({ level: 'silent', destination: 'stderr' });
+    const stores = new Stores(logger, { connect: false });
+    expect(() => createLimiter({ name: 'x', algorithm: 'gcra', limit: 200_000, window: '1s', store: 'memory', onStoreFailure: 'open' }, { stores, redis: undefined, logger })).toThrow(
+      "limit 'x': at most 100000 requests per 1s can be counted exactly",
+    );
+    void stores.close();
   });
 });

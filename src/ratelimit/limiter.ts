@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { RampartError } from '../errors/problem.js';
-import type { Decision, LimitSpec } from './algorithms.js';
+import { MIN_INTERVAL_MS, type Decision, type LimitSpec } from './algorithms.js';
 import type { MemoryStore, RateStore } from './store.js';
 import { parseDuration } from '../config/units.js';
 import type { RedisSettings, Stores } from '../stores/stores.js';
@@ -10,6 +10,8 @@ export type FailureMode = 'open' | 'closed';
 export interface LimiterOptions {
   /** Names the counter: limiters with the same name share counts for the same key. */
   name: string;
+  /** What logs and messages call it (default: `name`). */
+  label?: string;
   spec: LimitSpec;
   store: RateStore;
   /** Local counters used while `store` fails, in `open` mode. */
@@ -31,6 +33,7 @@ const LOG_EVERY_MS = 30_000;
  */
 export class Limiter {
   readonly name: string;
+  readonly label: string;
   readonly spec: LimitSpec;
   /** Decisions made on the fallback or refused because the store failed (a metric for issue 9). */
   storeFailures = 0;
@@ -43,6 +46,7 @@ export class Limiter {
 
   constructor(options: LimiterOptions) {
     this.name = options.name;
+    this.label = options.label ?? options.name;
     this.spec = options.spec;
     this.#store = options.store;
     this.#fallback = options.fallback;
@@ -95,7 +99,7 @@ export class Limiter {
     if (now - this.#loggedAt >= LOG_EVERY_MS) {
       this.#loggedAt = now;
       this.#logger.warn(
-        { limit: this.name, store: this.#store.kind, mode: this.#mode, err: error instanceof Error ? error.message : undefined, failuresSoFar: this.storeFailures },
+        { limit: this.label, store: this.#store.kind, mode: this.#mode, err: error instanceof Error ? error.message : undefined, failuresSoFar: this.storeFailures },
         this.#mode === 'open' ? 'rate-limit store failed: counting in this process until it is back' : 'rate-limit store failed: refusing requests (onStoreFailure: closed) until it is back',
       );
     }
@@ -108,6 +112,8 @@ export class Limiter {
 
 export interface LimitDefinition {
   name: string;
+  /** What logs and messages call it (default: `name`). */
+  label?: string;
   algorithm: LimitSpec['algorithm'];
   limit: number;
   /** A duration such as `1m`. */
@@ -123,14 +129,16 @@ export interface LimitDefinition {
  * when Redis is configured). Throws an Error with a readable message for a definition it cannot apply.
  */
 export function createLimiter(definition: LimitDefinition, deps: { stores: Stores; redis: RedisSettings | undefined; logger: Logger }): Limiter {
-  const { name } = definition;
+  const name = definition.label ?? definition.name;
   if (definition.burst !== undefined && definition.algorithm !== 'gcra') throw new Error(`limit '${name}': 'burst' applies to the gcra algorithm only`);
   const windowMs = parseDuration(definition.window);
   if (windowMs < 1000) throw new Error(`limit '${name}': the window must be at least 1s`);
+  if (windowMs / definition.limit < MIN_INTERVAL_MS) throw new Error(`limit '${name}': at most ${windowMs / MIN_INTERVAL_MS} requests per ${definition.window} can be counted exactly`);
   if (definition.store === 'redis' && deps.redis === undefined) throw new Error(`limit '${name}': store 'redis' needs the top-level 'redis' settings`);
   const useRedis = definition.store === 'redis' || (definition.store === 'auto' && deps.redis !== undefined);
   return new Limiter({
-    name,
+    name: definition.name,
+    label: name,
     spec: { algorithm: definition.algorithm, limit: definition.limit, windowMs, burst: definition.burst ?? definition.limit },
     store: useRedis ? deps.stores.redis(deps.redis!) : deps.stores.memory,
     fallback: deps.stores.memory,

@@ -43,14 +43,18 @@ if algorithm == 'gcra' then
   local tat = now
   if a and a > now then tat = a end
   local newTat = tat + interval * cost
-  local allowAt = newTat - tolerance
+  local slack = now * 2.3e-16 * (burst + 2)
+  if slack > interval / 2 then slack = interval / 2 end
+  local allowAt = newTat - tolerance - slack
   if now < allowAt then
     local remaining = math.floor((now + tolerance - tat) / interval)
     if remaining < 0 then remaining = 0 end
     return { 0, remaining, math.ceil(tat - now), math.ceil(allowAt - now) }
   end
   save(newTat, 0, 0, math.ceil(newTat))
-  return { 1, math.floor((now + tolerance - newTat) / interval), math.ceil(newTat - now), 0 }
+  local left = math.floor((now + tolerance - newTat) / interval)
+  if left < 0 then left = 0 end
+  return { 1, left, math.ceil(newTat - now), 0 }
 end
 
 local index = math.floor(now / w)

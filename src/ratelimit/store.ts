@@ -30,7 +30,8 @@ export class MemoryStore implements RateStore {
 
   constructor(options: MemoryStoreOptions = {}) {
     this.#now = options.now ?? Date.now;
-    this.#maxKeys = options.maxKeys ?? 1_000_000;
+    // About 450 bytes per key (key string, state, Map entry): 100 000 keys ≈ 45 MB.
+    this.#maxKeys = options.maxKeys ?? 100_000;
     this.#timer = setInterval(() => this.sweep(), options.sweepMs ?? 10_000);
     this.#timer.unref();
   }
@@ -40,14 +41,18 @@ export class MemoryStore implements RateStore {
     let state = this.#states.get(key);
     if (state !== undefined && state.expiresAt <= now) state = undefined;
     const { decision, next } = decide(spec, state, now, cost);
-    if (!dryRun && next !== state) {
+    if (!dryRun && next === state && state !== undefined) {
+      // Refused: nothing changes, but the counter is in use (least recently used goes first).
+      this.#states.delete(key);
+      this.#states.set(key, state);
+    } else if (!dryRun && next !== state) {
       if (next === undefined) this.#states.delete(key);
       else {
-        // Past the cap the oldest key (first inserted) goes: a flood of new keys pushes out old
-        // ones, which are then counted from zero; documented in the policy README.
-        const fresh = state === undefined;
+        // Re-inserted on every write, so the Map's first key is the least recently counted one:
+        // past the cap that one goes, never a counter in use.
+        this.#states.delete(key);
         this.#states.set(key, next);
-        if (fresh && this.#states.size > this.#maxKeys) this.#states.delete(this.#states.keys().next().value!);
+        if (this.#states.size > this.#maxKeys) this.#states.delete(this.#states.keys().next().value!);
       }
     }
     return decision;

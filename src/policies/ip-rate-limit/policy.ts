@@ -14,10 +14,9 @@ export const ipRateLimitPolicy = definePolicy({
   schema: IpRateLimitSchema,
   create(options, ctx) {
     const { headers, ...limit } = options;
-    // Routes with the same settings share one counter per address; a route with its own settings
-    // counts separately.
-    const counter = `ip:${limit.algorithm}:${limit.limit}:${limit.window}:${limit.burst ?? limit.limit}`;
-    const engine = compileLimits([{ ...limit, name: 'ip', counter, key: ['ip'] }], headers, ctx);
+    // Routes with the same settings share one counter per address (counters are named by their
+    // settings); a route with its own settings counts separately.
+    const engine = compileLimits([{ ...limit, name: 'ip', key: ['ip'] }], headers, ctx);
     return { request: engine.request, response: writeRateLimitHeaders };
   },
 });

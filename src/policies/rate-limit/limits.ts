@@ -2,6 +2,7 @@ import ipaddr from 'ipaddr.js';
 import { createHash } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
 import { RampartError } from '../../errors/problem.js';
+import { parseDuration } from '../../config/units.js';
 import type { RequestContext } from '../../gateway/context.js';
 import type { Decision, LimitSpec } from '../../ratelimit/algorithms.js';
 import { createLimiter, type Limiter } from '../../ratelimit/limiter.js';
@@ -9,8 +10,6 @@ import type { PolicyContext } from '../define.js';
 
 export interface LimitConfig {
   name: string;
-  /** Counter name when it differs from the display name (limits with one counter name share counts). */
-  counter?: string;
   key: readonly string[];
   algorithm: LimitSpec['algorithm'];
   limit: number;
@@ -35,7 +34,10 @@ interface CompiledLimit {
  */
 export function compileLimits(limits: readonly LimitConfig[], headers: 'all' | 'limited' | 'none', ctx: PolicyContext) {
   const compiled: CompiledLimit[] = limits.map((l) => {
-    const limiter = createLimiter({ ...l, name: l.counter ?? l.name }, ctx);
+    // The counter is named by the limit's name and its settings: limits of one name share counts
+    // only when they count the same way (a fixed window and a GCRA state mean different things).
+    const windowMs = parseDuration(l.window);
+    const limiter = createLimiter({ ...l, name: `${l.name}@${l.algorithm}:${l.limit}:${windowMs}:${l.burst ?? l.limit}`, label: l.name }, ctx);
     const quoted = JSON.stringify(l.name);
     return {
       name: l.name,
@@ -112,10 +114,12 @@ function keyFunction(parts: readonly string[]): (ctx: RequestContext) => string 
       return `${name}=${value === undefined ? '' : Array.isArray(value) ? value[0] : value}`;
     };
   });
-  const build = getters.length === 1 ? getters[0]! : (c: RequestContext) => getters.map((g) => g(c)).join('|');
+  // Parts are joined with U+0001, which no header value, address or name can contain: two
+  // different part lists can never make the same key.
+  const build = getters.length === 1 ? getters[0]! : (c: RequestContext) => getters.map((g) => g(c)).join('\u0001');
   return (c) => {
     const key = build(c);
-    return key.length <= 200 ? key : createHash('sha256').update(key).digest('base64url');
+    return key.length <= 128 ? key : createHash('sha256').update(key).digest('base64url');
   };
 }
 

@@ -155,3 +155,25 @@ describe('rate-limit keys', () => {
     expect((await send(gw.url, '/api/x', { headers: { 'x-forwarded-for': '2001:db8:1:3::1' } })).status).toBe(200);
   });
 });
+
+describe('rate-limit counters', () => {
+  it('same-name-different-settings: limits named alike but counting differently do not reset each other', async () => {
+    const up = await use.upstream();
+    const gw = await use.gateway({
+      upstreams: { app: { targets: [{ url: up.url }] } },
+      routes: [
+        { name: 'a', match: { path: '/a' }, upstream: 'app', policies: { 'rate-limit': { limits: [{ name: 'shared', key: ['ip'], algorithm: 'fixed-window', limit: 3, window: '1m' }] } } },
+        { name: 'b', match: { path: '/b' }, upstream: 'app', policies: { 'rate-limit': { limits: [{ name: 'shared', key: ['ip'], algorithm: 'gcra', limit: 3, window: '1m' }] } } },
+      ],
+    });
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) statuses.push((await send(gw.url, i % 2 === 0 ? '/a' : '/b')).status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(6);
+  });
+
+  it('composite-key-collision: header values cannot spell another client\'s composite key', async () => {
+    const { gw } = await setup({ policies: { 'rate-limit': { headers: 'none', limits: [{ key: ['header:x-a', 'header:x-b'], algorithm: 'fixed-window', limit: 1, window: '1m' }] } } });
+    expect((await send(gw.url, '/api/x', { headers: { 'x-a': '1|x-b=2', 'x-b': '3' } })).status).toBe(200);
+    expect((await send(gw.url, '/api/x', { headers: { 'x-a': '1', 'x-b': '2|x-b=3' } })).status).toBe(200);
+  });
+});

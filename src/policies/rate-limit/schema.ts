@@ -5,7 +5,7 @@ import { Duration, Strict, StringEnum } from '../../config/types.js';
 export const limitFields = (defaults: { limit?: number; window?: string }) => ({
   algorithm: StringEnum(['gcra', 'sliding-window', 'fixed-window'] as const, {
     description:
-      '`gcra`: smooth, one request per window/limit on average with up to `burst` at once. `sliding-window`: at most `limit` in any window (the previous window weighted by its overlap). `fixed-window`: at most `limit` per calendar window.',
+      '`gcra`: smooth, one request per window/limit on average with up to `burst` at once. `sliding-window`: about `limit` per sliding window (the previous window\'s count weighted by its overlap: exact within a window, an estimate across the boundary). `fixed-window`: at most `limit` per calendar window.',
     default: 'gcra',
   }),
   limit: Type.Integer({ minimum: 1, maximum: 1_000_000_000, description: 'Requests allowed per window (`q` in `RateLimit-Policy`).', ...(defaults.limit !== undefined ? { default: defaults.limit } : {}) }),
@@ -29,7 +29,7 @@ const Limit = Strict(
       Type.String({
         pattern: '^[a-z0-9][a-z0-9._-]{0,63}$',
         'x-expected': 'a name of lowercase letters, digits, ".", "_" or "-"',
-        description: 'Name in the `RateLimit` headers and of the counters: limits with the same name share counts (on several routes, say). Default: `<route>.<index>`.',
+        description: 'Name in the `RateLimit` headers and of the counters: limits with the same name and the same settings share counts (on several routes, say). Default: `<route>.<index>`.',
       }),
     ),
     key: Type.Array(Type.String({ pattern: KEY_PATTERN, 'x-expected': 'ip, consumer, apiKey, route or header:<name>', description: 'A part of the key.' }), {
