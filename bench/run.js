@@ -107,7 +107,7 @@ function passthroughConfig({ port, notesPort, logFile }) {
  */
 function rateLimitedConfig({ port, notesPort, logFile, store }) {
   const config = passthroughConfig({ port, notesPort, logFile });
-  config.routes[0].policies = { 'rate-limit': { headers: 'all', limits: [{ key: ['ip'], algorithm: 'gcra', limit: 1_000_000_000, window: '1m', store }] } };
+  config.routes[0].policies = { 'rate-limit': { headers: 'all', limits: [{ key: ['ip'], algorithm: 'gcra', limit: 5_000_000, window: '1m', store }] } };
   if (store === 'redis') config.redis = { url: 'redis://127.0.0.1:6379', keyPrefix: `rampart-bench:${process.pid}:${Date.now()}:` };
   return config;
 }
@@ -128,7 +128,7 @@ function quickstartConfig({ port, logFile }) {
   config.dataDir = join(tmp, 'data-quickstart');
   // One client address sends everything: the default per-IP limit (600/min) is raised so that it
   // is still checked on every request but never refuses.
-  config.defaults = { ...config.defaults, 'ip-rate-limit': { ...config.defaults?.['ip-rate-limit'], limit: 1_000_000_000 } };
+  config.defaults = { ...config.defaults, 'ip-rate-limit': { ...config.defaults?.['ip-rate-limit'], limit: 5_000_000 } };
   return config;
 }
 
