@@ -96,7 +96,7 @@ function passthroughConfig({ port, notesPort, logFile }) {
     log: { destination: logFile },
     upstreams: { notes: { targets: [{ url: `http://127.0.0.1:${notesPort}` }] } },
     // Plain HTTP on both sides, as the fastify-proxy baseline: the ratio is the gateway's own cost.
-    routes: [{ name: 'notes', match: { path: '/api/notes', methods: ['GET'] }, upstream: 'notes', stripPrefix: '/api', allowInsecure: true }],
+    routes: [{ name: 'notes', match: { path: '/api/notes', methods: ['GET'] }, upstream: 'notes', stripPrefix: '/api', public: true, allowInsecure: true }],
   };
 }
 

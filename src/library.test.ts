@@ -13,7 +13,7 @@ describe('library mode: the engine as a Fastify plugin', () => {
       logger: createLogger({ level: 'info', destination: 'stdout' }, logs.stream),
       config: {
         defaults: { 'request-id': { header: 'x-trace-id' } },
-        routes: [{ name: 'orders', match: { path: '/orders/:id', methods: ['GET'] }, policies: { 'access-log': { query: 'drop' } } }],
+        routes: [{ name: 'orders', match: { path: '/orders/:id', methods: ['GET'] }, public: true, policies: { 'access-log': { query: 'drop' } } }],
       },
     });
     app.get('/orders/:id', async (request) => ({ id: (request.params as { id: string }).id, via: request.rampart?.route.name }));

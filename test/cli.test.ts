@@ -56,6 +56,7 @@ function validLines(port: string): string[] {
     '      path: /api/notes', //                  14
     '      methods: [GET, POST]', //              15
     '    upstream: notes', //                     16
+    '    public: true', //                        17
   ];
 }
 
@@ -136,6 +137,17 @@ describe('rampart validate', () => {
       '  notes  GET,POST /api/notes → notes',
       '    policies: request-id [transport 1000] → limits [transport 950] → cors [cors] → ip-rate-limit [rate-limit-pre] → headers [respond] → access-log [observe]',
       '  (no match)  policies: request-id [transport 1000] → limits [transport 950] → cors [cors] → ip-rate-limit [rate-limit-pre] → headers [respond] → access-log [observe]',
+    ]);
+  });
+
+  it('refuses a route with no authentication that does not say public: true, at file:line:column', async () => {
+    const file = writeConfig(validLines('8080').slice(0, 16));
+    const { code, stdout, stderr } = await runCli(['validate', '-c', file]);
+    expect(code).toBe(1);
+    expect(stdout).toEqual([]);
+    expect(stderr).toEqual([
+      `${file}:12:11: routes[0].name: route 'notes' has no authentication: add an authentication policy (jwt) to it or to defaults, or say 'public: true' if it is meant to be open`,
+      'rampart: 1 error in the config',
     ]);
   });
 

@@ -89,6 +89,7 @@ function config(o: Options): string {
       path: /${name}
       methods: [GET]
     upstream: svc
+    public: true
     allowInsecure: true`,
     )
     .join('\n');

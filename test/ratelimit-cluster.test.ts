@@ -55,6 +55,7 @@ function config(upstreamUrl: string): string {
     name,
     match: { path: `/${name}`, methods: ['GET'] },
     upstream: 'app',
+    public: true,
     allowInsecure: true,
     policies: { 'rate-limit': { limits: [{ name, key: ['route'], store: 'redis', ...limit }] } },
   });
@@ -82,7 +83,7 @@ function config(upstreamUrl: string): string {
       limited('gcra', { algorithm: 'gcra', limit: LIMIT, window: '1h', burst: LIMIT }),
       // Not limited: opens the keep-alive connections and warms both processes' proxy path
       // before a run, so the run itself is short.
-      { name: 'warm', match: { path: '/warm', methods: ['GET'] }, upstream: 'app', allowInsecure: true },
+      { name: 'warm', match: { path: '/warm', methods: ['GET'] }, upstream: 'app', public: true, allowInsecure: true },
     ],
   });
 }

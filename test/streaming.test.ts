@@ -87,7 +87,7 @@ beforeAll(async () => {
       log: { destination: 'stdout' },
       upstreams: { big: { targets: [{ url: upstream.url }], timeouts: { body: '60s' } } },
       // 100 MB uploads need a body limit above the 1 MiB default.
-      routes: [{ name: 'big', match: { path: '/*' }, upstream: 'big', allowInsecure: true, policies: { limits: { body: '200MiB' } } }],
+      routes: [{ name: 'big', match: { path: '/*' }, upstream: 'big', public: true, allowInsecure: true, policies: { limits: { body: '200MiB' } } }],
     }),
   );
   child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start', '-c', config], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -31,6 +31,7 @@ routes:
     match:
       path: /api/*
     upstream: app
+    public: true
 `;
 
 describe('loading a config', () => {
@@ -68,7 +69,7 @@ routes:
     expect(issuesOf(text)).toEqual([
       "rampart.yaml:6:7: upstreams.app.timeouts.conect: unknown key 'conect' (did you mean 'connect'?)",
       "rampart.yaml:9:11: server.listen.port: expected an integer, got 'eighty'",
-      "rampart.yaml:11:3: defaults.throttle: unknown policy 'throttle'; known policies: request-id, concurrency, limits, ip-filter, cors, ip-rate-limit, rate-limit, headers, access-log",
+      "rampart.yaml:11:3: defaults.throttle: unknown policy 'throttle'; known policies: request-id, concurrency, limits, ip-filter, cors, ip-rate-limit, jwt, rate-limit, headers, access-log",
     ]);
   });
 
@@ -130,7 +131,7 @@ routes:
   __proto__: { polluted: true }
 routes: []
 `;
-    expect(issuesOf(text)).toEqual(["rampart.yaml:2:3: defaults.__proto__: unknown policy '__proto__'; known policies: request-id, concurrency, limits, ip-filter, cors, ip-rate-limit, rate-limit, headers, access-log"]);
+    expect(issuesOf(text)).toEqual(["rampart.yaml:2:3: defaults.__proto__: unknown policy '__proto__'; known policies: request-id, concurrency, limits, ip-filter, cors, ip-rate-limit, jwt, rate-limit, headers, access-log"]);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(issuesOf('server:\n  constructor: 1\n')[0]).toContain("unknown key 'constructor'");
   });
@@ -194,6 +195,7 @@ describe('policies in the config', () => {
   - name: quiet
     match: { path: /quiet }
     upstream: app
+    public: true
     policies:
       access-log: false
       request-id: { echo: false }
@@ -222,8 +224,8 @@ defaults:
 
   it('validates policy options against the policy schema', () => {
     expect(issuesOf(`${minimal}    policies:\n      request-id: { header: "X Bad", echo: yes }\n`)).toEqual([
-      "rampart.yaml:12:29: routes[0].policies.request-id.header: expected a lowercase header name, got 'X Bad'",
-      "rampart.yaml:12:44: routes[0].policies.request-id.echo: expected true or false, got 'yes'",
+      "rampart.yaml:13:29: routes[0].policies.request-id.header: expected a lowercase header name, got 'X Bad'",
+      "rampart.yaml:13:44: routes[0].policies.request-id.echo: expected true or false, got 'yes'",
     ]);
   });
 
@@ -231,13 +233,14 @@ defaults:
     const loaded = load(`${minimal}  - name: again
     match: { path: "/api/*", methods: [POST] }
     upstream: app
+    public: true
 `);
     try {
       buildPipeline(loaded, deps);
       expect.unreachable();
     } catch (error) {
       expect((error as ConfigError).issues.map(formatIssue)).toEqual([
-        "rampart.yaml:12:12: routes[1].match: POST /api/* is already taken by route 'api'",
+        "rampart.yaml:13:12: routes[1].match: POST /api/* is already taken by route 'api'",
       ]);
     }
   });
@@ -274,9 +277,10 @@ routes:
   - name: a
     match: { path: "/api*" }
     upstream: app
+    public: true
     stripPrefix: /api
 `;
-    expect(issuesOf(text)).toEqual(["rampart.yaml:8:18: routes[0].stripPrefix: '/api' is not a literal prefix of the path pattern '/api*'"]);
+    expect(issuesOf(text)).toEqual(["rampart.yaml:9:18: routes[0].stripPrefix: '/api' is not a literal prefix of the path pattern '/api*'"]);
   });
 
   it('yaml-alias-bomb: an exponential alias document is a config error, not a crash', () => {
@@ -296,16 +300,18 @@ routes:
   - name: open
     match: { path: /health }
     upstream: app
+    public: true
     allowInsecure: true
   - name: api
     match: { path: /api }
     upstream: app
+    public: true
 `;
 
   it('warns, with positions, about every route served over plain HTTP and about a config that cannot serve HTTPS at all', () => {
     const warnings = load(routes).warnings.map(formatIssue);
     expect(warnings).toEqual([
-      "rampart.yaml:8:20: routes[0].allowInsecure: route 'open' is served over plain HTTP: anything sent to it can be read and changed on the way",
+      "rampart.yaml:9:20: routes[0].allowInsecure: route 'open' is served over plain HTTP: anything sent to it can be read and changed on the way",
       expect.stringMatching(/^rampart\.yaml:1:1: server: no HTTPS: server\.tls is not set and no trusted proxy/),
     ]);
     // Behind a trusted TLS-terminating proxy, only the allowInsecure route is worth a warning.

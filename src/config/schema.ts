@@ -285,6 +285,11 @@ const Route = Strict(
         description: 'Forwarded path template using the match\'s `:name` parameters and `*` (`/v2/notes/:id`). Replaces `stripPrefix`.',
       }),
     ),
+    public: Type.Boolean({
+      description:
+        'The route takes no authentication at all (authentication policies from `defaults` are skipped). A route with no authentication policy must say so: otherwise the config is refused, so no API is open by accident.',
+      default: false,
+    }),
     allowInsecure: Type.Boolean({
       description:
         'Serve this route over plain HTTP too (without it, plain-HTTP requests are redirected or refused, see `server.insecureRequests`). Anything sent over plain HTTP can be read and changed on the way: `rampart validate` warns about every route that sets it.',

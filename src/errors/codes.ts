@@ -28,6 +28,36 @@ export const errorCodes = {
     title: 'Method not implemented',
     doc: 'The HTTP parser does not know this method (TRACK and made-up methods end here). Nothing was forwarded.',
   },
+  RMP_AUTH_REQUIRED: {
+    status: 401,
+    title: 'Authentication required',
+    doc: 'The route needs credentials and the request has none. `WWW-Authenticate` names the scheme (`Bearer realm="…"`). Nothing was forwarded.',
+  },
+  RMP_AUTH_INVALID_REQUEST: {
+    status: 401,
+    title: 'Malformed credentials',
+    doc: 'The credentials are not in the form the route takes: an `Authorization` header that is not exactly `Bearer <token>`, several of them, or a token in the query string (`access_token`), which is refused because URLs end up in logs and browser history. `WWW-Authenticate: Bearer …, error="invalid_request"`. Nothing was forwarded.',
+  },
+  RMP_AUTH_TOKEN_INVALID: {
+    status: 401,
+    title: 'Invalid token',
+    doc: 'The token is not one the route accepts: bad signature, an algorithm not in the allowlist, an unknown key, a wrong issuer, audience or type, a `nbf` in the future, a forbidden header (`jku`, `jwk`, `x5u`, `x5c`, unknown `crit`). `WWW-Authenticate: Bearer …, error="invalid_token", error_description="…"`. Nothing was forwarded.',
+  },
+  RMP_AUTH_TOKEN_EXPIRED: {
+    status: 401,
+    title: 'Token expired',
+    doc: 'The token\'s `exp` has passed (beyond the allowed clock skew). `WWW-Authenticate: Bearer …, error="invalid_token"`. Get a new token. Nothing was forwarded.',
+  },
+  RMP_AUTH_TOKEN_REVOKED: {
+    status: 401,
+    title: 'Token revoked',
+    doc: 'The token was revoked (its `jti`, or every token of its subject issued before a time). `WWW-Authenticate: Bearer …, error="invalid_token"`. Nothing was forwarded.',
+  },
+  RMP_AUTH_UNAVAILABLE: {
+    status: 503,
+    title: 'Authentication unavailable',
+    doc: 'The keys to check the token cannot be had (the issuer\'s JWKS is unreachable and no copy recent enough is kept). Fails closed; `Retry-After` says when to try again. Nothing was forwarded.',
+  },
   RMP_RATE_LIMITED: {
     status: 429,
     title: 'Too many requests',

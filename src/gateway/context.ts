@@ -24,8 +24,10 @@ export class RequestContext {
   clientIp: string;
   /** Set by an authentication policy that accepted the request's credentials. */
   authenticated: boolean;
-  /** Who is calling, set by authentication: rate limits keyed by consumer or API key use it. */
-  consumer: { id: string; keyId?: string } | undefined;
+  /** Who is calling, set by authentication (rate limits keyed by consumer or API key use it). */
+  consumer: Consumer | undefined;
+  /** Request headers not forwarded (credentials an authentication policy consumed). */
+  hiddenHeaders: string[] | undefined;
   /** RateLimit-Policy / RateLimit items of the limits this request was counted against. */
   rateLimits: RateLimitEntry[] | undefined;
   /** Run once when the exchange is over (finished or abandoned): concurrency slots given back. */
@@ -67,6 +69,7 @@ export class RequestContext {
     this.clientIp = '';
     this.authenticated = false;
     this.consumer = undefined;
+    this.hiddenHeaders = undefined;
     this.rateLimits = undefined;
     this.releases = undefined;
     this.finished = false;
@@ -120,4 +123,15 @@ export interface RateLimitEntry {
   readonly always: boolean;
   /** This limit refused the request. */
   readonly denied: boolean;
+}
+
+/** The caller, as authentication established it. */
+export interface Consumer {
+  readonly id: string;
+  readonly type: 'user' | 'client' | 'apiKey';
+  readonly scopes: readonly string[];
+  readonly roles: readonly string[];
+  /** The API key's id, for limits keyed by API key. */
+  readonly keyId?: string;
+  readonly claims?: Readonly<Record<string, unknown>>;
 }

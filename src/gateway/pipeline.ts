@@ -159,8 +159,15 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
     const responseHooks: ResponseHook[] = [];
     const logHooks: ResponseHook[] = [];
     const policies: { name: string; phase: Phase; priority: number }[] = [];
-    for (const resolved of resolvePolicies(config, route, index)) {
+    const resolvedPolicies = resolvePolicies(config, route, index);
+    let authenticated = false;
+    for (const resolved of resolvedPolicies) {
       const { definition } = resolved;
+      // `public: true`: no authentication at all on this route, whatever `defaults` says.
+      if (definition.phase === 'authenticate') {
+        if (route?.public === true) continue;
+        authenticated = true;
+      }
       let hooks: PolicyHooks;
       try {
         hooks = definition.create(withPolicyDefaults(definition, resolved.options) as never, ctx);
@@ -173,6 +180,11 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
       if (hooks.response) responseHooks.push(hooks.response.bind(hooks));
       if (hooks.log) logHooks.push(hooks.log.bind(hooks));
       if (hooks.close) closers.push(hooks.close.bind(hooks));
+    }
+    if (route !== undefined && !route.public && !authenticated) {
+      issues.push(
+        loaded.issue(['routes', index, 'name'], `route '${route.name}' has no authentication: add an authentication policy (jwt) to it or to defaults, or say 'public: true' if it is meant to be open`),
+      );
     }
     // The response phase runs in reverse, like unwinding a filter chain.
     responseHooks.reverse();

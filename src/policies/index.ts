@@ -8,8 +8,9 @@ import { limitsPolicy } from './limits/policy.js';
 import { ipRateLimitPolicy } from './ip-rate-limit/policy.js';
 import { rateLimitPolicy } from './rate-limit/policy.js';
 import { concurrencyPolicy } from './concurrency/policy.js';
+import { jwtPolicy } from './jwt/policy.js';
 
 /** Every policy the config can name, by name. */
 export const builtinPolicies: ReadonlyMap<string, PolicyDefinition> = new Map(
-  ([requestIdPolicy, concurrencyPolicy, limitsPolicy, ipFilterPolicy, corsPolicy, ipRateLimitPolicy, rateLimitPolicy, headersPolicy, accessLogPolicy] as PolicyDefinition[]).map((p) => [p.name, p]),
+  ([requestIdPolicy, concurrencyPolicy, limitsPolicy, ipFilterPolicy, corsPolicy, ipRateLimitPolicy, jwtPolicy, rateLimitPolicy, headersPolicy, accessLogPolicy] as PolicyDefinition[]).map((p) => [p.name, p]),
 );

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { MemoryStore } from '../ratelimit/store.js';
 import { RedisStore } from '../ratelimit/redis.js';
+import { MemoryRevocation, RedisRevocation, type Revocation } from '../revocation/revocation.js';
 
 export interface RedisSettings {
   url: string;
@@ -16,9 +17,11 @@ export interface RedisSettings {
  */
 export class Stores {
   readonly memory: MemoryStore;
+  /** Revocations of this process (used when no Redis is configured). */
+  readonly memoryRevocation = new MemoryRevocation();
   readonly #logger: Logger;
   readonly #connect: boolean;
-  #redis: { settings: RedisSettings; client: Redis; store: RedisStore } | undefined;
+  #redis: { settings: RedisSettings; client: Redis; store: RedisStore; revocation?: RedisRevocation } | undefined;
   readonly #retired: Redis[] = [];
 
   constructor(logger: Logger, options: { connect?: boolean; now?: () => number } = {}) {
@@ -58,6 +61,15 @@ export class Stores {
     return store;
   }
 
+  /** The revocation store: Redis-backed (shared, invalidated over pub/sub) when settings are given. */
+  revocation(settings: RedisSettings | undefined): Revocation {
+    if (settings === undefined) return this.memoryRevocation;
+    this.redis(settings);
+    const current = this.#redis!;
+    current.revocation ??= new RedisRevocation(current.client, settings.keyPrefix, this.#logger);
+    return current.revocation;
+  }
+
   /** Resolves when Redis (if used) answers, or after `timeoutMs`; never throws. */
   async ready(timeoutMs: number): Promise<boolean> {
     const client = this.#redis?.client;
@@ -72,6 +84,8 @@ export class Stores {
 
   async close(): Promise<void> {
     this.memory.close();
+    this.memoryRevocation.close();
+    this.#redis?.revocation?.close();
     const clients = [...this.#retired, ...(this.#redis !== undefined ? [this.#redis.client] : [])];
     this.#redis = undefined;
     // QUIT only on a live connection (on a lazy or broken one it would first try to connect).

@@ -66,14 +66,21 @@ export interface TestGateway {
  * Starts the gateway in this process on port 0 from a config object (written to a temp file).
  * Tests talk plain HTTP to 127.0.0.1, so every route gets `allowInsecure: true` unless it says
  * otherwise (or the config has `server.tls`): the HTTPS tests set it, or `tls`, themselves. The
- * default per-IP rate limit is raised to 1 000 000 per minute unless `defaults` sets one.
+ * default per-IP rate limit is raised to 1 000 000 per minute unless `defaults` sets one, and a
+ * route with no authentication gets `public: true` unless it says otherwise.
  */
 export async function startGateway(config: Record<string, unknown>): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'rampart-test-'));
   const configFile = join(dir, 'rampart.yaml');
   const server = (config.server ?? {}) as Record<string, unknown>;
   const plainHttp = server.tls === undefined;
-  const routes = Array.isArray(config.routes) ? (config.routes as Record<string, unknown>[]).map((r) => (plainHttp ? { allowInsecure: true, ...r } : r)) : config.routes;
+  // Routes without an authentication policy of their own or in `defaults` are made public (the
+  // rule that they must say so is tested with explicit configs).
+  const defaultsAuth = typeof config.defaults === 'object' && config.defaults !== null && 'jwt' in config.defaults;
+  const open = (r: Record<string, unknown>) => (defaultsAuth || (typeof r.policies === 'object' && r.policies !== null && 'jwt' in r.policies) ? {} : { public: true });
+  const routes = Array.isArray(config.routes)
+    ? (config.routes as Record<string, unknown>[]).map((r) => ({ ...open(r), ...(plainHttp ? { allowInsecure: true } : {}), ...r }))
+    : config.routes;
   // Suites send many requests from 127.0.0.1: the default per-IP limit (600/min) is raised for
   // them unless a test sets its own.
   const defaults = (config.defaults ?? {}) as Record<string, unknown>;

@@ -77,6 +77,7 @@ export function upstreamRequestHeaders(
   incoming: IncomingHttpHeaders,
   forwarding: ForwardingInfo,
   extra: Record<string, string> | undefined,
+  hidden?: readonly string[],
 ): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const listed = connectionTokens(incoming.connection);
@@ -86,6 +87,8 @@ export function upstreamRequestHeaders(
     // HTTP/2 pseudo-headers (`:method`, `:authority`, …) are not headers: the request line and
     // Host carry them upstream.
     if (REQUEST_DROP.has(name) || name.includes('_') || name.charCodeAt(0) === 58 || (listed !== undefined && listed.has(name))) continue;
+    // X-Consumer-* is the gateway's word on who is calling: never the client's.
+    if (name.startsWith('x-consumer-') || (hidden !== undefined && hidden.includes(name))) continue;
     const value = incoming[name];
     if (value !== undefined) out[name] = value;
   }

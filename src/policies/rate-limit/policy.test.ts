@@ -110,7 +110,7 @@ describe('ip-rate-limit policy (default on)', () => {
 
   it('is on by default at 600 per minute (GCRA, burst 600), documented in the config reference', () => {
     const logger = createLogger({ level: 'silent', destination: 'stderr' });
-    const loaded = loadConfigText('upstreams:\n  a:\n    targets: [{ url: "http://127.0.0.1:1" }]\nroutes:\n  - name: r\n    match: { path: /r }\n    upstream: a\n', 'rampart.yaml', '/tmp');
+    const loaded = loadConfigText('upstreams:\n  a:\n    targets: [{ url: "http://127.0.0.1:1" }]\nroutes:\n  - name: r\n    match: { path: /r }\n    upstream: a\n    public: true\n', 'rampart.yaml', '/tmp');
     const pipeline = buildPipeline(loaded, { logger, events: createEvents(logger) });
     expect(pipeline.routes[0]!.policies.map((p) => p.name)).toContain('ip-rate-limit');
     void pipeline.close();
@@ -126,9 +126,9 @@ describe('ip-rate-limit policy (default on)', () => {
         return (error as ConfigError).issues.map(formatIssue);
       }
     };
-    const base = 'upstreams:\n  a:\n    targets: [{ url: "http://127.0.0.1:1" }]\nroutes:\n  - name: r\n    match: { path: /r }\n    upstream: a\n    policies:\n      rate-limit:\n        limits:\n';
+    const base = 'upstreams:\n  a:\n    targets: [{ url: "http://127.0.0.1:1" }]\nroutes:\n  - name: r\n    match: { path: /r }\n    upstream: a\n    public: true\n    policies:\n      rate-limit:\n        limits:\n';
     expect(errorsOf(`${base}          - { limit: 5, window: 1m, store: redis }\n`)).toEqual([
-      "rampart.yaml:10:9: routes[0].policies.rate-limit: policy 'rate-limit': limit 'r.0': store 'redis' needs the top-level 'redis' settings",
+      "rampart.yaml:11:9: routes[0].policies.rate-limit: policy 'rate-limit': limit 'r.0': store 'redis' needs the top-level 'redis' settings",
     ]);
     expect(errorsOf(`${base}          - { limit: 5, window: 1m, algorithm: fixed-window, burst: 3 }\n`)[0]).toMatch(/'burst' applies to the gcra algorithm only/);
     expect(errorsOf(`${base}          - { limit: 5, window: 500ms }\n`)[0]).toMatch(/the window must be at least 1s/);

@@ -1,0 +1,184 @@
+import { decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
+import { parseDuration } from '../../config/units.js';
+import { RampartError } from '../../errors/problem.js';
+import type { Consumer, RequestContext } from '../../gateway/context.js';
+import type { Revocation } from '../../revocation/revocation.js';
+import { definePolicy } from '../define.js';
+import { RemoteJwks, staticKeys, type KeyResolver } from './keys.js';
+import { HMAC_ALGORITHMS, JwtSchema } from './schema.js';
+
+interface Verified {
+  consumer: Consumer;
+  /** ms */
+  exp: number;
+  jti: string | undefined;
+  sub: string | undefined;
+  iat: number | undefined;
+}
+
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
+const KID = /^[\x21-\x7e]{1,256}$/;
+const FORBIDDEN_HEADERS = ['jku', 'jwk', 'x5u', 'x5c'] as const;
+
+/**
+ * Bearer JWT authentication with jose: keys from a remote JWKS or static keys, a required
+ * algorithm allowlist, `iss`/`aud`/`typ`/`exp`/`nbf` checked with a bounded skew, key-carrying
+ * headers refused, a token only from `Authorization: Bearer`. Verified tokens are cached (keyed
+ * by the token, never past `exp`); revocation is checked on every request.
+ */
+export const jwtPolicy = definePolicy({
+  name: 'jwt',
+  phase: 'authenticate',
+  description: 'Bearer JWT authentication (JWKS or static keys, algorithm allowlist, claims, revocation); 401 with `WWW-Authenticate: Bearer`.',
+  schema: JwtSchema,
+  create(options, ctx) {
+    const sources = [options.jwksUrl, options.publicKeys, options.secret].filter((x) => x !== undefined).length;
+    if (sources !== 1) throw new Error('give exactly one of jwksUrl, publicKeys or secret');
+    const hmac = options.algorithms.filter((a) => (HMAC_ALGORITHMS as readonly string[]).includes(a));
+    if (options.secret !== undefined && hmac.length !== options.algorithms.length) throw new Error('with a secret, only HMAC algorithms (HS256, HS384, HS512) can be listed');
+    if (options.secret === undefined && hmac.length > 0) throw new Error('HMAC algorithms need a secret; with public keys they would let a public key be used as an HMAC secret');
+    const skewMs = parseDuration(options.clockSkew);
+    if (skewMs > 300_000) throw new Error('clockSkew may be at most 5m');
+    if (options.revocation === 'redis' && ctx.redis === undefined) throw new Error("revocation 'redis' needs the top-level 'redis' settings");
+
+    let keys: KeyResolver | Uint8Array;
+    let remote: RemoteJwks | undefined;
+    if (options.jwksUrl !== undefined) {
+      remote = new RemoteJwks(options.jwksUrl, {
+        refreshMs: parseDuration(options.jwks.refresh),
+        cooldownMs: parseDuration(options.jwks.cooldown),
+        timeoutMs: parseDuration(options.jwks.timeout),
+        staleMs: parseDuration(options.jwks.staleIfError),
+      });
+      keys = remote.resolve;
+    } else if (options.publicKeys !== undefined) keys = staticKeys(options.publicKeys);
+    else keys = new TextEncoder().encode(options.secret);
+
+    const revocation: Revocation = ctx.stores.revocation(options.revocation === 'memory' ? undefined : ctx.redis);
+    const verifyOptions = {
+      algorithms: [...options.algorithms],
+      issuer: options.issuer,
+      audience: options.audience,
+      ...(options.typ !== undefined ? { typ: options.typ } : {}),
+      clockTolerance: Math.floor(skewMs / 1000),
+      requiredClaims: ['exp'],
+    };
+    const realm = options.realm;
+    const challenge = `Bearer realm="${realm}"`;
+    const { scopesClaim, rolesClaim, anonymous, hideCredentials } = options;
+    const cache = new Map<string, Verified>();
+    const cacheSize = options.cacheSize;
+
+    const refuse = (code: 'RMP_AUTH_REQUIRED' | 'RMP_AUTH_INVALID_REQUEST' | 'RMP_AUTH_TOKEN_INVALID' | 'RMP_AUTH_TOKEN_EXPIRED' | 'RMP_AUTH_TOKEN_REVOKED', description?: string): RampartError => {
+      const error = code === 'RMP_AUTH_REQUIRED' ? undefined : code === 'RMP_AUTH_INVALID_REQUEST' ? 'invalid_request' : 'invalid_token';
+      const header = error === undefined ? challenge : `${challenge}, error="${error}"${description !== undefined ? `, error_description="${description}"` : ''}`;
+      return new RampartError(code, { detail: description, headers: { 'www-authenticate': header } });
+    };
+
+    const accept = (req: RequestContext, verified: Verified): void => {
+      req.consumer = verified.consumer;
+      req.authenticated = true;
+      const c = verified.consumer;
+      req.upstreamHeaders = {
+        ...req.upstreamHeaders,
+        'x-consumer-id': c.id,
+        'x-consumer-type': c.type,
+        'x-consumer-scopes': c.scopes.join(' '),
+        'x-consumer-roles': c.roles.join(','),
+      };
+      if (hideCredentials) (req.hiddenHeaders ??= []).push('authorization');
+    };
+
+    const checkRevoked = (req: RequestContext, verified: Verified): void | Promise<void> => {
+      const revoked = revocation.isRevoked(verified);
+      if (revoked === true) throw refuse('RMP_AUTH_TOKEN_REVOKED', 'The token has been revoked');
+      if (revoked === false) return accept(req, verified);
+      return revoked.then((r) => {
+        if (r) throw refuse('RMP_AUTH_TOKEN_REVOKED', 'The token has been revoked');
+        accept(req, verified);
+      });
+    };
+
+    const verify = async (req: RequestContext, token: string): Promise<void> => {
+      let header;
+      try {
+        header = decodeProtectedHeader(token);
+      } catch {
+        throw refuse('RMP_AUTH_TOKEN_INVALID', 'The token is not a JWS');
+      }
+      for (const name of FORBIDDEN_HEADERS) if (header[name] !== undefined) throw refuse('RMP_AUTH_TOKEN_INVALID', `The token carries a ${name} header`);
+      if (header.kid !== undefined && (typeof header.kid !== 'string' || !KID.test(header.kid))) throw refuse('RMP_AUTH_TOKEN_INVALID', 'The token has an invalid kid');
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(token, keys as KeyResolver, verifyOptions));
+      } catch (error) {
+        if (error instanceof RampartError) throw error;
+        if (error instanceof errors.JWTExpired) throw refuse('RMP_AUTH_TOKEN_EXPIRED', 'The token has expired');
+        throw refuse('RMP_AUTH_TOKEN_INVALID', describe(error));
+      }
+      let verified: Verified;
+      try {
+        verified = toVerified(payload, scopesClaim, rolesClaim);
+      } catch {
+        throw refuse('RMP_AUTH_TOKEN_INVALID', 'The token has no usable subject');
+      }
+      if (cacheSize > 0) {
+        if (cache.size >= cacheSize) cache.delete(cache.keys().next().value!);
+        cache.set(token, verified);
+      }
+      return checkRevoked(req, verified);
+    };
+
+    return {
+      request(req) {
+        if (req.query.includes('access_token=') && new URLSearchParams(req.query).has('access_token')) {
+          throw refuse('RMP_AUTH_INVALID_REQUEST', 'Tokens are accepted only in the Authorization header');
+        }
+        const raw = req.request.raw;
+        const authorization = raw.headers.authorization;
+        if (authorization === undefined) {
+          if (anonymous) return undefined;
+          throw refuse('RMP_AUTH_REQUIRED');
+        }
+        // Node joins repeated Authorization headers with ', ', which the pattern refuses.
+        const match = BEARER.exec(authorization);
+        if (match === null) throw refuse('RMP_AUTH_INVALID_REQUEST', 'Expected Authorization: Bearer <token>');
+        const token = match[1]!;
+        const hit = cache.get(token);
+        if (hit !== undefined) {
+          if (hit.exp + skewMs > Date.now()) return checkRevoked(req, hit);
+          cache.delete(token);
+        }
+        return verify(req, token);
+      },
+    };
+  },
+});
+
+function toVerified(payload: JWTPayload, scopesClaim: string, rolesClaim: string): Verified {
+  const scopeValue = payload[scopesClaim];
+  const scopes = typeof scopeValue === 'string' ? scopeValue.split(' ').filter((s) => s !== '') : Array.isArray(scopeValue) ? scopeValue.filter((s): s is string => typeof s === 'string') : [];
+  const rolesValue = payload[rolesClaim];
+  const roles = Array.isArray(rolesValue) ? rolesValue.filter((r): r is string => typeof r === 'string') : [];
+  const id = typeof payload.sub === 'string' ? payload.sub : typeof payload.client_id === 'string' ? `client:${payload.client_id}` : '';
+  if (id === '' || id.length > 256 || !/^[\x20-\x7e]+$/.test(id)) throw new Error('no usable subject');
+  const type = typeof payload.sub !== 'string' || payload.sub.startsWith('client:') ? 'client' : 'user';
+  return {
+    consumer: Object.freeze({ id, type, scopes: Object.freeze(scopes), roles: Object.freeze(roles), claims: Object.freeze({ ...payload }) }),
+    exp: (payload.exp ?? 0) * 1000,
+    jti: typeof payload.jti === 'string' ? payload.jti : undefined,
+    sub: typeof payload.sub === 'string' ? payload.sub : undefined,
+    iat: typeof payload.iat === 'number' ? payload.iat : undefined,
+  };
+}
+
+/** A fixed description per jose error: never the token's own text. */
+function describe(error: unknown): string {
+  if (error instanceof errors.JWTClaimValidationFailed) return `The token's ${error.claim} claim is not accepted`;
+  if (error instanceof errors.JOSEAlgNotAllowed) return 'The token\'s algorithm is not accepted';
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'The token\'s signature is not valid';
+  if (error instanceof errors.JWKSNoMatchingKey) return 'No key matches the token';
+  if (error instanceof errors.JOSENotSupported) return 'The token uses an unsupported feature';
+  if (error instanceof errors.JWTInvalid || error instanceof errors.JWSInvalid) return 'The token is malformed';
+  return 'The token is not valid';
+}
