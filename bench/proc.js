@@ -86,7 +86,7 @@ export function startNode(name, args, env = {}) {
  */
 const insecureLocal = new Agent({ connect: { rejectUnauthorized: false } });
 
-export async function waitReady(handle, url, timeoutMs = 20_000) {
+export async function waitReady(handle, url, timeoutMs = 20_000, headers = undefined) {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
   while (Date.now() < deadline) {
@@ -95,7 +95,7 @@ export async function waitReady(handle, url, timeoutMs = 20_000) {
     }
     try {
       // The quickstart target serves HTTPS with its self-signed development certificate.
-      const res = await fetch(url, { signal: AbortSignal.timeout(1000), ...(url.startsWith('https:') ? { dispatcher: insecureLocal } : {}) });
+      const res = await fetch(url, { signal: AbortSignal.timeout(1000), headers, ...(url.startsWith('https:') ? { dispatcher: insecureLocal } : {}) });
       await res.arrayBuffer();
       if (res.status === 200) return;
       throw new Error(`${handle.name}: GET ${url} answered ${res.status}; the benchmark needs a 200`);

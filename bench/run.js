@@ -7,6 +7,7 @@
 // run that server under `node --cpu-prof` and summarize the profile; results go to a separate file).
 import autocannon from 'autocannon';
 import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, createReadStream } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +32,7 @@ function envNumber(name, fallback, min) {
   return n;
 }
 
-const ALL_TARGETS = ['direct', 'fastify-proxy', 'rampart-passthrough', 'rampart-ratelimit-memory', 'rampart-ratelimit-redis', 'rampart-quickstart'];
+const ALL_TARGETS = ['direct', 'fastify-proxy', 'rampart-passthrough', 'rampart-jwt', 'rampart-ratelimit-memory', 'rampart-ratelimit-redis', 'rampart-quickstart'];
 const settings = {
   durationS: envNumber('BENCH_DURATION', 5, 1),
   rounds: Math.floor(envNumber('BENCH_ROUNDS', 5, 1)),
@@ -101,6 +102,30 @@ function passthroughConfig({ port, notesPort, logFile }) {
 }
 
 /**
+ * Pass-through plus the `jwt` policy (a static ES256 key, revocation in memory checked on every
+ * hit): every request carries the same valid token, so the verified-token cache is what is
+ * measured against pass-through.
+ */
+const jwtKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const jwtToken = (() => {
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const input = `${b64({ alg: 'ES256', typ: 'at+jwt' })}.${b64({ iss: 'https://bench.test', aud: 'notes', sub: 'bench-user', iat: now, exp: now + 3600, jti: 'bench-1', scope: 'notes:read' })}`;
+  const signature = sign('sha256', Buffer.from(input), { key: jwtKeys.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+  return `${input}.${signature}`;
+})();
+
+function jwtConfig({ port, notesPort, logFile }) {
+  const config = passthroughConfig({ port, notesPort, logFile });
+  const route = config.routes[0];
+  delete route.public;
+  route.policies = {
+    jwt: { algorithms: ['ES256'], publicKeys: [jwtKeys.publicKey.export({ type: 'spki', format: 'pem' })], issuer: 'https://bench.test', audience: 'notes', typ: 'at+jwt', revocation: 'memory' },
+  };
+  return config;
+}
+
+/**
  * Pass-through plus one rate limit per client address that never refuses (the bench is one
  * address sending tens of thousands of requests): what a limit decision costs, in process memory
  * or in Redis (127.0.0.1:6379, a fresh key prefix per run).
@@ -153,9 +178,11 @@ async function startTargets(notesPort) {
       const config =
         name === 'rampart-passthrough'
           ? passthroughConfig({ port, notesPort, logFile })
-          : name === 'rampart-ratelimit-memory' || name === 'rampart-ratelimit-redis'
+          : name === 'rampart-jwt'
+            ? jwtConfig({ port, notesPort, logFile })
+            : name === 'rampart-ratelimit-memory' || name === 'rampart-ratelimit-redis'
             ? rateLimitedConfig({ port, notesPort, logFile, store: name.slice('rampart-ratelimit-'.length) })
-            : quickstartConfig({ port, logFile });
+              : quickstartConfig({ port, logFile });
       configText = stringifyYaml(config);
       const configFile = join(tmp, `${name}.yaml`);
       writeFileSync(configFile, configText);
@@ -164,16 +191,17 @@ async function startTargets(notesPort) {
         RAMPART_PORT: String(port),
       });
     }
-    await waitReady(handle, url);
-    targets.push({ name, url, server: handle, config: configText, logFile });
+    const headers = name === 'rampart-jwt' ? { authorization: `Bearer ${jwtToken}` } : undefined;
+    await waitReady(handle, url, undefined, headers);
+    targets.push({ name, url, server: handle, config: configText, logFile, headers });
   }
   return targets;
 }
 
-function load(url, durationS) {
+function load(url, durationS, headers) {
   return new Promise((resolve, reject) => {
     autocannon(
-      { url, method: settings.method, connections: settings.connections, pipelining: settings.pipelining, duration: durationS },
+      { url, method: settings.method, connections: settings.connections, pipelining: settings.pipelining, duration: durationS, ...(headers ? { headers } : {}) },
       (error, result) => (error ? reject(error) : resolve(result)),
     );
   });
@@ -192,7 +220,7 @@ async function measure(target, notes, durationS) {
   const up0 = cpuMicros(notes.pid);
   const gen0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
-  const r = await load(target.url, durationS);
+  const r = await load(target.url, durationS, target.headers);
   const wallUs = Number(process.hrtime.bigint() - t0) / 1000;
   const gen = process.cpuUsage(gen0);
   await sleep(0); // let a pending 'exit' event land before /proc is read
@@ -395,6 +423,10 @@ async function main() {
   if (acceptance) {
     console.log(`\nacceptance: ${acceptance.rule}: ${acceptance.ratio.toFixed(3)} → ${acceptance.pass ? 'PASS' : 'FAIL'}`);
     console.log(`  paired per round: ${acceptance.pairedRatios.map((x) => x.toFixed(2)).join(' ')} (median ${acceptance.pairedMedian.toFixed(3)})`);
+  }
+  if (ratios['rampart-jwt']?.vsPassthrough != null) {
+    const r = ratios['rampart-jwt'].vsPassthrough;
+    console.log(`jwt (verified-token cache, revocation checked): ${r.toFixed(3)} × pass-through req/s (target ≥ 0.85), ${medians['rampart-jwt'].cpuUsPerReq} vs ${medians['rampart-passthrough'].cpuUsPerReq} CPU µs/req`);
   }
   for (const name of ['rampart-ratelimit-memory', 'rampart-ratelimit-redis']) {
     const r = ratios[name];

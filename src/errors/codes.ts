@@ -58,6 +58,21 @@ export const errorCodes = {
     title: 'Authentication unavailable',
     doc: 'The keys to check the token cannot be had (the issuer\'s JWKS is unreachable and no copy recent enough is kept). Fails closed; `Retry-After` says when to try again. Nothing was forwarded.',
   },
+  RMP_AUTHZ_DENIED: {
+    status: 403,
+    title: 'Forbidden',
+    doc: 'The caller is known but may not do this: a required scope or role is missing, or no `authorize` rule allows the request (default deny). An `authz_fail` event is recorded. Nothing was forwarded.',
+  },
+  RMP_OBJECT_NOT_FOUND: {
+    status: 404,
+    title: 'Not found',
+    doc: 'An `authorize` response rule refused the upstream\'s answer (the object belongs to someone else): the client gets a 404, as for an object that does not exist, and none of the body. An `authz_fail` event is recorded.',
+  },
+  RMP_RESPONSE_CHECK_FAILED: {
+    status: 502,
+    title: 'Response could not be checked',
+    doc: 'The route has `authorize` response rules and the upstream\'s 2xx answer is not JSON, or is larger than 1 MiB: it is not sent (fail closed).',
+  },
   RMP_RATE_LIMITED: {
     status: 429,
     title: 'Too many requests',

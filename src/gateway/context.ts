@@ -34,6 +34,11 @@ export class RequestContext {
   releases: (() => void)[] | undefined;
   /** The exchange is over (response finished or client gone): nothing more may start for it. */
   finished: boolean;
+  /**
+   * Checks of the upstream's whole response before anything of it is sent (response rules): the
+   * proxy then buffers the body (up to 1 MiB) and a check throws a RampartError to refuse it.
+   */
+  responseChecks: ((status: number, contentType: string, body: Buffer) => void)[] | undefined;
   /** The validated, canonical Host header (undefined when the request has none). */
   host: CanonicalHost | undefined;
   protocol: 'http' | 'https';
@@ -73,6 +78,7 @@ export class RequestContext {
     this.rateLimits = undefined;
     this.releases = undefined;
     this.finished = false;
+    this.responseChecks = undefined;
     this.host = undefined;
     this.protocol = 'http';
     this.upstreamHeaders = undefined;

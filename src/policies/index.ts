@@ -9,8 +9,9 @@ import { ipRateLimitPolicy } from './ip-rate-limit/policy.js';
 import { rateLimitPolicy } from './rate-limit/policy.js';
 import { concurrencyPolicy } from './concurrency/policy.js';
 import { jwtPolicy } from './jwt/policy.js';
+import { authorizePolicy } from './authorize/policy.js';
 
 /** Every policy the config can name, by name. */
 export const builtinPolicies: ReadonlyMap<string, PolicyDefinition> = new Map(
-  ([requestIdPolicy, concurrencyPolicy, limitsPolicy, ipFilterPolicy, corsPolicy, ipRateLimitPolicy, jwtPolicy, rateLimitPolicy, headersPolicy, accessLogPolicy] as PolicyDefinition[]).map((p) => [p.name, p]),
+  ([requestIdPolicy, concurrencyPolicy, limitsPolicy, ipFilterPolicy, corsPolicy, ipRateLimitPolicy, jwtPolicy, rateLimitPolicy, authorizePolicy, headersPolicy, accessLogPolicy] as PolicyDefinition[]).map((p) => [p.name, p]),
 );

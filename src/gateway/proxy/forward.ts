@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { RampartError } from '../../errors/problem.js';
 import type { RequestContext } from '../context.js';
@@ -42,6 +43,7 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
   const abort = new AbortSignalLite();
   ctx.onAbort = () => abort.abort();
 
+  let held: Held | undefined;
   for (let attempt = 1; ; attempt++) {
     const target = upstream.pick(Date.now());
     ctx.target = target.origin;
@@ -59,6 +61,11 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
         },
         ({ statusCode, headers: upstreamHeaders }) => {
           upstream.succeeded(target);
+          if (ctx.responseChecks !== undefined) {
+            // Response rules: the whole answer is read and checked before any of it is sent.
+            held = { status: statusCode, headers: upstreamHeaders as IncomingHttpHeaders, chunks: [], size: 0 };
+            return collect(held);
+          }
           reply.code(statusCode);
           reply.headers(clientResponseHeaders(upstreamHeaders as IncomingHttpHeaders));
           runResponseHooks(ctx, reply);
@@ -69,6 +76,7 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
           return res;
         },
       );
+      if (held !== undefined) return sendChecked(ctx, reply, held);
       return reply;
     } catch (error) {
       if (abort.aborted) return reply; // client gone: nobody to answer
@@ -93,6 +101,48 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
       throw upstreamError(error, code, upstream, target);
     }
   }
+}
+
+interface Held {
+  status: number;
+  headers: IncomingHttpHeaders;
+  chunks: Buffer[];
+  size: number;
+}
+
+/** Largest upstream answer held for response rules. */
+const MAX_CHECKED_BODY = 1_048_576;
+
+function collect(held: Held): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      held.size += chunk.length;
+      if (held.size > MAX_CHECKED_BODY) {
+        callback(new RampartError('RMP_RESPONSE_CHECK_FAILED', { detail: 'The response is too large to be checked.' }));
+        return;
+      }
+      held.chunks.push(chunk);
+      callback();
+    },
+  });
+}
+
+/** Runs the response checks on a held answer; sends it only if every one passes. */
+function sendChecked(ctx: RequestContext, reply: FastifyReply, held: Held): FastifyReply {
+  const body = Buffer.concat(held.chunks, held.size);
+  const type = held.headers['content-type'];
+  for (const check of ctx.responseChecks!) check(held.status, typeof type === 'string' ? type : '', body);
+  reply.code(held.status);
+  const headers = clientResponseHeaders(held.headers);
+  delete headers['content-length'];
+  reply.headers(headers);
+  reply.header('content-length', String(body.length));
+  runResponseHooks(ctx, reply);
+  const res = reply.raw;
+  res.writeHead(held.status, reply.getHeaders() as OutgoingHttpHeaders);
+  reply.hijack();
+  res.end(ctx.request.method === 'HEAD' ? undefined : body);
+  return reply;
 }
 
 /**

@@ -5,7 +5,10 @@ export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384
 export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
 
 const StringOrList = (description: string) =>
-  Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], { 'x-expected': 'a string or a list of strings', description });
+  Type.Union([Type.String({ minLength: 1, description }), Type.Array(Type.String({ minLength: 1, description: 'One accepted value.' }), { minItems: 1, description })], {
+    'x-expected': 'a string or a list of strings',
+    description,
+  });
 
 export const JwtSchema = Strict(
   {
