@@ -3,6 +3,7 @@ import type { FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
 import { ConfigError, type ConfigIssue } from '../config/errors.js';
+import { RampartError } from '../errors/problem.js';
 import { resolvePolicies, withPolicyDefaults } from '../config/policies.js';
 import type { RouteConfig } from '../config/schema.js';
 import type { Events } from '../observability/events.js';
@@ -160,6 +161,8 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
     const logHooks: ResponseHook[] = [];
     const policies: { name: string; phase: Phase; priority: number }[] = [];
     const resolvedPolicies = resolvePolicies(config, route, index);
+    const authHooks: RequestHook[] = [];
+    const anyOfAuth = (c: RequestContext) => authenticateAnyOf(authHooks, c);
     let authenticated = false;
     for (const resolved of resolvedPolicies) {
       const { definition } = resolved;
@@ -176,7 +179,11 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
         continue;
       }
       policies.push({ name: definition.name, phase: definition.phase, priority: definition.priority });
-      if (hooks.request) requestHooks.push(hooks.request.bind(hooks));
+      if (hooks.request && definition.phase === 'authenticate') {
+        // Several authentication policies on one route are alternatives, tried in order.
+        if (authHooks.length === 0) requestHooks.push((c) => anyOfAuth(c));
+        authHooks.push(hooks.request.bind(hooks));
+      } else if (hooks.request) requestHooks.push(hooks.request.bind(hooks));
       if (hooks.response) responseHooks.push(hooks.response.bind(hooks));
       if (hooks.log) logHooks.push(hooks.log.bind(hooks));
       if (hooks.close) closers.push(hooks.close.bind(hooks));
@@ -274,4 +281,48 @@ function compilePathMapper(route: RouteConfig): (ctx: RequestContext) => string 
 
 function redisSettings(redis: NonNullable<LoadedConfig['config']['redis']>): RedisSettings {
   return { url: redis.url, keyPrefix: redis.keyPrefix, connectTimeoutMs: parseDuration(redis.connectTimeout), commandTimeoutMs: parseDuration(redis.commandTimeout) };
+}
+
+/**
+ * The authentication policies of a route, as alternatives in order: the first that establishes a
+ * consumer wins. A policy that finds no credentials of its kind (it throws RMP_AUTH_REQUIRED)
+ * passes to the next; bad credentials of any kind are refused at once. When none finds any: 401
+ * with every policy's challenge, unless one of them allows anonymous requests.
+ */
+function authenticateAnyOf(hooks: readonly RequestHook[], ctx: RequestContext, from = 0, missing?: RampartError, anonymous = false): void | Promise<void> {
+  if (hooks.length === 1) return hooks[0]!(ctx);
+  for (let i = from; i < hooks.length; i++) {
+    let result: void | Promise<void>;
+    try {
+      result = hooks[i]!(ctx);
+    } catch (error) {
+      if (!isMissing(error)) throw error;
+      missing = mergeChallenges(missing, error);
+      continue;
+    }
+    if (result instanceof Promise) {
+      return result.then(
+        () => (ctx.consumer !== undefined ? undefined : authenticateAnyOf(hooks, ctx, i + 1, missing, true)),
+        (error: unknown) => {
+          if (!isMissing(error)) throw error;
+          return authenticateAnyOf(hooks, ctx, i + 1, mergeChallenges(missing, error), anonymous);
+        },
+      );
+    }
+    if (ctx.consumer !== undefined) return undefined;
+    anonymous = true;
+  }
+  if (!anonymous && missing !== undefined) throw missing;
+  return undefined;
+}
+
+function isMissing(error: unknown): error is RampartError {
+  return error instanceof RampartError && error.code === 'RMP_AUTH_REQUIRED';
+}
+
+function mergeChallenges(previous: RampartError | undefined, next: RampartError): RampartError {
+  if (previous === undefined) return next;
+  const a = previous.headers?.['www-authenticate'];
+  const b = next.headers?.['www-authenticate'];
+  return new RampartError('RMP_AUTH_REQUIRED', { detail: previous.detail, headers: { 'www-authenticate': [a, b].filter((x) => x !== undefined).join(', ') } });
 }

@@ -6,6 +6,10 @@ import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { stringify } from 'yaml';
 import { GatewayRuntime } from '../../src/gateway/runtime.js';
+import { builtinPolicies } from '../../src/policies/index.js';
+
+/** Names of the authentication policies (a route with one of them is not made public). */
+const AUTHENTICATION = [...builtinPolicies.values()].filter((p) => p.phase === 'authenticate').map((p) => p.name);
 
 export interface LogCapture {
   lines: Record<string, unknown>[];
@@ -76,8 +80,9 @@ export async function startGateway(config: Record<string, unknown>): Promise<Tes
   const plainHttp = server.tls === undefined;
   // Routes without an authentication policy of their own or in `defaults` are made public (the
   // rule that they must say so is tested with explicit configs).
-  const defaultsAuth = typeof config.defaults === 'object' && config.defaults !== null && 'jwt' in config.defaults;
-  const open = (r: Record<string, unknown>) => (defaultsAuth || (typeof r.policies === 'object' && r.policies !== null && 'jwt' in r.policies) ? {} : { public: true });
+  const authenticates = (policies: unknown) => typeof policies === 'object' && policies !== null && AUTHENTICATION.some((name) => name in policies);
+  const defaultsAuth = authenticates(config.defaults);
+  const open = (r: Record<string, unknown>) => (defaultsAuth || authenticates(r.policies) ? {} : { public: true });
   const routes = Array.isArray(config.routes)
     ? (config.routes as Record<string, unknown>[]).map((r) => ({ ...open(r), ...(plainHttp ? { allowInsecure: true } : {}), ...r }))
     : config.routes;
