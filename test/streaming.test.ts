@@ -101,8 +101,11 @@ beforeAll(async () => {
     child.once('exit', (code) => reject(new Error(`gateway exited with ${code}`)));
   });
   child.stdout!.resume();
-  // Warm up: pools, JIT, first allocations.
+  // Warm up: pools, JIT, first allocations, and one large transfer each way so that V8 has sized
+  // its heap and external-memory limits for streaming before anything is measured.
   for (let i = 0; i < 20; i++) await transfer('GET', '/warm');
+  await transfer('POST', '/upload', chunks());
+  await transfer('GET', '/download');
 }, 60_000);
 
 afterAll(async () => {

@@ -11,8 +11,9 @@ import { concurrencyPolicy } from './concurrency/policy.js';
 import { jwtPolicy } from './jwt/policy.js';
 import { authorizePolicy } from './authorize/policy.js';
 import { apiKeyPolicy } from './api-key/policy.js';
+import { introspectionPolicy } from './introspection/policy.js';
 
 /** Every policy the config can name, by name. */
 export const builtinPolicies: ReadonlyMap<string, PolicyDefinition> = new Map(
-  ([requestIdPolicy, concurrencyPolicy, limitsPolicy, ipFilterPolicy, corsPolicy, ipRateLimitPolicy, jwtPolicy, apiKeyPolicy, rateLimitPolicy, authorizePolicy, headersPolicy, accessLogPolicy] as PolicyDefinition[]).map((p) => [p.name, p]),
+  ([requestIdPolicy, concurrencyPolicy, limitsPolicy, ipFilterPolicy, corsPolicy, ipRateLimitPolicy, jwtPolicy, apiKeyPolicy, introspectionPolicy, rateLimitPolicy, authorizePolicy, headersPolicy, accessLogPolicy] as PolicyDefinition[]).map((p) => [p.name, p]),
 );

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { RampartError } from '../../errors/problem.js';
 import type { Consumer, RequestContext } from '../../gateway/context.js';
 import { definePolicy } from '../define.js';
+import { setConsumer } from '../authn.js';
 import { ApiKeySchema } from './schema.js';
 
 /** Where keys come from: the config now, the identity store later (issue 7), through this one method. */
@@ -49,11 +50,7 @@ export const apiKeyPolicy = definePolicy({
     const refuse = (code: 'RMP_AUTH_REQUIRED' | 'RMP_AUTH_INVALID_REQUEST' | 'RMP_AUTH_TOKEN_INVALID' | 'RMP_AUTH_TOKEN_REVOKED', detail?: string) =>
       new RampartError(code, { detail, headers: { 'www-authenticate': challenge } });
 
-    const accept = (req: RequestContext, consumer: Consumer): void => {
-      req.consumer = consumer;
-      req.authenticated = true;
-      req.upstreamHeaders = { ...req.upstreamHeaders, 'x-consumer-id': consumer.id, 'x-consumer-type': consumer.type, 'x-consumer-scopes': consumer.scopes.join(' '), 'x-consumer-roles': consumer.roles.join(','), 'x-consumer-key': consumer.keyId! };
-    };
+    const accept = (req: RequestContext, consumer: Consumer): void => setConsumer(req, consumer, undefined);
 
     return {
       request(req) {

@@ -4,6 +4,7 @@ import { RampartError } from '../../errors/problem.js';
 import type { Consumer, RequestContext } from '../../gateway/context.js';
 import type { Revocation } from '../../revocation/revocation.js';
 import { definePolicy } from '../define.js';
+import { BEARER, bearerRefusal, setConsumer, tokenInQuery } from '../authn.js';
 import { RemoteJwks, staticKeys, type KeyResolver } from './keys.js';
 import { HMAC_ALGORITHMS, JwtSchema } from './schema.js';
 
@@ -16,7 +17,6 @@ interface Verified {
   iat: number | undefined;
 }
 
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
 const KID = /^[\x21-\x7e]{1,256}$/;
 const FORBIDDEN_HEADERS = ['jku', 'jwk', 'x5u', 'x5c'] as const;
 
@@ -63,31 +63,12 @@ export const jwtPolicy = definePolicy({
       clockTolerance: Math.floor(skewMs / 1000),
       requiredClaims: ['exp'],
     };
-    const realm = options.realm;
-    const challenge = `Bearer realm="${realm}"`;
+    const refuse = bearerRefusal(options.realm);
     const { scopesClaim, rolesClaim, anonymous, hideCredentials } = options;
+    const hide = hideCredentials ? 'authorization' : undefined;
     const cache = new Map<string, Verified>();
     const cacheSize = options.cacheSize;
-
-    const refuse = (code: 'RMP_AUTH_REQUIRED' | 'RMP_AUTH_INVALID_REQUEST' | 'RMP_AUTH_TOKEN_INVALID' | 'RMP_AUTH_TOKEN_EXPIRED' | 'RMP_AUTH_TOKEN_REVOKED', description?: string): RampartError => {
-      const error = code === 'RMP_AUTH_REQUIRED' ? undefined : code === 'RMP_AUTH_INVALID_REQUEST' ? 'invalid_request' : 'invalid_token';
-      const header = error === undefined ? challenge : `${challenge}, error="${error}"${description !== undefined ? `, error_description="${description}"` : ''}`;
-      return new RampartError(code, { detail: description, headers: { 'www-authenticate': header } });
-    };
-
-    const accept = (req: RequestContext, verified: Verified): void => {
-      req.consumer = verified.consumer;
-      req.authenticated = true;
-      const c = verified.consumer;
-      req.upstreamHeaders = {
-        ...req.upstreamHeaders,
-        'x-consumer-id': c.id,
-        'x-consumer-type': c.type,
-        'x-consumer-scopes': c.scopes.join(' '),
-        'x-consumer-roles': c.roles.join(','),
-      };
-      if (hideCredentials) (req.hiddenHeaders ??= []).push('authorization');
-    };
+    const accept = (req: RequestContext, verified: Verified): void => setConsumer(req, verified.consumer, hide);
 
     const checkRevoked = (req: RequestContext, verified: Verified): void | Promise<void> => {
       const revoked = revocation.isRevoked(verified);
@@ -131,7 +112,7 @@ export const jwtPolicy = definePolicy({
 
     return {
       request(req) {
-        if (req.query.includes('access_token=') && new URLSearchParams(req.query).has('access_token')) {
+        if (tokenInQuery(req.query)) {
           throw refuse('RMP_AUTH_INVALID_REQUEST', 'Tokens are accepted only in the Authorization header');
         }
         const raw = req.request.raw;
