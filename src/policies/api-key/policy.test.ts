@@ -72,3 +72,24 @@ describe('api-key policy', () => {
     expect(up.requests).toHaveLength(2);
   });
 });
+
+describe('consumer-token policy', () => {
+  it('passes the consumer upstream as a short-lived JWT the upstream can verify; a client-sent one is replaced', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { jwtVerify } = await import('jose');
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const { gw, up } = await setup({
+      'api-key': apiKey,
+      'consumer-token': { privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }), audience: 'reports', ttl: '30s' },
+    });
+    expect((await send(gw.url, '/api/x', { headers: { 'x-api-key': KEY, 'x-consumer-token': 'forged' } })).status).toBe(200);
+    expect((await send(gw.url, '/api/y', { headers: { 'x-api-key': KEY } })).status).toBe(200);
+    const [first, second] = up.requests.map((r) => String(r.headers['x-consumer-token']));
+    expect(first).not.toBe('forged');
+    expect(second).toBe(first); // reused within half its lifetime
+    const { payload, protectedHeader } = await jwtVerify(first!, publicKey, { issuer: 'rampart', audience: 'reports', algorithms: ['ES256'] });
+    expect(protectedHeader.alg).toBe('ES256');
+    expect(payload).toMatchObject({ sub: 'apikey:ci', consumer_type: 'apiKey', scope: 'notes:read', roles: ['service'], key_id: 'ci' });
+    expect(payload.exp! - payload.iat!).toBe(30);
+  });
+});
