@@ -5,9 +5,43 @@ import { definePolicy } from '../define.js';
 import { setConsumer } from '../authn.js';
 import { ApiKeySchema } from './schema.js';
 
-/** Where keys come from: the config now, the identity store later (issue 7), through this one method. */
+export interface FoundKey {
+  id: string;
+  consumer: Consumer;
+}
+
+/**
+ * Where keys come from, by the SHA-256 of the presented key: the config now (synchronous), the
+ * identity store later (machine-credentials issue; asynchronous, wrapped in `cachedKeySource`).
+ */
 export interface KeySource {
-  lookup(hash: Buffer): { id: string; consumer: Consumer } | undefined;
+  lookup(hash: Buffer): FoundKey | undefined | Promise<FoundKey | undefined>;
+}
+
+/**
+ * A bounded positive and negative cache in front of a slow key source: a known key is looked up
+ * once per `ttlMs`, and so is an unknown one (a flood of made-up keys costs one lookup each, then
+ * none for a while). Keyed by the hash, never the key. Revocation is checked by the policy on
+ * every request, cached or not.
+ */
+export function cachedKeySource(source: KeySource, options: { size: number; ttlMs: number; negativeTtlMs: number; now?: () => number }): KeySource {
+  const now = options.now ?? Date.now;
+  const cache = new Map<string, { found: FoundKey | undefined; until: number }>();
+  const remember = (key: string, found: FoundKey | undefined) => {
+    cache.delete(key);
+    if (cache.size >= options.size) cache.delete(cache.keys().next().value!);
+    cache.set(key, { found, until: now() + (found === undefined ? options.negativeTtlMs : options.ttlMs) });
+    return found;
+  };
+  return {
+    lookup(hash) {
+      const key = hash.toString('base64url');
+      const hit = cache.get(key);
+      if (hit !== undefined && hit.until > now()) return hit.found;
+      const result = source.lookup(hash);
+      return result instanceof Promise ? result.then((found) => remember(key, found)) : remember(key, result);
+    },
+  };
 }
 
 /** Keys given as SHA-256 hashes in the config. */
@@ -66,15 +100,19 @@ export const apiKeyPolicy = definePolicy({
         }
         if (typeof value !== 'string' || value.length < 16 || value.length > 512 || value.includes(',')) throw refuse('RMP_AUTH_INVALID_REQUEST', 'Expected one API key');
         const found = source.lookup(createHash('sha256').update(value).digest());
-        if (found === undefined) throw refuse('RMP_AUTH_TOKEN_INVALID', 'Unknown API key');
-        const revoked = revocation.isRevoked({ jti: `apikey:${found.id}` });
-        if (revoked === true) throw refuse('RMP_AUTH_TOKEN_REVOKED', 'The API key has been revoked');
-        if (revoked === false) return accept(req, found.consumer);
-        return revoked.then((r) => {
-          if (r) throw refuse('RMP_AUTH_TOKEN_REVOKED', 'The API key has been revoked');
-          accept(req, found.consumer);
-        });
+        return found instanceof Promise ? found.then((f) => judge(req, f)) : judge(req, found);
       },
     };
+
+    function judge(req: RequestContext, found: FoundKey | undefined): void | Promise<void> {
+      if (found === undefined) throw refuse('RMP_AUTH_TOKEN_INVALID', 'Unknown API key');
+      const revoked = revocation.isRevoked({ jti: `apikey:${found.id}` });
+      if (revoked === true) throw refuse('RMP_AUTH_TOKEN_REVOKED', 'The API key has been revoked');
+      if (revoked === false) return accept(req, found.consumer);
+      return revoked.then((r) => {
+        if (r) throw refuse('RMP_AUTH_TOKEN_REVOKED', 'The API key has been revoked');
+        accept(req, found.consumer);
+      });
+    }
   },
 });
