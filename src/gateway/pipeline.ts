@@ -34,6 +34,8 @@ export interface CompiledRoute {
   readonly handlesPreflight: boolean;
   /** Served over plain HTTP too (`allowInsecure: true`). */
   readonly allowInsecure: boolean;
+  /** Request headers never forwarded (the credentials of every authentication policy of the route). */
+  readonly hiddenHeaders: readonly string[] | undefined;
   /** The path sent upstream (before the target's base path and the query). */
   mapPath(ctx: RequestContext): string;
 }
@@ -161,14 +163,21 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
     const logHooks: ResponseHook[] = [];
     const policies: { name: string; phase: Phase; priority: number }[] = [];
     const resolvedPolicies = resolvePolicies(config, route, index);
+    const hidden: string[] = [];
     const authHooks: RequestHook[] = [];
     const anyOfAuth = (c: RequestContext) => authenticateAnyOf(authHooks, c);
     let authenticated = false;
     for (const resolved of resolvedPolicies) {
       const { definition } = resolved;
-      // `public: true`: no authentication at all on this route, whatever `defaults` says.
+      // `public: true`: no authentication at all on this route, whatever `defaults` says; a route
+      // cannot be public and list an authentication policy of its own.
       if (definition.phase === 'authenticate') {
-        if (route?.public === true) continue;
+        if (route?.public === true) {
+          if (Object.hasOwn(route.policies, definition.name) && route.policies[definition.name] !== false) {
+            issues.push(loaded.issue(resolved.path, `route '${route.name}' says 'public: true' and lists the authentication policy '${definition.name}': remove one of them`));
+          }
+          continue;
+        }
         authenticated = true;
       }
       let hooks: PolicyHooks;
@@ -187,6 +196,7 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
       if (hooks.response) responseHooks.push(hooks.response.bind(hooks));
       if (hooks.log) logHooks.push(hooks.log.bind(hooks));
       if (hooks.close) closers.push(hooks.close.bind(hooks));
+      if (hooks.hides) hidden.push(...hooks.hides);
     }
     if (route !== undefined && !route.public && !authenticated) {
       issues.push(
@@ -215,6 +225,7 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
       logHooks,
       handlesPreflight: policies.some((p) => p.name === 'cors'),
       allowInsecure: route?.allowInsecure ?? false,
+      hiddenHeaders: hidden.length === 0 ? undefined : [...new Set(hidden)],
       mapPath: route === undefined ? (c) => c.path : compilePathMapper(route),
     };
   };

@@ -32,10 +32,38 @@ export function bearerRefusal(realm: string): (code: AuthErrorCode, description?
   };
 }
 
-/** `Authorization: Bearer <token>` (RFC 6750 b64token); Node joins repeated headers with ', ', which this refuses. */
+/** `Authorization: Bearer <token>` (RFC 6750 b64token). */
 export const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
+
+/**
+ * Whether the query has a parameter of one of these names (decoded, any case, `;` as a separator
+ * too, as some servers read it): credentials there are refused rather than ignored.
+ */
+export function queryHasName(query: string, names: ReadonlySet<string>): boolean {
+  if (query === '') return false;
+  for (const part of query.slice(1).split(/[&;]/)) {
+    const eq = part.indexOf('=');
+    let name = eq === -1 ? part : part.slice(0, eq);
+    try {
+      name = decodeURIComponent(name.replace(/\+/g, ' '));
+    } catch {
+      return true; // undecodable: refuse rather than guess
+    }
+    if (names.has(name.trim().toLowerCase())) return true;
+  }
+  return false;
+}
+
+const TOKEN_PARAMETERS = new Set(['access_token']);
 
 /** A token in the query string (RFC 6750 §2.3), refused rather than ignored. */
 export function tokenInQuery(query: string): boolean {
-  return query.includes('access_token=') && new URLSearchParams(query).has('access_token');
+  return queryHasName(query, TOKEN_PARAMETERS);
+}
+
+/** More than one `Authorization` header (Node keeps only the first): refused. */
+export function repeatedAuthorization(rawHeaders: readonly string[]): boolean {
+  let seen = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === 13 && rawHeaders[i]!.toLowerCase() === 'authorization' && ++seen > 1) return true;
+  return false;
 }

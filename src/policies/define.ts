@@ -48,6 +48,8 @@ export interface PolicyHooks {
   log?(ctx: RequestContext, reply: FastifyReply): void;
   /** When the config that created it is retired. */
   close?(): void | Promise<void>;
+  /** Request headers never forwarded on this route (credentials), whichever policy decides. */
+  hides?: readonly string[];
 }
 
 export interface PolicyDefinition<S extends TObject = TObject> {

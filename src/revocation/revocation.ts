@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { RampartError } from '../errors/problem.js';
 
 /** What a revocation check needs of a token (times in seconds since the epoch, as in JWT claims). */
 export interface TokenRef {
@@ -84,6 +85,8 @@ export class RedisRevocation implements Revocation {
   readonly #channel: string;
   readonly #cache = new Map<string, { revoked: boolean; notBefore: number; at: number }>();
   #subscribed = false;
+  /** Bumped by every invalidation: an answer is cached only if none arrived while it was fetched. */
+  #generation = 0;
 
   constructor(redis: Redis, prefix: string, logger: Logger) {
     this.#redis = redis;
@@ -108,6 +111,7 @@ export class RedisRevocation implements Revocation {
       this.#cache.clear();
     });
     this.#subscriber.on('message', (_channel: string, key: string) => {
+      this.#generation++;
       if (key === '*') this.#cache.clear();
       else this.#cache.delete(key);
     });
@@ -122,12 +126,20 @@ export class RedisRevocation implements Revocation {
     if ((jtiKey === undefined || jti !== undefined) && (subKey === undefined || sub !== undefined)) {
       return this.#judge(jti?.revoked ?? false, sub?.notBefore ?? 0, token);
     }
+    const generation = this.#generation;
     return (async () => {
-      const [revoked, notBefore] = await Promise.all([
-        jtiKey === undefined ? false : this.#redis.exists(jtiKey).then((n) => n === 1),
-        subKey === undefined ? 0 : this.#redis.get(subKey).then((v) => (v === null ? 0 : Number(v))),
-      ]);
-      if (this.#subscribed) {
+      let revoked: boolean;
+      let notBefore: number;
+      try {
+        [revoked, notBefore] = await Promise.all([
+          jtiKey === undefined ? false : this.#redis.exists(jtiKey).then((n) => n === 1),
+          subKey === undefined ? 0 : this.#redis.get(subKey).then((v) => (v === null ? 0 : Number(v))),
+        ]);
+      } catch (error) {
+        // Fail closed, as a 503: the token may be revoked and nobody can say.
+        throw new RampartError('RMP_AUTH_UNAVAILABLE', { detail: 'Revocations cannot be checked right now.', headers: { 'retry-after': '1' }, cause: error });
+      }
+      if (this.#subscribed && generation === this.#generation) {
         if (jtiKey !== undefined) this.#remember(jtiKey, { revoked, notBefore: 0, at: now });
         if (subKey !== undefined) this.#remember(subKey, { revoked: false, notBefore, at: now });
       }

@@ -47,7 +47,7 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
   for (let attempt = 1; ; attempt++) {
     const target = upstream.pick(Date.now());
     ctx.target = target.origin;
-    const headers = upstreamRequestHeaders(raw.headers, hostFor(forwarding, upstream, target), ctx.upstreamHeaders, ctx.hiddenHeaders);
+    const headers = upstreamRequestHeaders(raw.headers, hostFor(forwarding, upstream, target), ctx.upstreamHeaders, ctx.hiddenHeaders, route.hiddenHeaders);
     try {
       // undici writes the body straight into the client response (no intermediate stream); the
       // factory runs when the upstream's headers arrive: the response phase runs there.

@@ -78,6 +78,7 @@ export function upstreamRequestHeaders(
   forwarding: ForwardingInfo,
   extra: Record<string, string> | undefined,
   hidden?: readonly string[],
+  routeHidden?: readonly string[],
 ): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const listed = connectionTokens(incoming.connection);
@@ -88,7 +89,7 @@ export function upstreamRequestHeaders(
     // Host carry them upstream.
     if (REQUEST_DROP.has(name) || name.includes('_') || name.charCodeAt(0) === 58 || (listed !== undefined && listed.has(name))) continue;
     // X-Consumer-* is the gateway's word on who is calling: never the client's.
-    if (name.startsWith('x-consumer-') || (hidden !== undefined && hidden.includes(name))) continue;
+    if (name.startsWith('x-consumer-') || (hidden !== undefined && hidden.includes(name)) || (routeHidden !== undefined && routeHidden.includes(name))) continue;
     const value = incoming[name];
     if (value !== undefined) out[name] = value;
   }

@@ -2,7 +2,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { RampartError } from '../../errors/problem.js';
 import type { Consumer, RequestContext } from '../../gateway/context.js';
 import { definePolicy } from '../define.js';
-import { setConsumer } from '../authn.js';
+import { queryHasName, setConsumer } from '../authn.js';
+
+const KEY_PARAMETERS = new Set(['api_key', 'apikey', 'api-key', 'key', 'access_token']);
 import { ApiKeySchema } from './schema.js';
 
 export interface FoundKey {
@@ -87,12 +89,10 @@ export const apiKeyPolicy = definePolicy({
     const accept = (req: RequestContext, consumer: Consumer): void => setConsumer(req, consumer, undefined);
 
     return {
+      // The key never goes upstream, whichever policy of the route decides.
+      hides: [header],
       request(req) {
-        if (req.query !== '' && /[?&](?:api_key|apikey|api-key|key)=/i.test(req.query)) {
-          throw refuse('RMP_AUTH_INVALID_REQUEST', 'API keys are accepted only in a header');
-        }
-        // The key never goes upstream, whatever happens next.
-        (req.hiddenHeaders ??= []).push(header);
+        if (queryHasName(req.query, KEY_PARAMETERS)) throw refuse('RMP_AUTH_INVALID_REQUEST', 'API keys are accepted only in a header');
         const value = req.request.raw.headers[header];
         if (value === undefined) {
           if (options.anonymous) return undefined;

@@ -7,6 +7,7 @@ import { AuthorizeSchema, type AuthorizeOptions } from './schema.js';
 type Evaluate = (bindings: Record<string, unknown>) => unknown;
 
 const VARIABLES = new Set(['request', 'consumer', 'response']);
+const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'if-range', 'range'];
 
 /**
  * Compiles one CEL rule at config load: a syntax error, or a name other than `request`,
@@ -68,7 +69,18 @@ function requirements(options: Pick<AuthorizeOptions, 'scopes' | 'roles' | 'allo
 /** What CEL sees of the request: no credentials. */
 function requestBinding(ctx: RequestContext, needsQuery: boolean, needsHeaders: boolean): Record<string, unknown> {
   const binding: Record<string, unknown> = { method: ctx.request.method, path: ctx.path, params: { ...ctx.params } };
-  if (needsQuery) binding.query = Object.fromEntries(new URLSearchParams(ctx.query));
+  if (needsQuery) {
+    // A repeated name is ambiguous (the rule would see one value, the upstream may read the other).
+    const query: Record<string, string> = {};
+    const seen = new Set<string>();
+    for (const [name, value] of new URLSearchParams(ctx.query)) {
+      const folded = name.toLowerCase();
+      if (seen.has(folded)) throw new RampartError('RMP_AUTHZ_DENIED', { detail: `The query parameter '${name.slice(0, 64)}' is repeated.` });
+      seen.add(folded);
+      query[name] = value;
+    }
+    binding.query = query;
+  }
   if (needsHeaders) {
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(ctx.request.headers)) {
@@ -132,8 +144,15 @@ export const authorizePolicy = definePolicy({
         }
         if (responseRules !== undefined) {
           const forResponse = bindings ?? { request: requestBinding(ctx, true, false), consumer: consumerBinding(consumer) };
+          // The upstream must answer with the whole object: no conditional or partial answers
+          // (a 304 or an ETag would tell whether someone else's object exists).
+          (ctx.hiddenHeaders ??= []).push(...CONDITIONAL_HEADERS);
+          const head = ctx.request.method === 'HEAD';
           (ctx.responseChecks ??= []).push((status, contentType, body) => {
-            if (status < 200 || status >= 300) return;
+            // Anything but a checked 2xx body is answered by the gateway itself: a missing object
+            // and someone else's look the same.
+            if (status === 404 || head) throw new RampartError('RMP_OBJECT_NOT_FOUND');
+            if (status < 200 || status >= 300) throw new RampartError('RMP_RESPONSE_CHECK_FAILED', { detail: 'The response could not be checked.' });
             let parsed: unknown;
             try {
               if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(contentType)) throw new Error('not JSON');

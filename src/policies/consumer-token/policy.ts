@@ -34,8 +34,8 @@ export const consumerTokenPolicy = definePolicy({
         .setExpirationTime(Math.floor((now + ttlMs) / 1000))
         .sign(key);
     return {
+      hides: [options.header],
       async request(req) {
-        (req.hiddenHeaders ??= []).push(options.header);
         const consumer = req.consumer;
         if (consumer === undefined) return;
         const now = Date.now();

@@ -3,7 +3,7 @@ import { parseDuration } from '../../config/units.js';
 import { RampartError } from '../../errors/problem.js';
 import type { Consumer, RequestContext } from '../../gateway/context.js';
 import { definePolicy } from '../define.js';
-import { BEARER, bearerRefusal, setConsumer, tokenInQuery } from '../authn.js';
+import { BEARER, bearerRefusal, repeatedAuthorization, setConsumer, tokenInQuery } from '../authn.js';
 import { IntrospectionSchema } from './schema.js';
 
 interface Answer {
@@ -73,7 +73,7 @@ export const introspectionPolicy = definePolicy({
       return {
         consumer: Object.freeze({ id, type: sub !== undefined ? 'user' : 'client', scopes: Object.freeze(scopes), roles: Object.freeze(roles), claims: Object.freeze({ ...body }) }),
         jti: typeof body.jti === 'string' ? body.jti : undefined,
-        sub,
+        sub: id,
         iat: typeof body.iat === 'number' ? body.iat : undefined,
         until: Math.min(now + ttl, exp ?? Infinity),
       };
@@ -92,6 +92,7 @@ export const introspectionPolicy = definePolicy({
     };
 
     return {
+      hides: hide === undefined ? undefined : [hide],
       request(req) {
         if (tokenInQuery(req.query)) throw refuse('RMP_AUTH_INVALID_REQUEST', 'Tokens are accepted only in the Authorization header');
         const authorization = req.request.raw.headers.authorization;
@@ -99,6 +100,7 @@ export const introspectionPolicy = definePolicy({
           if (options.anonymous) return undefined;
           throw refuse('RMP_AUTH_REQUIRED');
         }
+        if (repeatedAuthorization(req.request.raw.rawHeaders)) throw refuse('RMP_AUTH_INVALID_REQUEST', 'Expected one Authorization header');
         const match = BEARER.exec(authorization);
         if (match === null) throw refuse('RMP_AUTH_INVALID_REQUEST', 'Expected Authorization: Bearer <token>');
         const key = createHash('sha256').update(match[1]!).digest('base64url');

@@ -21,6 +21,9 @@ export class RemoteJwks {
   #inflight: Promise<void> | undefined;
   /** Fetches made (for tests and metrics). */
   fetches = 0;
+  /** Bumped whenever the key set changes: tokens verified with an older set are verified again. */
+  generation = 0;
+  #text: string | undefined;
 
   constructor(url: string, options: { refreshMs: number; cooldownMs: number; timeoutMs: number; staleMs: number }) {
     this.#url = url;
@@ -28,6 +31,11 @@ export class RemoteJwks {
     this.#cooldownMs = options.cooldownMs;
     this.#timeoutMs = options.timeoutMs;
     this.#staleMs = options.staleMs;
+  }
+
+  /** The keys are due to be fetched again (a cached token is then verified again, refreshing them). */
+  due(now: number): boolean {
+    return this.#set === undefined || now - this.#fetchedAt > this.#refreshMs;
   }
 
   readonly resolve: KeyResolver = async (header, token) => {
@@ -68,6 +76,10 @@ export class RemoteJwks {
     if (jwks === null || typeof jwks !== 'object' || !Array.isArray(jwks.keys)) throw new Error(`JWKS ${this.#url} has no "keys" list`);
     this.#set = createLocalJWKSet(jwks);
     this.#fetchedAt = Date.now();
+    if (text !== this.#text) {
+      this.#text = text;
+      this.generation++;
+    }
   }
 }
 

@@ -4,12 +4,14 @@ import { RampartError } from '../../errors/problem.js';
 import type { Consumer, RequestContext } from '../../gateway/context.js';
 import type { Revocation } from '../../revocation/revocation.js';
 import { definePolicy } from '../define.js';
-import { BEARER, bearerRefusal, setConsumer, tokenInQuery } from '../authn.js';
+import { BEARER, bearerRefusal, repeatedAuthorization, setConsumer, tokenInQuery } from '../authn.js';
 import { RemoteJwks, staticKeys, type KeyResolver } from './keys.js';
 import { HMAC_ALGORITHMS, JwtSchema } from './schema.js';
 
 interface Verified {
   consumer: Consumer;
+  /** The JWKS generation it was verified with (remote keys). */
+  keys: number;
   /** ms */
   exp: number;
   jti: string | undefined;
@@ -99,7 +101,7 @@ export const jwtPolicy = definePolicy({
       }
       let verified: Verified;
       try {
-        verified = toVerified(payload, scopesClaim, rolesClaim);
+        verified = toVerified(payload, scopesClaim, rolesClaim, remote?.generation ?? 0);
       } catch {
         throw refuse('RMP_AUTH_TOKEN_INVALID', 'The token has no usable subject');
       }
@@ -111,6 +113,7 @@ export const jwtPolicy = definePolicy({
     };
 
     return {
+      hides: hide === undefined ? undefined : [hide],
       request(req) {
         if (tokenInQuery(req.query)) {
           throw refuse('RMP_AUTH_INVALID_REQUEST', 'Tokens are accepted only in the Authorization header');
@@ -121,13 +124,17 @@ export const jwtPolicy = definePolicy({
           if (anonymous) return undefined;
           throw refuse('RMP_AUTH_REQUIRED');
         }
-        // Node joins repeated Authorization headers with ', ', which the pattern refuses.
+        if (repeatedAuthorization(raw.rawHeaders)) throw refuse('RMP_AUTH_INVALID_REQUEST', 'Expected one Authorization header');
         const match = BEARER.exec(authorization);
         if (match === null) throw refuse('RMP_AUTH_INVALID_REQUEST', 'Expected Authorization: Bearer <token>');
         const token = match[1]!;
+        // A JWS is base64url: padding would give one token many spellings (and cache entries).
+        if (token.includes('=')) throw refuse('RMP_AUTH_TOKEN_INVALID', 'The token is malformed');
         const hit = cache.get(token);
         if (hit !== undefined) {
-          if (hit.exp + skewMs > Date.now()) return checkRevoked(req, hit);
+          // Never past exp, and never on a key the issuer has since withdrawn.
+          const now = Date.now();
+          if (hit.exp + skewMs > now && (remote === undefined || (hit.keys === remote.generation && !remote.due(now)))) return checkRevoked(req, hit);
           cache.delete(token);
         }
         return verify(req, token);
@@ -136,7 +143,7 @@ export const jwtPolicy = definePolicy({
   },
 });
 
-function toVerified(payload: JWTPayload, scopesClaim: string, rolesClaim: string): Verified {
+function toVerified(payload: JWTPayload, scopesClaim: string, rolesClaim: string, keys: number): Verified {
   const scopeValue = payload[scopesClaim];
   const scopes = typeof scopeValue === 'string' ? scopeValue.split(' ').filter((s) => s !== '') : Array.isArray(scopeValue) ? scopeValue.filter((s): s is string => typeof s === 'string') : [];
   const rolesValue = payload[rolesClaim];
@@ -146,9 +153,11 @@ function toVerified(payload: JWTPayload, scopesClaim: string, rolesClaim: string
   const type = typeof payload.sub !== 'string' || payload.sub.startsWith('client:') ? 'client' : 'user';
   return {
     consumer: Object.freeze({ id, type, scopes: Object.freeze(scopes), roles: Object.freeze(roles), claims: Object.freeze({ ...payload }) }),
+    keys,
     exp: (payload.exp ?? 0) * 1000,
     jti: typeof payload.jti === 'string' ? payload.jti : undefined,
-    sub: typeof payload.sub === 'string' ? payload.sub : undefined,
+    // Revocation by subject uses the consumer id, so client tokens without `sub` can be revoked too.
+    sub: id,
     iat: typeof payload.iat === 'number' ? payload.iat : undefined,
   };
 }
