@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -167,6 +167,19 @@ describe('rampart validate', () => {
     expect(stderr, stderr.join('\n')).toHaveLength(2);
     expect(stderr[0]).toMatch(new RegExp(`^${escape(file)}:4:11: (server\\.listen\\.port: )?environment variable RAMPART_TEST_UNSET_PORT is not set`));
     expect(stderr[1]).toBe('rampart: 1 error in the config');
+  });
+});
+
+describe('rampart migrate', () => {
+  it('migrates the SQLite database named by storage.url (relative to the config) and is idempotent', async () => {
+    const file = writeConfig(['storage:', '  url: sqlite:./db/rampart.db']);
+    const first = await runCli(['migrate', '-c', file]);
+    expect(first.stderr).toEqual([]);
+    expect(first.stdout).toEqual(['sqlite: applied 0001-audit-events']);
+    expect(first.code).toBe(0);
+    expect(existsSync(join(dir, 'db', 'rampart.db'))).toBe(true);
+    const again = await runCli(['migrate', '-c', file]);
+    expect(again.stdout).toEqual(['sqlite: up to date']);
   });
 });
 

@@ -9,6 +9,8 @@ import { GatewayRuntime, ListenError } from '../gateway/runtime.js';
 import { createEvents } from '../observability/events.js';
 import { createLogger } from '../observability/logger.js';
 import { describePipeline } from './describe.js';
+import { openStorage } from '../storage/database.js';
+import { migrateToLatest } from '../storage/migrate.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -34,6 +36,7 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
 Examples:
   rampart start -c rampart.yaml        run the gateway
   rampart validate -c rampart.yaml     check a config and show its routes and policies
+  rampart migrate -c rampart.yaml      bring the database to the latest version
   kill -HUP <pid>                      reload the config without dropping requests`,
     );
 
@@ -53,6 +56,14 @@ Examples:
     .addHelpText('after', '\nExample:\n  rampart validate -c rampart.yaml && echo ok')
     .action((opts: { config: string }) => {
       code = validate(opts.config, io);
+    });
+
+  program
+    .command('migrate')
+    .description('bring the database (storage.url) to the latest version')
+    .option('-c, --config <file>', 'config file', 'rampart.yaml')
+    .action(async (opts: { config: string }) => {
+      code = await migrate(opts.config, io);
     });
 
   try {
@@ -75,6 +86,26 @@ function validate(file: string, io: Io): number {
     return 0;
   } catch (error) {
     return reportStartupError(error, io);
+  }
+}
+
+async function migrate(file: string, io: Io): Promise<number> {
+  let loaded;
+  try {
+    loaded = loadConfigFile(file);
+  } catch (error) {
+    return reportStartupError(error, io);
+  }
+  const storage = openStorage(loaded.config.storage.url, loaded.dir);
+  try {
+    const { applied } = await migrateToLatest(storage.db);
+    io.out(applied.length === 0 ? `${storage.dialect}: up to date` : `${storage.dialect}: applied ${applied.join(', ')}`);
+    return 0;
+  } catch (error) {
+    io.err(`rampart: ${(error as Error).message}`);
+    return 1;
+  } finally {
+    await storage.close();
   }
 }
 

@@ -313,6 +313,17 @@ export const ConfigSchema = Strict(
     watch: Type.Boolean({ description: 'Reload when the config file changes (SIGHUP always reloads).', default: false }),
     server: Server,
     admin: Admin,
+    storage: Strict(
+      {
+        url: Type.String({
+          pattern: '^(sqlite:.+|postgres(ql)?://.+)$',
+          'x-expected': 'sqlite:<path> or postgres://…',
+          description: '`sqlite:<path>` (relative to the config file; the embedded default, one node) or `postgres://user@host/db` (shared by every node). Migrated by `rampart migrate` and at start by the features that use it.',
+          default: 'sqlite:./data/rampart.db',
+        }),
+      },
+      { description: 'The database: users, keys, audit events (as the features that need it land).', default: {} },
+    ),
     redis: Type.Optional(RedisConfig),
     log: Log,
     upstreams: Type.Record(Type.String({ pattern: NAME_PATTERN }), Upstream, {
