@@ -73,6 +73,26 @@ export const errorCodes = {
     title: 'Response could not be checked',
     doc: 'The route has `authorize` response rules and the upstream\'s 2xx answer is not JSON, or is larger than 1 MiB: it is not sent (fail closed).',
   },
+  RMP_PASSWORD_TOO_SHORT: {
+    status: 400,
+    title: 'Password too short',
+    doc: 'The new password has fewer characters than the configured minimum (12 by default; at least 8). No composition rules apply: length is what counts.',
+  },
+  RMP_PASSWORD_TOO_LONG: {
+    status: 400,
+    title: 'Password too long',
+    doc: 'The password is longer than 256 characters or 1 KiB of UTF-8 (a cap against hashing denial of service). Passwords are never truncated.',
+  },
+  RMP_PASSWORD_COMMON: {
+    status: 400,
+    title: 'Password too common',
+    doc: 'The new password is in the list of common passwords (49 233 entries, @zxcvbn-ts/language-common). Choose a longer, less guessable one; a passphrase works well.',
+  },
+  RMP_PASSWORD_CONTAINS_IDENTITY: {
+    status: 400,
+    title: 'Password contains your name',
+    doc: 'The new password contains the name part of your e-mail address or the product name.',
+  },
   RMP_RATE_LIMITED: {
     status: 429,
     title: 'Too many requests',
