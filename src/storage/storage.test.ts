@@ -67,6 +67,21 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       expect(Number(rows[0]!.id)).toBeGreaterThan(0);
     });
 
+    it('the identity tables: unique lowercased e-mail, refresh tokens tied to their user (cascade)', async () => {
+      const make = await backend(kind);
+      const s = make();
+      await migrateToLatest(s.db);
+      const now = new Date().toISOString();
+      await s.db.insertInto('users').values({ id: 'u1', email: 'alice@example.com', password_hash: '$argon2id$…', created_at: now, updated_at: now, disabled_at: null, locked_until: null }).execute();
+      await expect(s.db.insertInto('users').values({ id: 'u2', email: 'alice@example.com', password_hash: 'x', created_at: now, updated_at: now, disabled_at: null, locked_until: null }).execute()).rejects.toThrow();
+      await s.db.insertInto('refresh_tokens').values({ id: 't1', family_id: 'f1', user_id: 'u1', token_hash: 'h1', issued_at: now, expires_at: now, used_at: null, revoked_at: null }).execute();
+      await expect(s.db.insertInto('refresh_tokens').values({ id: 't2', family_id: 'f1', user_id: 'nobody', token_hash: 'h2', issued_at: now, expires_at: now, used_at: null, revoked_at: null }).execute()).rejects.toThrow();
+      await s.db.deleteFrom('users').where('id', '=', 'u1').execute();
+      expect(await s.db.selectFrom('refresh_tokens').selectAll().execute()).toEqual([]);
+      const user = await s.db.selectFrom('users').selectAll().execute();
+      expect(user).toEqual([]);
+    });
+
     it('two nodes migrating at once apply each migration exactly once', async () => {
       const make = await backend(kind);
       const [a, b] = [make(), make()];
