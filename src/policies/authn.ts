@@ -1,8 +1,12 @@
+import { Type } from '@sinclair/typebox';
 import { RampartError } from '../errors/problem.js';
 import type { Consumer, RequestContext } from '../gateway/context.js';
 
-/** What every authentication policy does once it knows the caller. */
-export function setConsumer(req: RequestContext, consumer: Consumer, hide: string | undefined): void {
+/**
+ * What every authentication policy does once it knows the caller. (Its credential header is
+ * removed by the route, through the policy's `hides`, whichever policy decides.)
+ */
+export function setConsumer(req: RequestContext, consumer: Consumer): void {
   req.consumer = consumer;
   req.authenticated = true;
   const headers: Record<string, string> = {
@@ -14,7 +18,6 @@ export function setConsumer(req: RequestContext, consumer: Consumer, hide: strin
   };
   if (consumer.keyId !== undefined) headers['x-consumer-key'] = consumer.keyId;
   req.upstreamHeaders = headers;
-  if (hide !== undefined) (req.hiddenHeaders ??= []).push(hide);
 }
 
 export type AuthErrorCode = 'RMP_AUTH_REQUIRED' | 'RMP_AUTH_INVALID_REQUEST' | 'RMP_AUTH_TOKEN_INVALID' | 'RMP_AUTH_TOKEN_EXPIRED' | 'RMP_AUTH_TOKEN_REVOKED';
@@ -67,3 +70,12 @@ export function repeatedAuthorization(rawHeaders: readonly string[]): boolean {
   for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === 13 && rawHeaders[i]!.toLowerCase() === 'authorization' && ++seen > 1) return true;
   return false;
 }
+
+/** Options every bearer-token policy (jwt, introspection) has, with one wording. */
+export const bearerFields = () => ({
+  realm: Type.String({ pattern: '^[\\x20-\\x21\\x23-\\x5b\\x5d-\\x7e]{1,64}$', 'x-expected': 'printable text without quotes or backslashes', description: '`realm` in `WWW-Authenticate`.', default: 'rampart' }),
+  scopesClaim: Type.String({ minLength: 1, description: 'Claim holding the scopes (a space-separated string or a list).', default: 'scope' }),
+  rolesClaim: Type.String({ minLength: 1, description: 'Claim holding the roles (a list).', default: 'roles' }),
+  anonymous: Type.Boolean({ description: 'Credentials optional: a request without any goes on without a consumer. A request with bad credentials is still refused.', default: false }),
+  hideCredentials: Type.Boolean({ description: 'Remove `Authorization` before forwarding (the upstream gets `X-Consumer-*` instead).', default: true }),
+});

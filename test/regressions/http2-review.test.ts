@@ -44,10 +44,14 @@ function session(url: string): ClientHttp2Session {
   return s;
 }
 
-/** One request; resolves with the response head and body, or how the stream ended without one. */
-function request(s: ClientHttp2Session, headers: Record<string, string>, body?: string): Promise<{ head: IncomingHttpHeaders; body: string; rstCode?: number }> {
+/**
+ * One request; resolves with the response head and body, or how the stream ended without one.
+ * `connect`: the headers are sent as given (a CONNECT has no :scheme or :path) and the stream is
+ * left open, as a tunnel would be.
+ */
+function request(s: ClientHttp2Session, headers: Record<string, string>, body?: string, connect = false): Promise<{ head: IncomingHttpHeaders; body: string; rstCode?: number }> {
   return new Promise((resolve) => {
-    const stream = s.request({ ':scheme': 'https', ':authority': 'localhost', ...headers }, { endStream: body === undefined });
+    const stream = s.request(connect ? headers : { ':scheme': 'https', ':authority': 'localhost', ...headers }, { endStream: !connect && body === undefined });
     let head: IncomingHttpHeaders = {};
     let text = '';
     stream.setEncoding('utf8');
@@ -124,16 +128,7 @@ describe('HTTP/2 review regressions', () => {
     const { gw, upstream } = await h2Gateway();
     const s = session(gw.url);
     try {
-      const res = await new Promise<{ head: IncomingHttpHeaders; body: string }>((resolve) => {
-        const stream = s.request({ ':method': 'CONNECT', ':authority': 'internal.example:443' }, { endStream: false });
-        let head: IncomingHttpHeaders = {};
-        let text = '';
-        stream.setEncoding('utf8');
-        stream.on('response', (h) => (head = h));
-        stream.on('data', (c: string) => (text += c));
-        stream.on('error', () => {});
-        stream.on('close', () => resolve({ head, body: text }));
-      });
+      const res = await request(s, { ':method': 'CONNECT', ':authority': 'internal.example:443' }, undefined, true);
       expect(res.head[':status']).toBe(405);
       expect(res.head['content-type']).toBe('application/problem+json; charset=utf-8');
       expect(res.head['x-content-type-options']).toBe('nosniff');

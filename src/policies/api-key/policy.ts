@@ -86,7 +86,7 @@ export const apiKeyPolicy = definePolicy({
     const refuse = (code: 'RMP_AUTH_REQUIRED' | 'RMP_AUTH_INVALID_REQUEST' | 'RMP_AUTH_TOKEN_INVALID' | 'RMP_AUTH_TOKEN_REVOKED', detail?: string) =>
       new RampartError(code, { detail, headers: { 'www-authenticate': challenge } });
 
-    const accept = (req: RequestContext, consumer: Consumer): void => setConsumer(req, consumer, undefined);
+    const accept = (req: RequestContext, consumer: Consumer): void => setConsumer(req, consumer);
 
     return {
       // The key never goes upstream, whichever policy of the route decides.

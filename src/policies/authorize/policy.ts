@@ -92,8 +92,18 @@ function requestBinding(ctx: RequestContext, needsQuery: boolean, needsHeaders: 
   return binding;
 }
 
+/**
+ * What CEL sees of the consumer, built once per consumer object (authentication reuses one per
+ * cached token or API key), not once per request.
+ */
+const consumerBindings = new WeakMap<Consumer, Record<string, unknown>>();
 function consumerBinding(consumer: Consumer): Record<string, unknown> {
-  return { id: consumer.id, type: consumer.type, scopes: [...consumer.scopes], roles: [...consumer.roles], claims: JSON.parse(JSON.stringify(consumer.claims ?? {})) as unknown };
+  let binding = consumerBindings.get(consumer);
+  if (binding === undefined) {
+    binding = { id: consumer.id, type: consumer.type, scopes: [...consumer.scopes], roles: [...consumer.roles], claims: JSON.parse(JSON.stringify(consumer.claims ?? {})) as unknown };
+    consumerBindings.set(consumer, binding);
+  }
+  return binding;
 }
 
 /**

@@ -84,10 +84,10 @@ export const introspectionPolicy = definePolicy({
       const consumer = answer.consumer;
       const revoked = revocation.isRevoked(answer);
       if (revoked === true) throw refuse('RMP_AUTH_TOKEN_REVOKED', 'The token has been revoked');
-      if (revoked === false) return setConsumer(req, consumer, hide);
+      if (revoked === false) return setConsumer(req, consumer);
       return revoked.then((r) => {
         if (r) throw refuse('RMP_AUTH_TOKEN_REVOKED', 'The token has been revoked');
-        setConsumer(req, consumer, hide);
+        setConsumer(req, consumer);
       });
     };
 

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Duration, Strict, StringEnum } from '../../config/types.js';
+import { bearerFields } from '../authn.js';
 
 export const IntrospectionSchema = Strict(
   {
@@ -11,11 +12,7 @@ export const IntrospectionSchema = Strict(
     negativeTtl: Duration({ description: 'How long an inactive answer is reused.', default: '10s' }),
     timeout: Duration({ description: 'Time allowed per introspection call; past it, 503 `RMP_AUTH_UNAVAILABLE` (fail closed).', default: '3s' }),
     audience: Type.Optional(Type.String({ minLength: 1, description: 'Required `aud` in the answer, when set.' })),
-    realm: Type.String({ pattern: '^[\\x20-\\x21\\x23-\\x5b\\x5d-\\x7e]{1,64}$', 'x-expected': 'printable text without quotes or backslashes', description: '`realm` in `WWW-Authenticate`.', default: 'rampart' }),
-    scopesClaim: Type.String({ minLength: 1, description: 'Member holding the scopes.', default: 'scope' }),
-    rolesClaim: Type.String({ minLength: 1, description: 'Member holding the roles (a list).', default: 'roles' }),
-    anonymous: Type.Boolean({ description: 'Credentials optional.', default: false }),
-    hideCredentials: Type.Boolean({ description: 'Remove `Authorization` before forwarding.', default: true }),
+    ...bearerFields(),
   },
   { description: 'Opaque bearer tokens checked with RFC 7662 token introspection.' },
 );

@@ -19,8 +19,6 @@ export class RemoteJwks {
   #fetchedAt = 0;
   #unknownKidFetchAt = -Infinity;
   #inflight: Promise<void> | undefined;
-  /** Fetches made (for tests and metrics). */
-  fetches = 0;
   /** Bumped whenever the key set changes: tokens verified with an older set are verified again. */
   generation = 0;
   #text: string | undefined;
@@ -67,7 +65,6 @@ export class RemoteJwks {
   }
 
   async #fetch(): Promise<void> {
-    this.fetches++;
     const response = await fetch(this.#url, { signal: AbortSignal.timeout(this.#timeoutMs), redirect: 'error', headers: { accept: 'application/json' } });
     if (!response.ok) throw new Error(`JWKS ${this.#url} answered ${response.status}`);
     const text = await response.text();

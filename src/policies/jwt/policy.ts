@@ -70,7 +70,7 @@ export const jwtPolicy = definePolicy({
     const hide = hideCredentials ? 'authorization' : undefined;
     const cache = new Map<string, Verified>();
     const cacheSize = options.cacheSize;
-    const accept = (req: RequestContext, verified: Verified): void => setConsumer(req, verified.consumer, hide);
+    const accept = (req: RequestContext, verified: Verified): void => setConsumer(req, verified.consumer);
 
     const checkRevoked = (req: RequestContext, verified: Verified): void | Promise<void> => {
       const revoked = revocation.isRevoked(verified);

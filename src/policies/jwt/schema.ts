@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Duration, Strict, StringEnum } from '../../config/types.js';
+import { bearerFields } from '../authn.js';
 
 export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
 export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
@@ -26,7 +27,6 @@ export const JwtSchema = Strict(
     audience: StringOrList('Accepted `aud` value(s) (required).'),
     typ: Type.Optional(Type.String({ minLength: 1, description: 'Required `typ` header, e.g. `at+jwt` (RFC 9068).' })),
     clockSkew: Duration({ description: 'Tolerance for `exp`, `nbf` and `iat` (at most 5m).', default: '30s' }),
-    realm: Type.String({ pattern: '^[\\x20-\\x21\\x23-\\x5b\\x5d-\\x7e]{1,64}$', 'x-expected': 'printable text without quotes or backslashes', description: '`realm` in `WWW-Authenticate`.', default: 'rampart' }),
     jwks: Strict(
       {
         refresh: Duration({ description: 'How long fetched keys are used before they are fetched again.', default: '10m' }),
@@ -38,10 +38,7 @@ export const JwtSchema = Strict(
     ),
     cacheSize: Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Verified tokens remembered (never past their `exp`), so a repeated token skips signature checks; revocation is still checked every time. `0` turns it off.', default: 10_000 }),
     revocation: StringEnum(['auto', 'memory', 'redis'] as const, { description: 'Where revocations are looked up: `redis` (shared; needs the top-level `redis`), `memory`, or `auto`.', default: 'auto' }),
-    scopesClaim: Type.String({ minLength: 1, description: 'Claim holding the scopes (a space-separated string or a list).', default: 'scope' }),
-    rolesClaim: Type.String({ minLength: 1, description: 'Claim holding the roles (a list).', default: 'roles' }),
-    anonymous: Type.Boolean({ description: 'Credentials optional: a request without any goes on without a consumer. A request with bad credentials is still refused.', default: false }),
-    hideCredentials: Type.Boolean({ description: 'Remove `Authorization` before forwarding (the upstream gets `X-Consumer-*` instead).', default: true }),
+    ...bearerFields(),
   },
   { description: 'Bearer JWT authentication.' },
 );

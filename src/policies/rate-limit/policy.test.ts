@@ -4,6 +4,7 @@ import { problemOf, send } from '../../../test/helpers/http.js';
 import type { ConfigError } from '../../config/errors.js';
 import { formatIssue } from '../../config/errors.js';
 import { addressKey } from './limits.js';
+import { IpRateLimitSchema } from '../ip-rate-limit/schema.js';
 import { loadConfigText } from '../../config/load.js';
 import { buildPipeline } from '../../gateway/pipeline.js';
 import { createLogger } from '../../observability/logger.js';
@@ -113,7 +114,10 @@ describe('ip-rate-limit policy (default on)', () => {
     const loaded = loadConfigText('upstreams:\n  a:\n    targets: [{ url: "http://127.0.0.1:1" }]\nroutes:\n  - name: r\n    match: { path: /r }\n    upstream: a\n    public: true\n', 'rampart.yaml', '/tmp');
     const pipeline = buildPipeline(loaded, { logger, events: createEvents(logger) });
     expect(pipeline.routes[0]!.policies.map((p) => p.name)).toContain('ip-rate-limit');
+    expect(pipeline.fallback.policies.map((p) => p.name)).toContain('ip-rate-limit');
     void pipeline.close();
+    const defaults = IpRateLimitSchema.properties;
+    expect([defaults.limit.default, defaults.window.default, defaults.algorithm.default, defaults.burst.default]).toEqual([600, '1m', 'gcra', undefined]);
   });
 
   it('refuses limits it cannot apply, at load, with positions', () => {
