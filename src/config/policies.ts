@@ -75,13 +75,17 @@ function checkBlock(block: Record<string, unknown>, base: ConfigPath, source: So
 /**
  * The policies a route runs, in execution order: phase, then priority (higher first), then name.
  * Defaults apply unless the route says `false`; a route's object merges into the default options.
- * `route` undefined resolves the fallback used for requests no route matches.
+ * `route` undefined resolves the fallback used for requests no route matches; `builtin` is for the
+ * gateway's own routes.
  */
-export function resolvePolicies(config: RampartConfig, route: RouteConfig | undefined, index = -1): ResolvedPolicy[] {
+export function resolvePolicies(config: RampartConfig, route: RouteConfig | undefined, index = -1, builtin = false): ResolvedPolicy[] {
   const out: ResolvedPolicy[] = [];
   for (const definition of builtinPolicies.values()) {
     const name = definition.name;
-    const fromDefaults = config.defaults[name];
+    // Built-in routes (identity) authenticate and authorize by themselves: `defaults` give them
+    // everything else (headers, CORS, limits, logs) but never an authentication or access rule.
+    const own = builtin && (definition.phase === 'authenticate' || definition.phase === 'authorize' || name === 'consumer-token');
+    const fromDefaults = own ? undefined : config.defaults[name];
     const fromRoute = route?.policies[name];
     if (fromRoute === false || (fromRoute === undefined && fromDefaults === false)) continue;
     if (fromRoute === undefined && fromDefaults === undefined && !definition.enabledByDefault) continue;

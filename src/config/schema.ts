@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Duration, Size, Strict, StringEnum } from './types.js';
+import { IdentitySchema } from '../identity/schema.js';
 
 /**
  * The schema of rampart.yaml (policy options are validated against each policy's own schema, see
@@ -325,6 +326,7 @@ export const ConfigSchema = Strict(
       { description: 'The database: users, keys, audit events (as the features that need it land).', default: {} },
     ),
     redis: Type.Optional(RedisConfig),
+    identity: Type.Optional(IdentitySchema),
     log: Log,
     upstreams: Type.Record(Type.String({ pattern: NAME_PATTERN }), Upstream, {
       description: 'Upstream services by name.',

@@ -7,6 +7,7 @@ import type { Purpose, Source } from './load.js';
 /** Checks the schema cannot express: references between sections, path templates, CIDRs. */
 export function checkSemantics(config: RampartConfig, source: Source, issues: ConfigIssue[], purpose: Purpose, warnings: ConfigIssue[]): void {
   checkTransport(config, source, issues, purpose, warnings);
+  checkIdentity(config, source, issues);
   config.server.trustedProxies.forEach((entry, i) => {
     try {
       proxyaddr.compile(entry);
@@ -130,4 +131,29 @@ function checkPathPattern(path: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/** The identity service's settings that depend on each other or on the mode. */
+function checkIdentity(config: RampartConfig, source: Source, issues: ConfigIssue[]): void {
+  const identity = config.identity;
+  if (identity === undefined || !identity.enabled) return;
+  if (identity.masterKey === undefined && config.mode !== 'development') {
+    issues.push(source.issue(['identity'], 'missing required key \'masterKey\' in production: base64 of 32 random bytes, e.g. masterKey: ${file:/run/secrets/rampart-master-key} (only development mode generates one)'));
+  }
+  if (identity.masterKey !== undefined && Buffer.from(identity.masterKey.trim(), 'base64').length < 32) {
+    issues.push(source.issue(['identity', 'masterKey'], 'expected base64 of at least 32 random bytes (openssl rand -base64 32)'));
+  }
+  const ttl = parseDuration(identity.tokens.accessTtl);
+  if (ttl < 60_000 || ttl > 3_600_000) issues.push(source.issue(['identity', 'tokens', 'accessTtl'], 'expected a duration between 1m and 1h'));
+  const grace = parseDuration(identity.tokens.reuseGrace);
+  if (grace > 30_000) issues.push(source.issue(['identity', 'tokens', 'reuseGrace'], 'expected at most 30s (a longer window lets a stolen token ride along)'));
+  if (parseDuration(identity.tokens.refreshIdleTtl) > parseDuration(identity.tokens.refreshAbsoluteTtl)) {
+    issues.push(source.issue(['identity', 'tokens', 'refreshIdleTtl'], 'expected at most refreshAbsoluteTtl'));
+  }
+  if (parseDuration(identity.keys.rotateEvery) < 2 * parseDuration(identity.keys.jwksMaxAge)) {
+    issues.push(source.issue(['identity', 'keys', 'rotateEvery'], 'expected at least twice keys.jwksMaxAge (the next key must be published one JWKS cache lifetime before it signs)'));
+  }
+  if (parseDuration(identity.lockout.baseDelay) > parseDuration(identity.lockout.maxDelay)) {
+    issues.push(source.issue(['identity', 'lockout', 'baseDelay'], 'expected at most lockout.maxDelay'));
+  }
 }

@@ -93,6 +93,46 @@ export const errorCodes = {
     title: 'Password contains your name',
     doc: 'The new password contains the name part of your e-mail address or the product name.',
   },
+  RMP_VALIDATION_FAILED: {
+    status: 400,
+    title: 'The request is not valid',
+    doc: 'The body, query or path does not match what the endpoint takes. `errors` lists each problem as `{ pointer, detail }` (a JSON pointer into the body, or `/query/<name>`); fields that are not accepted (unknown or read-only: mass assignment) are named there. Secret values are never echoed.',
+  },
+  RMP_LOGIN_FAILED: {
+    status: 401,
+    title: 'Login failed',
+    doc: 'The e-mail and password do not match an account that may log in. The answer is the same, byte for byte, whether the account does not exist, the password is wrong, or the account is locked or disabled, so it tells nothing about which. Repeated failures lock the account for a while (see docs/identity.md).',
+  },
+  RMP_REFRESH_TOKEN_INVALID: {
+    status: 401,
+    title: 'Refresh token not accepted',
+    doc: 'The refresh token is unknown, expired, revoked, or was already used. Reusing a spent refresh token ends the whole login session (every token of the family): log in again.',
+  },
+  RMP_PASSWORD_CHANGE_REQUIRED: {
+    status: 403,
+    title: 'Password change required',
+    doc: 'The account has a one-time password. Login answered with a `passwordChangeToken`, which can only be used at `POST /api/v1/auth/password` to set a new password.',
+  },
+  RMP_PASSWORD_INCORRECT: {
+    status: 403,
+    title: 'Current password is incorrect',
+    doc: 'Changing a password needs the current one, and the one given does not match.',
+  },
+  RMP_REGISTRATION_CLOSED: {
+    status: 403,
+    title: 'Registration is closed',
+    doc: '`identity.registration` is `off`, or it is `invite` and no valid invitation was given (unknown, used, expired, or for another e-mail).',
+  },
+  RMP_USER_EXISTS: {
+    status: 409,
+    title: 'A user with this e-mail exists',
+    doc: 'An admin tried to create (or rename to) an e-mail that is taken. Open registration never answers this (it answers 202 either way).',
+  },
+  RMP_STORE_UNAVAILABLE: {
+    status: 503,
+    title: 'The identity store is unavailable',
+    doc: 'The database of the identity service cannot be reached; the request changed nothing. Retry after `Retry-After`. Proxying of routes that do not need it continues.',
+  },
   RMP_RATE_LIMITED: {
     status: 429,
     title: 'Too many requests',

@@ -98,6 +98,8 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
     url: '*',
     handler: (request, reply) => {
       const ctx = request.rampart!;
+      const handler = ctx.route.handler;
+      if (handler !== undefined) return handler(ctx, reply).catch((error: unknown) => sendProblem(reply, error, ctx, logger));
       return forward(ctx, request, reply).catch((error: unknown) => sendProblem(reply, error, ctx, logger));
     },
   });

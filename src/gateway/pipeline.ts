@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
-import { ConfigError, type ConfigIssue } from '../config/errors.js';
+import { ConfigError, type ConfigIssue, type ConfigPath } from '../config/errors.js';
 import { RampartError } from '../errors/problem.js';
 import { resolvePolicies, withPolicyDefaults } from '../config/policies.js';
 import type { RouteConfig } from '../config/schema.js';
@@ -14,6 +14,8 @@ import { createRouter, RouteConflictError, type Router } from './router.js';
 import { Upstream } from './proxy/upstream.js';
 import { Stores, type RedisSettings } from '../stores/stores.js';
 import { parseDuration } from '../config/units.js';
+import { identityLink, type IdentityRuntime } from '../identity/index.js';
+import { identityRoutes, type BuiltinRoute, type RouteHandler } from '../identity/routes.js';
 
 export type RequestHook = (ctx: RequestContext) => void | Promise<void>;
 export type ResponseHook = (ctx: RequestContext, reply: FastifyReply) => void;
@@ -36,6 +38,8 @@ export interface CompiledRoute {
   readonly allowInsecure: boolean;
   /** Request headers never forwarded (the credentials of every authentication policy of the route). */
   readonly hiddenHeaders: readonly string[] | undefined;
+  /** A built-in route's own handler (identity, JWKS): it answers instead of an upstream. */
+  readonly handler: RouteHandler | undefined;
   /** The path sent upstream (before the target's base path and the query). */
   mapPath(ctx: RequestContext): string;
 }
@@ -45,6 +49,8 @@ export interface PipelineDeps {
   events: Events;
   /** Counters and connections that outlive a reload (the runtime's). Without it the pipeline makes and closes its own. */
   stores?: Stores;
+  /** The running identity service (the runtime's); without it, identity routes answer 503. */
+  identity?: IdentityRuntime | undefined;
 }
 
 /**
@@ -145,8 +151,11 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
     stores = own;
   }
   const redis = config.redis === undefined ? undefined : redisSettings(config.redis);
+  const identityConfig = config.identity?.enabled === true ? config.identity : undefined;
+  const identity = identityConfig === undefined ? undefined : (deps.identity?.link ?? identityLink(identityConfig));
+  const builtins: BuiltinRoute[] = identityConfig === undefined ? [] : identityRoutes(identityConfig, deps.identity?.service);
 
-  const compile = (route: RouteConfig | undefined, index: number): CompiledRoute => {
+  const compile = (route: RouteConfig | undefined, index: number, builtin?: BuiltinRoute): CompiledRoute => {
     const name = route?.name ?? '*';
     const ctx: PolicyContext = {
       route: name,
@@ -157,12 +166,15 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
       events: deps.events,
       stores,
       redis,
+      identity,
     };
     const requestHooks: RequestHook[] = [];
     const responseHooks: ResponseHook[] = [];
     const logHooks: ResponseHook[] = [];
     const policies: { name: string; phase: Phase; priority: number }[] = [];
-    const resolvedPolicies = resolvePolicies(config, route, index);
+    const resolvedPolicies = resolvePolicies(config, route, index, builtin !== undefined);
+    // A built-in route's problems point at the section that made it.
+    const where = (path: ConfigPath): ConfigPath => (builtin !== undefined ? ['identity'] : path);
     const hidden: string[] = [];
     const authHooks: RequestHook[] = [];
     const anyOfAuth = (c: RequestContext) => authenticateAnyOf(authHooks, c);
@@ -174,7 +186,7 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
       if (definition.phase === 'authenticate') {
         if (route?.public === true) {
           if (Object.hasOwn(route.policies, definition.name) && route.policies[definition.name] !== false) {
-            issues.push(loaded.issue(resolved.path, `route '${route.name}' says 'public: true' and lists the authentication policy '${definition.name}': remove one of them`));
+            issues.push(loaded.issue(where(resolved.path), `route '${route.name}' says 'public: true' and lists the authentication policy '${definition.name}': remove one of them`));
           }
           continue;
         }
@@ -184,7 +196,7 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
       try {
         hooks = definition.create(withPolicyDefaults(definition, resolved.options) as never, ctx);
       } catch (error) {
-        issues.push(loaded.issue(resolved.path, `policy '${definition.name}': ${(error as Error).message}`));
+        issues.push(loaded.issue(where(resolved.path), `policy '${definition.name}'${builtin !== undefined ? ` on the built-in route '${name}'` : ''}: ${(error as Error).message}`));
         continue;
       }
       policies.push({ name: definition.name, phase: definition.phase, priority: definition.priority });
@@ -226,18 +238,20 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
       handlesPreflight: policies.some((p) => p.name === 'cors'),
       allowInsecure: route?.allowInsecure ?? false,
       hiddenHeaders: hidden.length === 0 ? undefined : [...new Set(hidden)],
+      handler: builtin?.handler,
       mapPath: route === undefined ? (c) => c.path : compilePathMapper(route),
     };
   };
 
-  const routes = config.routes.map((route, i) => compile(route, i));
+  // Built-in routes first: a user route that claims one of their paths is the one reported.
+  const routes = [...builtins.map((b) => compile(b.route, -1, b)), ...config.routes.map((route, i) => compile(route, i))];
   const fallback = compile(undefined, -1);
   let router: Router<CompiledRoute> | undefined;
   try {
     router = createRouter(routes);
   } catch (error) {
     if (!(error instanceof RouteConflictError)) throw error;
-    issues.push(loaded.issue(['routes', error.routeIndex, 'match'], error.message));
+    issues.push(loaded.issue(['routes', error.routeIndex - builtins.length, 'match'], `${error.message}${/built-in|identity-/.test(error.message) ? ' (a route of the identity service)' : ''}`));
   }
   if (issues.length > 0 || router === undefined) {
     const pending = new Pipeline({ version: 0, loaded, routes, fallback, router: router ?? createRouter([]), upstreams, closers, logger: deps.logger });
@@ -290,7 +304,7 @@ function compilePathMapper(route: RouteConfig): (ctx: RequestContext) => string 
   return (ctx) => ctx.path;
 }
 
-function redisSettings(redis: NonNullable<LoadedConfig['config']['redis']>): RedisSettings {
+export function redisSettings(redis: NonNullable<LoadedConfig['config']['redis']>): RedisSettings {
   return { url: redis.url, keyPrefix: redis.keyPrefix, connectTimeoutMs: parseDuration(redis.connectTimeout), commandTimeoutMs: parseDuration(redis.commandTimeout) };
 }
 

@@ -10,7 +10,8 @@ import { parseDuration } from '../config/units.js';
 import { createLogger, flushLogger, type Logger } from '../observability/logger.js';
 import { createEvents, type Events } from '../observability/events.js';
 import { createAdminApp } from '../admin/app.js';
-import { buildPipeline, type Pipeline } from './pipeline.js';
+import { buildPipeline, redisSettings, type Pipeline } from './pipeline.js';
+import { startIdentity, type IdentityRuntime } from '../identity/index.js';
 import { createGatewayApp, openHttp2Sessions } from './app.js';
 import { loadTls, type TlsMaterial } from './tls.js';
 import { Stores } from '../stores/stores.js';
@@ -56,6 +57,8 @@ export class GatewayRuntime {
   #tls: TlsMaterial | undefined;
   /** Rate-limit counters and the Redis connection: kept across reloads. */
   readonly stores: Stores;
+  /** The identity service (database, keys, audit sink), when the config enables it: kept across reloads. */
+  readonly identity: IdentityRuntime | undefined;
 
   private constructor(init: {
     logger: Logger;
@@ -66,6 +69,7 @@ export class GatewayRuntime {
     admin: FastifyInstance | undefined;
     tls: TlsMaterial | undefined;
     stores: Stores;
+    identity: IdentityRuntime | undefined;
     configFile: string;
     env: NodeJS.ProcessEnv;
   }) {
@@ -77,6 +81,7 @@ export class GatewayRuntime {
     this.admin = init.admin;
     this.#tls = init.tls;
     this.stores = init.stores;
+    this.identity = init.identity;
     this.#configFile = init.configFile;
     this.#env = init.env;
     this.#live.add(init.ref.current);
@@ -92,9 +97,15 @@ export class GatewayRuntime {
     const tls = await loadTls(loaded);
     const stores = new Stores(logger);
     let pipeline: Pipeline;
+    let identity: IdentityRuntime | undefined;
     try {
-      pipeline = buildPipeline(loaded, { logger, events, stores });
+      // The identity service first (it migrates the database and loads the keys): the pipeline links to it.
+      if (config.identity?.enabled === true) {
+        identity = await startIdentity(loaded, { logger, events, stores, redis: config.redis === undefined ? undefined : redisSettings(config.redis) });
+      }
+      pipeline = buildPipeline(loaded, { logger, events, stores, identity });
     } catch (error) {
+      await identity?.close();
       await stores.close();
       throw error;
     }
@@ -105,7 +116,7 @@ export class GatewayRuntime {
     const app = await createGatewayApp({ ref, logger, tls });
     const plain = config.server.http !== undefined ? await createGatewayApp({ ref, logger }) : undefined;
     const admin = config.admin.enabled ? await createAdminApp(ref) : undefined;
-    const runtime = new GatewayRuntime({ logger, events, ref, app, plain, admin, tls, stores, configFile: options.configFile, env });
+    const runtime = new GatewayRuntime({ logger, events, ref, app, plain, admin, tls, stores, identity, configFile: options.configFile, env });
     const opened: FastifyInstance[] = [];
     const listen = async (what: string, server: FastifyInstance, at: { host: string; port: number }) => {
       try {
@@ -114,6 +125,7 @@ export class GatewayRuntime {
       } catch (error) {
         for (const o of opened) await o.close();
         await pipeline.close();
+        await identity?.close();
         await stores.close();
         throw new ListenError(what, at.host, at.port, error);
       }
@@ -173,7 +185,7 @@ export class GatewayRuntime {
     try {
       const loaded = loadConfigFile(this.#configFile, this.#env);
       tls = await loadTls(loaded);
-      next = buildPipeline(loaded, { logger: this.logger, events: this.events, stores: this.stores });
+      next = buildPipeline(loaded, { logger: this.logger, events: this.events, stores: this.stores, identity: this.identity });
     } catch (error) {
       const issues = error instanceof ConfigError ? error.issues.map(formatIssue) : [(error as Error).message];
       this.logger.error({ errors: issues }, 'config reload rejected; the previous config keeps serving');
@@ -229,6 +241,7 @@ export class GatewayRuntime {
     await closed;
     await Promise.allSettled([...this.#live].map((p) => p.close()));
     await this.admin?.close();
+    await this.identity?.close();
     await this.stores.close();
     this.logger.info({ type: 'event', event: 'sys_shutdown' }, 'Rampart stopped');
     flushLogger(this.logger);
@@ -268,6 +281,8 @@ function warnRestartOnly(old: LoadedConfig, next: LoadedConfig, logger: Logger):
   if (JSON.stringify(a.admin) !== JSON.stringify(b.admin)) changed.push('admin');
   if (JSON.stringify(a.log) !== JSON.stringify(b.log)) changed.push('log');
   if (a.watch !== b.watch) changed.push('watch');
+  if (JSON.stringify(a.identity) !== JSON.stringify(b.identity)) changed.push('identity');
+  if (JSON.stringify(a.storage) !== JSON.stringify(b.storage)) changed.push('storage');
   if (changed.length > 0) logger.warn({ keys: changed }, `these settings only change on restart: ${changed.join(', ')}`);
 }
 

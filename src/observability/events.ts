@@ -18,6 +18,10 @@ export interface SecurityEvent {
   requestId?: string;
   clientIp?: string;
   route?: string;
+  /** Who acted: a user id, `client:<id>` or `system` — never an e-mail. */
+  actor?: string;
+  /** Whom or what it was about: a user id, a key id. */
+  subject?: string;
   data?: Readonly<Record<string, string | number | boolean>>;
 }
 
@@ -40,7 +44,7 @@ const TYPE = /^[a-z]+(_[a-z0-9]+)+$/;
 export function createEvents(logger: Logger): Events {
   const sinks = new Set<EventSink>();
   const log: EventSink = (e) => {
-    const record = { type: 'event', event: e.event, eventLevel: e.level, requestId: e.requestId, clientIp: e.clientIp, route: e.route, data: e.data };
+    const record = { type: 'event', event: e.event, eventLevel: e.level, requestId: e.requestId, clientIp: e.clientIp, route: e.route, actor: e.actor, subject: e.subject, data: e.data };
     if (e.level === 'CRITICAL') logger.error(record, e.description);
     else if (e.level === 'WARN') logger.warn(record, e.description);
     else logger.info(record, e.description);

@@ -3,7 +3,20 @@ import type { FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { Events } from '../observability/events.js';
 import type { RequestContext } from '../gateway/context.js';
+import type { KeyObject } from 'node:crypto';
 import type { RedisSettings, Stores } from '../stores/stores.js';
+import type { Revocation } from '../revocation/revocation.js';
+
+/** What the jwt policy needs of the built-in identity service (`jwt: { identity: true }`). */
+export interface IdentityLink {
+  readonly issuer: string;
+  readonly audience: readonly string[];
+  readonly algorithms: readonly string[];
+  /** The service's published keys; undefined when it is not running (`rampart validate`). */
+  readonly keys: { readonly generation: number; verificationKey(kid: string | undefined): KeyObject } | undefined;
+  /** Where the service records revocations (the jwt policy must read the same store). */
+  readonly revocation: Revocation | undefined;
+}
 
 /** The phases of DESIGN.md, in the order a request passes through them. */
 export const PHASES = [
@@ -33,6 +46,8 @@ export interface PolicyContext {
   readonly stores: Stores;
   /** The top-level `redis` settings, when Redis is configured. */
   readonly redis: RedisSettings | undefined;
+  /** The built-in identity service, when the config has an enabled `identity` section. */
+  readonly identity: IdentityLink | undefined;
 }
 
 /**

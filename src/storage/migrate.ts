@@ -1,11 +1,13 @@
 import { Migrator, PostgresAdapter, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
 import { auditEvents } from './migrations/0001-audit-events.js';
 import { identity } from './migrations/0002-identity.js';
+import { identitySessions } from './migrations/0003-identity-sessions.js';
 
 /** Every migration, in order; names are stable forever (they are recorded in the database). */
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-audit-events': auditEvents,
   '0002-identity': identity,
+  '0003-identity-sessions': identitySessions,
 };
 
 /**

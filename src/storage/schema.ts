@@ -6,6 +6,18 @@ export interface Database {
   users: UserTable;
   refresh_tokens: RefreshTokenTable;
   signing_keys: SigningKeyTable;
+  refresh_families: RefreshFamilyTable;
+  invites: InviteTable;
+  revoked_tokens: RevokedTokenTable;
+  access_tokens: AccessTokenTable;
+}
+
+/** An access token issued (its `jti`), so revoking its session can denylist it until it expires. */
+export interface AccessTokenTable {
+  jti: string;
+  family_id: string;
+  user_id: string;
+  expires_at: string;
 }
 
 export interface UserTable {
@@ -21,6 +33,44 @@ export interface UserTable {
   disabled_at: string | null;
   failed_logins: Generated<number>;
   locked_until: string | null;
+  /** Access tokens issued before this time are refused (logout everywhere, password change). */
+  tokens_not_before: string | null;
+  /** 1 when the password is a one-time password that must be changed before anything else. */
+  password_change_required: Generated<number>;
+}
+
+/** A login session: every refresh token of one rotation chain; revoked as a whole. */
+export interface RefreshFamilyTable {
+  id: string;
+  user_id: string;
+  client_id: string;
+  created_at: string;
+  /** Absolute expiry: no refresh past it, however active the session. */
+  expires_at: string;
+  last_used_at: string;
+  revoked_at: string | null;
+  revoked_reason: string | null;
+  client_ip: string | null;
+  user_agent: string | null;
+}
+
+/** A single-use invitation to register (`registration: invite`); only its hash is stored. */
+export interface InviteTable {
+  id: string;
+  token_hash: string;
+  email: string | null;
+  roles: Generated<string>;
+  created_by: string | null;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
+  used_by: string | null;
+}
+
+/** Access tokens revoked before their expiry (logout), replayed into the revocation store at start. */
+export interface RevokedTokenTable {
+  jti: string;
+  expires_at: string;
 }
 
 /** One refresh token of a rotation family; only its hash is stored. */
@@ -33,6 +83,8 @@ export interface RefreshTokenTable {
   expires_at: string;
   used_at: string | null;
   revoked_at: string | null;
+  /** The token this one replaced (null for the first of a family). */
+  parent_id: string | null;
 }
 
 export interface SigningKeyTable {
@@ -44,6 +96,8 @@ export interface SigningKeyTable {
   created_at: string;
   active_from: string;
   retired_at: string | null;
+  /** Emergency revocation: the key is withdrawn from JWKS and its tokens refused. */
+  revoked_at: string | null;
 }
 
 /** The events module's database sink (one row per security event), kept for `retention`. */
@@ -60,4 +114,10 @@ export interface AuditEventTable {
   route: string | null;
   /** JSON of the event's data (never secrets). */
   data: string | null;
+  /** The event type without its args (`authn_login_fail`). */
+  type: string | null;
+  /** Who acted (a user id, `client:<id>`, `system`); never an e-mail. */
+  actor: string | null;
+  /** Whom or what it was about (a user id, a key id). */
+  subject: string | null;
 }

@@ -3,7 +3,7 @@ import { parseDuration } from '../../config/units.js';
 import { RampartError } from '../../errors/problem.js';
 import type { Consumer, RequestContext } from '../../gateway/context.js';
 import type { Revocation } from '../../revocation/revocation.js';
-import { definePolicy } from '../define.js';
+import { definePolicy, type IdentityLink } from '../define.js';
 import { BEARER, bearerRefusal, repeatedAuthorization, setConsumer, tokenInQuery } from '../authn.js';
 import { RemoteJwks, staticKeys, type KeyResolver } from './keys.js';
 import { HMAC_ALGORITHMS, JwtSchema } from './schema.js';
@@ -34,34 +34,59 @@ export const jwtPolicy = definePolicy({
   description: 'Bearer JWT authentication (JWKS or static keys, algorithm allowlist, claims, revocation); 401 with `WWW-Authenticate: Bearer`.',
   schema: JwtSchema,
   create(options, ctx) {
-    const sources = [options.jwksUrl, options.publicKeys, options.secret].filter((x) => x !== undefined).length;
-    if (sources !== 1) throw new Error('give exactly one of jwksUrl, publicKeys or secret');
-    const hmac = options.algorithms.filter((a) => (HMAC_ALGORITHMS as readonly string[]).includes(a));
-    if (options.secret !== undefined && hmac.length !== options.algorithms.length) throw new Error('with a secret, only HMAC algorithms (HS256, HS384, HS512) can be listed');
-    if (options.secret === undefined && hmac.length > 0) throw new Error('HMAC algorithms need a secret; with public keys they would let a public key be used as an HMAC secret');
+    const sources = [options.jwksUrl, options.publicKeys, options.secret].filter((x) => x !== undefined).length + (options.identity ? 1 : 0);
+    if (sources !== 1) throw new Error('give exactly one of identity, jwksUrl, publicKeys or secret');
     const skewMs = parseDuration(options.clockSkew);
     if (skewMs > 300_000) throw new Error('clockSkew may be at most 5m');
     if (options.revocation === 'redis' && ctx.redis === undefined) throw new Error("revocation 'redis' needs the top-level 'redis' settings");
 
     let keys: KeyResolver | Uint8Array;
     let remote: RemoteJwks | undefined;
-    if (options.jwksUrl !== undefined) {
-      remote = new RemoteJwks(options.jwksUrl, {
-        refreshMs: parseDuration(options.jwks.refresh),
-        cooldownMs: parseDuration(options.jwks.cooldown),
-        timeoutMs: parseDuration(options.jwks.timeout),
-        staleMs: parseDuration(options.jwks.staleIfError),
-      });
-      keys = remote.resolve;
-    } else if (options.publicKeys !== undefined) keys = staticKeys(options.publicKeys);
-    else keys = new TextEncoder().encode(options.secret);
-
-    const revocation: Revocation = ctx.stores.revocation(options.revocation === 'memory' ? undefined : ctx.redis);
+    let own: IdentityLink['keys'];
+    let revocation: Revocation;
+    let algorithms: string[];
+    let issuer: string | string[];
+    let audience: string | string[];
+    let typ = options.typ;
+    if (options.identity) {
+      const identity = ctx.identity;
+      if (identity === undefined) throw new Error("identity: true needs an enabled top-level 'identity' section");
+      if (options.typ !== undefined && options.typ !== 'at+jwt') throw new Error("with identity: true, typ is always 'at+jwt'");
+      typ = 'at+jwt';
+      algorithms = [...(options.algorithms ?? identity.algorithms)];
+      issuer = options.issuer ?? identity.issuer;
+      audience = options.audience ?? [...identity.audience];
+      own = identity.keys;
+      keys = (header) => {
+        if (own === undefined) return Promise.reject(new RampartError('RMP_AUTH_UNAVAILABLE', { detail: 'The identity service is not running.', headers: { 'retry-after': '5' } }));
+        return Promise.resolve(own.verificationKey(header.kid));
+      };
+      revocation = identity.revocation ?? ctx.stores.revocation(ctx.redis);
+    } else {
+      if (options.algorithms === undefined || options.issuer === undefined || options.audience === undefined) throw new Error('algorithms, issuer and audience are required (unless identity: true)');
+      algorithms = [...options.algorithms];
+      issuer = options.issuer;
+      audience = options.audience;
+      const hmac = algorithms.filter((a) => (HMAC_ALGORITHMS as readonly string[]).includes(a));
+      if (options.secret !== undefined && hmac.length !== algorithms.length) throw new Error('with a secret, only HMAC algorithms (HS256, HS384, HS512) can be listed');
+      if (options.secret === undefined && hmac.length > 0) throw new Error('HMAC algorithms need a secret; with public keys they would let a public key be used as an HMAC secret');
+      if (options.jwksUrl !== undefined) {
+        remote = new RemoteJwks(options.jwksUrl, {
+          refreshMs: parseDuration(options.jwks.refresh),
+          cooldownMs: parseDuration(options.jwks.cooldown),
+          timeoutMs: parseDuration(options.jwks.timeout),
+          staleMs: parseDuration(options.jwks.staleIfError),
+        });
+        keys = remote.resolve;
+      } else if (options.publicKeys !== undefined) keys = staticKeys(options.publicKeys);
+      else keys = new TextEncoder().encode(options.secret);
+      revocation = ctx.stores.revocation(options.revocation === 'memory' ? undefined : ctx.redis);
+    }
     const verifyOptions = {
-      algorithms: [...options.algorithms],
-      issuer: options.issuer,
-      audience: options.audience,
-      ...(options.typ !== undefined ? { typ: options.typ } : {}),
+      algorithms,
+      issuer,
+      audience,
+      ...(typ !== undefined ? { typ } : {}),
       clockTolerance: Math.floor(skewMs / 1000),
       requiredClaims: ['exp'],
     };
@@ -101,7 +126,7 @@ export const jwtPolicy = definePolicy({
       }
       let verified: Verified;
       try {
-        verified = toVerified(payload, scopesClaim, rolesClaim, remote?.generation ?? 0);
+        verified = toVerified(payload, scopesClaim, rolesClaim, remote?.generation ?? own?.generation ?? 0);
       } catch {
         throw refuse('RMP_AUTH_TOKEN_INVALID', 'The token has no usable subject');
       }
@@ -134,7 +159,7 @@ export const jwtPolicy = definePolicy({
         if (hit !== undefined) {
           // Never past exp, and never on a key the issuer has since withdrawn.
           const now = Date.now();
-          if (hit.exp + skewMs > now && (remote === undefined || (hit.keys === remote.generation && !remote.due(now)))) return checkRevoked(req, hit);
+          if (hit.exp + skewMs > now && (remote === undefined || (hit.keys === remote.generation && !remote.due(now))) && (own === undefined || hit.keys === own.generation)) return checkRevoked(req, hit);
           cache.delete(token);
         }
         return verify(req, token);

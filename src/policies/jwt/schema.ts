@@ -13,18 +13,23 @@ const StringOrList = (description: string) =>
 
 export const JwtSchema = Strict(
   {
-    algorithms: Type.Array(StringEnum([...ASYMMETRIC_ALGORITHMS, ...HMAC_ALGORITHMS] as const, { description: 'A JWS algorithm.' }), {
+    identity: Type.Boolean({
+      description:
+        'Accept the access tokens of the built-in identity service (`identity:` section): its keys, issuer, audience, `typ: at+jwt` and revocations, checked in process. Replaces `jwksUrl`/`publicKeys`/`secret`; `algorithms`, `issuer` and `audience` then default to the service\'s.',
+      default: false,
+    }),
+    algorithms: Type.Optional(Type.Array(StringEnum([...ASYMMETRIC_ALGORITHMS, ...HMAC_ALGORITHMS] as const, { description: 'A JWS algorithm.' }), {
       minItems: 1,
       uniqueItems: true,
-      description: 'Algorithms accepted (required; `none` never is). HMAC algorithms only with `secret`, the others only with `jwksUrl` or `publicKeys`.',
-    }),
+      description: 'Algorithms accepted (required unless `identity`; `none` never is). HMAC algorithms only with `secret`, the others only with `jwksUrl` or `publicKeys`.',
+    })),
     jwksUrl: Type.Optional(Type.String({ pattern: '^https?://', 'x-expected': 'an http(s):// URL', description: 'The issuer\'s JWKS (`https://issuer/.well-known/jwks.json`).' })),
     publicKeys: Type.Optional(
       Type.Array(Type.String({ minLength: 1, description: 'A PEM public key or certificate, or a JWK as JSON (use `${file:…}`).' }), { minItems: 1, description: 'Static public keys.' }),
     ),
     secret: Type.Optional(Type.String({ minLength: 32, description: 'HMAC secret, at least 32 bytes (use `${file:…}` or `${ENV}`).' })),
-    issuer: StringOrList('Accepted `iss` value(s) (required).'),
-    audience: StringOrList('Accepted `aud` value(s) (required).'),
+    issuer: Type.Optional(StringOrList('Accepted `iss` value(s) (required unless `identity`).')),
+    audience: Type.Optional(StringOrList('Accepted `aud` value(s) (required unless `identity`).')),
     typ: Type.Optional(Type.String({ minLength: 1, description: 'Required `typ` header, e.g. `at+jwt` (RFC 9068).' })),
     clockSkew: Duration({ description: 'Tolerance for `exp`, `nbf` and `iat` (at most 5m).', default: '30s' }),
     jwks: Strict(

@@ -1,0 +1,137 @@
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { LoadedConfig } from '../config/load.js';
+import { parseDuration } from '../config/units.js';
+import type { Events } from '../observability/events.js';
+import { AuditSink } from '../observability/audit-sink.js';
+import type { IdentityLink } from '../policies/define.js';
+import { createLimiter } from '../ratelimit/limiter.js';
+import { openStorage, type Storage } from '../storage/database.js';
+import { migrateToLatest } from '../storage/migrate.js';
+import type { RedisSettings, Stores } from '../stores/stores.js';
+import { SigningKeys } from './keys.js';
+import { loadMasterKey } from './master-key.js';
+import { PasswordHasher } from './passwords.js';
+import type { IdentityConfig } from './schema.js';
+import { IdentityService } from './service.js';
+import { AccessTokens, TokenHasher } from './tokens.js';
+
+/** The running identity service and what the gateway links to it; closed at shutdown. */
+export interface IdentityRuntime {
+  readonly service: IdentityService;
+  readonly link: IdentityLink;
+  readonly storage: Storage;
+  readonly audit: AuditSink;
+  close(): Promise<void>;
+}
+
+/** Access tokens live at most this long (the revocation replay and key retention rely on it). */
+export const MAX_ACCESS_TTL_MS = 3_600_000;
+
+/** The issuer, audience and algorithms the jwt policy checks, from config alone. */
+export function identityLink(config: IdentityConfig, running?: Pick<IdentityRuntime, 'service'>): IdentityLink {
+  return {
+    issuer: config.issuer,
+    audience: config.audience ?? [config.issuer],
+    algorithms: [config.tokens.algorithm],
+    keys: running?.service.keys,
+    revocation: running?.service.revocation,
+  };
+}
+
+/**
+ * Opens the database (migrating it), the master key and the signing keys, replays revocations,
+ * and starts the timers: key refresh/rotation, the sweep of expired rows, audit retention.
+ */
+export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger; events: Events; stores: Stores; redis: RedisSettings | undefined }): Promise<IdentityRuntime> {
+  const config = loaded.config;
+  const identity = config.identity!;
+  const dataDir = resolve(loaded.dir, config.dataDir);
+  const master = loadMasterKey({ configured: identity.masterKey, mode: config.mode, dataDir });
+  if (master.file !== undefined) {
+    deps.logger.warn(
+      { masterKeyFile: master.file, created: master.generated },
+      `DEVELOPMENT MASTER KEY: private signing keys are encrypted under a key kept next to them (${master.file}). Set identity.masterKey (\${RAMPART_MASTER_KEY} or \${file:…}) in production.`,
+    );
+  }
+  const accessTtlMs = parseDuration(identity.tokens.accessTtl);
+  if (accessTtlMs > MAX_ACCESS_TTL_MS || accessTtlMs < 60_000) throw new Error('identity.tokens.accessTtl must be between 1m and 1h');
+  const storage = openStorage(config.storage.url, loaded.dir);
+  try {
+    const { applied } = await migrateToLatest(storage.db);
+    if (applied.length > 0) deps.logger.info({ applied }, `database migrated (${storage.dialect})`);
+    const keys = new SigningKeys(storage.db, master.key, identity.tokens.algorithm, {
+      rotateEveryMs: parseDuration(identity.keys.rotateEvery),
+      jwksMaxAgeMs: parseDuration(identity.keys.jwksMaxAge),
+      // Every token a retired key signed has expired by then (plus the largest clock skew accepted).
+      retainMs: accessTtlMs + 300_000,
+    });
+    await keys.ensure();
+    const limit = (name: string, l: { limit: number; window: string }) =>
+      createLimiter({ name: `identity-${name}`, algorithm: 'gcra', limit: l.limit, window: l.window, store: 'auto', onStoreFailure: 'open' }, { stores: deps.stores, redis: deps.redis, logger: deps.logger });
+    const audit = new AuditSink(storage.db, deps.logger);
+    const removeSink = deps.events.addSink(audit.sink);
+    const service = new IdentityService({
+      db: storage.db,
+      keys,
+      tokens: new AccessTokens(keys, { issuer: identity.issuer, audience: identity.audience ?? [identity.issuer], clientId: identity.clientId, ttlMs: accessTtlMs }),
+      hasher: new TokenHasher(master.key),
+      passwords: new PasswordHasher(identity.passwords.argon2, { concurrency: identity.passwords.maxConcurrentHashes }),
+      revocation: deps.stores.revocation(deps.redis),
+      events: deps.events,
+      logger: deps.logger,
+      audit,
+      limits: { login: limit('login', identity.limits.login), register: limit('register', identity.limits.register), refresh: limit('refresh', identity.limits.refresh) },
+      settings: {
+        registration: identity.registration,
+        minPasswordLength: identity.passwords.minLength,
+        scopes: identity.scopes,
+        refreshIdleMs: parseDuration(identity.tokens.refreshIdleTtl),
+        refreshAbsoluteMs: parseDuration(identity.tokens.refreshAbsoluteTtl),
+        reuseGraceMs: parseDuration(identity.tokens.reuseGrace),
+        lockout: {
+          threshold: identity.lockout.threshold,
+          baseMs: parseDuration(identity.lockout.baseDelay),
+          maxMs: parseDuration(identity.lockout.maxDelay),
+          permanentAfter: identity.lockout.permanentAfter,
+        },
+      },
+    });
+    await service.replayRevocations();
+    const timers: NodeJS.Timeout[] = [];
+    const every = (ms: number, what: string, work: () => Promise<void>) => {
+      let running = false;
+      const timer = setInterval(() => {
+        if (running) return;
+        running = true;
+        work()
+          .catch((error: unknown) => deps.logger.warn({ err: (error as Error).message }, `identity: ${what} failed; will retry`))
+          .finally(() => (running = false));
+      }, ms);
+      timer.unref();
+      timers.push(timer);
+    };
+    // Picks up rotations and revocations from other nodes or the CLI, and promotes the next key on time.
+    every(parseDuration(identity.keys.refresh), 'key refresh', () => keys.ensure());
+    every(600_000, 'sweep', () => service.sweep());
+    const retention = parseDuration(identity.audit.retention);
+    const ipRetention = parseDuration(identity.audit.ipRetention);
+    every(3_600_000, 'audit retention', () => audit.applyRetention(retention, ipRetention));
+    const runtime: IdentityRuntime = {
+      service,
+      storage,
+      audit,
+      link: identityLink(identity, { service }),
+      async close() {
+        for (const t of timers) clearInterval(t);
+        removeSink();
+        await audit.close();
+        await storage.close();
+      },
+    };
+    return runtime;
+  } catch (error) {
+    await storage.close();
+    throw error;
+  }
+}

@@ -1,0 +1,323 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyReply } from 'fastify';
+import { RampartError } from '../errors/problem.js';
+import type { RequestContext } from '../gateway/context.js';
+import type { RouteConfig } from '../config/schema.js';
+import { DURATION_PATTERN, parseDuration } from '../config/units.js';
+import { check, queryObject, readBody, sendJson } from './http.js';
+import type { Actor, ClientInfo, IdentityService } from './service.js';
+import type { IdentityConfig } from './schema.js';
+
+export type RouteHandler = (ctx: RequestContext, reply: FastifyReply) => Promise<unknown>;
+
+/** A route the gateway serves itself: an ordinary route (default policies apply) with a handler instead of an upstream. */
+export interface BuiltinRoute {
+  route: RouteConfig;
+  handler: RouteHandler;
+}
+
+const closed = { additionalProperties: false } as const;
+const Email = Type.String({ minLength: 3, maxLength: 320 });
+// Length rules (and the 1 KiB cap) are the password rules' own, with their own codes.
+const Password = Type.String({ minLength: 1, maxLength: 4096 });
+const Token = Type.String({ minLength: 16, maxLength: 512, pattern: '^[A-Za-z0-9._~-]+$' });
+const Role = Type.String({ pattern: '^[a-z][a-z0-9_-]{0,63}$' });
+const Roles = Type.Array(Role, { maxItems: 32, uniqueItems: true });
+
+const RegisterBody = Type.Object({ email: Email, password: Password, invite: Type.Optional(Token) }, closed);
+const LoginBody = Type.Object({ email: Type.String({ maxLength: 1024 }), password: Type.String({ maxLength: 4096 }) }, closed);
+const RefreshBody = Type.Object({ refresh_token: Token }, closed);
+const LogoutBody = Type.Object({ refresh_token: Type.Optional(Token) }, closed);
+const PasswordChangeBody = Type.Object({ passwordChangeToken: Type.String({ minLength: 16, maxLength: 4096 }), newPassword: Password }, closed);
+const CreateUserBody = Type.Object({ email: Email, roles: Type.Optional(Roles), password: Type.Optional(Password) }, closed);
+const PatchUserBody = Type.Object({ email: Type.Optional(Email), roles: Type.Optional(Roles), status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('disabled')])) }, { ...closed, minProperties: 1 });
+const ChangePasswordBody = Type.Object({ currentPassword: Password, newPassword: Password }, closed);
+const InviteBody = Type.Object({ email: Type.Optional(Email), roles: Type.Optional(Roles), expiresIn: Type.Optional(Type.String({ pattern: DURATION_PATTERN })) }, closed);
+const Limit = Type.String({ pattern: '^(?:[1-9]|[1-9][0-9]|100)$' });
+const UsersQuery = Type.Object(
+  { limit: Type.Optional(Limit), cursor: Type.Optional(Type.String({ maxLength: 512 })), email: Type.Optional(Type.String({ maxLength: 320 })), role: Type.Optional(Role), status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('disabled'), Type.Literal('locked')])) },
+  closed,
+);
+const Iso = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}(T[0-9:.]+Z)?$' });
+const AuditQuery = Type.Object(
+  {
+    limit: Type.Optional(Limit),
+    cursor: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,15}$' })),
+    type: Type.Optional(Type.String({ pattern: '^[a-z]+(_[a-z0-9]+)+$' })),
+    actor: Type.Optional(Type.String({ maxLength: 300 })),
+    subject: Type.Optional(Type.String({ maxLength: 300 })),
+    since: Type.Optional(Iso),
+    until: Type.Optional(Iso),
+  },
+  closed,
+);
+const NoQuery = Type.Object({}, closed);
+
+/** The most invitations may live. */
+const MAX_INVITE_MS = 30 * 86_400_000;
+
+/**
+ * The identity service's routes, as ordinary routes of the gateway: the authentication endpoints
+ * are public (with their own per-IP limits), everything else takes an access token of this service
+ * (`jwt: { identity: true }`) and decides ownership and roles itself.
+ */
+export function identityRoutes(config: IdentityConfig, service: IdentityService | undefined): BuiltinRoute[] {
+  const run = (handler: (s: IdentityService, ctx: RequestContext, reply: FastifyReply) => Promise<unknown>): RouteHandler => {
+    return (ctx, reply) => {
+      if (service === undefined) return Promise.reject(new RampartError('RMP_STORE_UNAVAILABLE', { detail: 'The identity service is not running.', headers: { 'retry-after': '5' } }));
+      return handler(service, ctx, reply).catch((error: unknown) => {
+        throw storeError(error);
+      });
+    };
+  };
+  const auth = { jwt: { identity: true } };
+  const route = (name: string, path: string, methods: string[], authenticated: boolean): RouteConfig => ({
+    name,
+    match: { path, methods: methods as RouteConfig['match']['methods'] },
+    public: !authenticated,
+    allowInsecure: false,
+    policies: authenticated ? auth : {},
+  });
+
+  const metadata = JSON.stringify({
+    issuer: config.issuer,
+    jwks_uri: `${config.issuer.replace(/\/$/, '')}/.well-known/jwks.json`,
+    // Only what exists: first-party login is not an OAuth grant; client credentials and revocation come with issue 7.
+    response_types_supported: [],
+    grant_types_supported: [],
+    token_endpoint_auth_methods_supported: [],
+    scopes_supported: [...new Set(Object.values(config.scopes).flat())],
+    claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope', 'roles', 'sid'],
+    access_token_signing_alg_values_supported: [config.tokens.algorithm],
+  });
+  const jwksMaxAge = Math.floor(parseDuration(config.keys.jwksMaxAge) / 1000);
+
+  return [
+    {
+      route: route('identity-jwks', '/.well-known/jwks.json', ['GET'], false),
+      handler: run((s, _ctx, reply) => {
+        reply.code(200).header('content-type', 'application/jwk-set+json').header('cache-control', `public, max-age=${jwksMaxAge}`);
+        return Promise.resolve(reply.send(s.keys.jwks));
+      }),
+    },
+    {
+      route: route('identity-metadata', '/.well-known/oauth-authorization-server', ['GET'], false),
+      handler: (_ctx, reply) => {
+        reply.code(200).header('content-type', 'application/json; charset=utf-8').header('cache-control', 'public, max-age=3600');
+        return Promise.resolve(reply.send(metadata));
+      },
+    },
+    {
+      route: route('identity-auth', '/api/v1/auth/:action', ['POST'], false),
+      handler: run(async (s, ctx, reply) => {
+        const client = clientOf(ctx);
+        switch (ctx.params.action) {
+          case 'register': {
+            await limit(s.limits.register, ctx);
+            const body = await readBody(ctx, RegisterBody);
+            const result = await s.register(body, client);
+            if (result.status === 202) return sendJson(reply, 202, { status: 'accepted', detail: 'If this e-mail address was not registered yet, its account is ready: log in with it.' });
+            return sendJson(reply, 201, result.user);
+          }
+          case 'login': {
+            await limit(s.limits.login, ctx);
+            const body = await readBody(ctx, LoginBody);
+            const result = await s.login(body, client);
+            if ('passwordChangeToken' in result) {
+              throw new RampartError('RMP_PASSWORD_CHANGE_REQUIRED', { detail: 'Set a new password with this token at POST /api/v1/auth/password.', headers: { 'cache-control': 'no-store' }, extensions: { error: 'password_change_required', passwordChangeToken: result.passwordChangeToken, expiresIn: result.expiresIn } });
+            }
+            return sendJson(reply, 200, result);
+          }
+          case 'refresh': {
+            await limit(s.limits.refresh, ctx);
+            const body = await readBody(ctx, RefreshBody);
+            return sendJson(reply, 200, await s.refresh(body.refresh_token, client));
+          }
+          case 'password': {
+            await limit(s.limits.login, ctx);
+            const body = await readBody(ctx, PasswordChangeBody);
+            return sendJson(reply, 200, await s.completePasswordChange(body, client));
+          }
+          default:
+            throw new RampartError('RMP_ROUTE_NOT_FOUND', { detail: 'No such authentication endpoint.' });
+        }
+      }),
+    },
+    {
+      route: route('identity-logout', '/api/v1/auth/logout', ['POST'], true),
+      handler: run(async (s, ctx, reply) => {
+        const body = hasBody(ctx) ? await readBody(ctx, LogoutBody) : {};
+        await s.logout(actorOf(ctx), clientOf(ctx), body.refresh_token);
+        return reply.code(204).header('cache-control', 'no-store').send();
+      }),
+    },
+    {
+      route: route('identity-logout-all', '/api/v1/auth/logout-all', ['POST'], true),
+      handler: run(async (s, ctx, reply) => {
+        const actor = actorOf(ctx);
+        await s.logoutAll(actor.id, actor.id, clientOf(ctx));
+        return reply.code(204).header('cache-control', 'no-store').send();
+      }),
+    },
+    {
+      route: route('identity-users', '/api/v1/users', ['GET', 'POST'], true),
+      handler: run(async (s, ctx, reply) => {
+        const actor = actorOf(ctx);
+        requireAdmin(s, actor, ctx);
+        if (ctx.request.method === 'GET') {
+          const q = check(UsersQuery, queryObject(ctx.query), '/query');
+          return sendJson(reply, 200, await s.listUsers({ limit: Number(q.limit ?? 20), cursor: q.cursor, email: q.email, role: q.role, status: q.status }));
+        }
+        check(NoQuery, queryObject(ctx.query), '/query');
+        const body = await readBody(ctx, CreateUserBody);
+        const created = await s.createUser(actor, body, clientOf(ctx));
+        reply.header('location', `/api/v1/users/${created.user.id}`);
+        return sendJson(reply, 201, created.oneTimePassword === undefined ? created.user : { ...created.user, oneTimePassword: created.oneTimePassword });
+      }),
+    },
+    {
+      route: route('identity-user', '/api/v1/users/:id', ['GET', 'PATCH', 'DELETE'], true),
+      handler: run(async (s, ctx, reply) => {
+        const actor = actorOf(ctx);
+        const id = ownedTarget(s, actor, ctx);
+        const method = ctx.request.method;
+        if (method === 'GET') {
+          const user = await s.getUser(id);
+          if (user === undefined) throw notFound();
+          return sendJson(reply, 200, user);
+        }
+        if (method === 'DELETE') {
+          if (!(await s.deleteUser(actor, id, clientOf(ctx)))) throw notFound();
+          return reply.code(204).header('cache-control', 'no-store').send();
+        }
+        const body = await readBody(ctx, PatchUserBody);
+        const adminOnly = (['roles', 'status'] as const).filter((f) => body[f] !== undefined);
+        if (adminOnly.length > 0 && !isAdmin(actor)) {
+          denied(s, actor, ctx, `only admins may change ${adminOnly.join(', ')}`);
+          throw new RampartError('RMP_AUTHZ_DENIED', { detail: `Only admins may change ${adminOnly.join(' and ')}.`, extensions: { fields: adminOnly } });
+        }
+        const user = await s.updateUser(actor, id, body, clientOf(ctx));
+        if (user === undefined) throw notFound();
+        return sendJson(reply, 200, user);
+      }),
+    },
+    {
+      route: route('identity-user-password', '/api/v1/users/:id/password', ['PUT'], true),
+      handler: run(async (s, ctx, reply) => {
+        const actor = actorOf(ctx);
+        const id = ctx.params.id === 'me' ? actor.id : ctx.params.id;
+        // Only the owner, who knows the current password: admins reset instead.
+        if (id !== actor.id) {
+          denied(s, actor, ctx, 'password change for another user');
+          throw notFound();
+        }
+        const body = await readBody(ctx, ChangePasswordBody);
+        return sendJson(reply, 200, await s.changePassword(actor, body, clientOf(ctx)));
+      }),
+    },
+    {
+      route: route('identity-user-password-reset', '/api/v1/users/:id/password-reset', ['POST'], true),
+      handler: run(async (s, ctx, reply) => {
+        const actor = actorOf(ctx);
+        requireAdmin(s, actor, ctx);
+        const secret = await s.resetPassword(actor, ctx.params.id!, clientOf(ctx));
+        if (secret === undefined) throw notFound();
+        return sendJson(reply, 200, { oneTimePassword: secret, passwordChangeRequired: true });
+      }),
+    },
+    {
+      route: route('identity-invites', '/api/v1/invites', ['POST'], true),
+      handler: run(async (s, ctx, reply) => {
+        const actor = actorOf(ctx);
+        requireAdmin(s, actor, ctx);
+        const body = await readBody(ctx, InviteBody);
+        const expiresInMs = body.expiresIn === undefined ? 7 * 86_400_000 : parseDuration(body.expiresIn);
+        if (expiresInMs < 60_000 || expiresInMs > MAX_INVITE_MS) {
+          throw new RampartError('RMP_VALIDATION_FAILED', { extensions: { errors: [{ pointer: '/expiresIn', detail: 'must be between 1m and 30d' }] } });
+        }
+        return sendJson(reply, 201, await s.createInvite(actor, { email: body.email, roles: body.roles, expiresInMs }, clientOf(ctx)));
+      }),
+    },
+    {
+      route: route('identity-audit', '/api/v1/audit', ['GET'], true),
+      handler: run(async (s, ctx, reply) => {
+        const actor = actorOf(ctx);
+        requireAdmin(s, actor, ctx);
+        const q = check(AuditQuery, queryObject(ctx.query), '/query');
+        return sendJson(reply, 200, await s.listAudit({ limit: Number(q.limit ?? 50), cursor: q.cursor === undefined ? undefined : Number(q.cursor), type: q.type, actor: q.actor, subject: q.subject, since: q.since, until: q.until }));
+      }),
+    },
+  ];
+}
+
+function clientOf(ctx: RequestContext): ClientInfo {
+  const ua = ctx.request.raw.headers['user-agent'];
+  return { ip: ctx.clientIp, userAgent: typeof ua === 'string' ? ua : undefined, requestId: ctx.requestId };
+}
+
+/** The caller, from the access token the route's jwt policy (identity: true) verified. */
+function actorOf(ctx: RequestContext): Actor {
+  const consumer = ctx.consumer;
+  if (consumer === undefined || consumer.type !== 'user') throw new RampartError('RMP_AUTH_REQUIRED', { headers: { 'www-authenticate': 'Bearer realm="rampart"' } });
+  const claims = consumer.claims ?? {};
+  return {
+    id: consumer.id,
+    roles: consumer.roles,
+    sid: typeof claims.sid === 'string' ? claims.sid : undefined,
+    jti: typeof claims.jti === 'string' ? claims.jti : undefined,
+    exp: typeof claims.exp === 'number' ? claims.exp : undefined,
+  };
+}
+
+function isAdmin(actor: Actor): boolean {
+  return actor.roles.includes('admin');
+}
+
+function requireAdmin(s: IdentityService, actor: Actor, ctx: RequestContext): void {
+  if (isAdmin(actor)) return;
+  denied(s, actor, ctx, 'admin role required');
+  throw new RampartError('RMP_AUTHZ_DENIED', { detail: 'This needs the admin role.' });
+}
+
+/**
+ * Object level: a user reaches only their own record (`me` or their id); an admin any. Someone
+ * else's id answers 404, as for an id that does not exist, so ids cannot be probed.
+ */
+function ownedTarget(s: IdentityService, actor: Actor, ctx: RequestContext): string {
+  const id = ctx.params.id === 'me' ? actor.id : ctx.params.id!;
+  if (id === actor.id || isAdmin(actor)) return id;
+  denied(s, actor, ctx, 'another user\'s record');
+  throw notFound();
+}
+
+function denied(s: IdentityService, actor: Actor, ctx: RequestContext, why: string): void {
+  s.emit({ type: 'authz_fail', level: 'WARN', description: `refused: ${why}`, args: [actor.id], actor: actor.id, subject: ctx.params.id ?? '', route: ctx.route.name, data: { method: ctx.request.method } }, clientOf(ctx));
+}
+
+function notFound(): RampartError {
+  return new RampartError('RMP_OBJECT_NOT_FOUND', { detail: 'No such user.' });
+}
+
+function hasBody(ctx: RequestContext): boolean {
+  const h = ctx.request.raw.headers;
+  return (h['content-length'] !== undefined && h['content-length'] !== '0') || h['transfer-encoding'] !== undefined;
+}
+
+async function limit(limiter: IdentityService['limits']['login'], ctx: RequestContext): Promise<void> {
+  const decision = await limiter.consume(ctx.clientIp);
+  if (!decision.allowed) {
+    const retry = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+    throw new RampartError('RMP_RATE_LIMITED', { detail: 'Too many attempts from this address.', headers: { 'retry-after': String(retry) } });
+  }
+}
+
+/** Database failures answer 503 RMP_STORE_UNAVAILABLE (nothing was changed); anything else stays an error. */
+export function storeError(error: unknown): unknown {
+  if (error instanceof RampartError) return error;
+  const code = (error as { code?: unknown }).code;
+  const message = error instanceof Error ? error.message : '';
+  const store =
+    (typeof code === 'string' && (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|ENOSPC|EIO)$/.test(code) || /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|CORRUPT)/.test(code) || /^(08|53|57P)/.test(code))) ||
+    /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED/.test(message);
+  return store ? new RampartError('RMP_STORE_UNAVAILABLE', { detail: 'The identity store is unavailable; nothing was changed.', headers: { 'retry-after': '5' }, cause: error }) : error;
+}

@@ -1,0 +1,110 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Duration, Strict, StringEnum } from '../config/types.js';
+
+const PerIp = (what: string, limit: number, window: string) =>
+  Strict(
+    {
+      limit: Type.Integer({ minimum: 1, maximum: 1_000_000, description: `${what} allowed per client IP address per window.`, default: limit }),
+      window: Duration({ description: 'The window the limit counts over.', default: window }),
+    },
+    { description: `Per-IP limit on ${what} (429 with \`Retry-After\` past it; counted in Redis when configured).`, default: {} },
+  );
+
+/** `identity:` in rampart.yaml — the built-in identity service. */
+export const IdentitySchema = Strict(
+  {
+    enabled: Type.Boolean({ description: 'Serve the identity service (login, refresh, users API, JWKS) on the gateway listener.', default: true }),
+    issuer: Type.String({
+      pattern: '^https://[^\\s/?#]+(/[^\\s?#]*)?$',
+      'x-expected': 'an https:// URL without query or fragment',
+      description: 'The `iss` of every token issued (the public HTTPS URL of this gateway, e.g. `https://api.example.com`).',
+    }),
+    audience: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 512, description: 'An audience value.' }), {
+        minItems: 1,
+        uniqueItems: true,
+        description: 'The `aud` of access tokens (the APIs behind this gateway). Default: the issuer.',
+      }),
+    ),
+    clientId: Type.String({ pattern: '^[A-Za-z0-9._-]{1,128}$', 'x-expected': 'letters, digits, ".", "_" or "-"', description: 'The `client_id` claim of tokens from first-party login.', default: 'rampart' }),
+    masterKey: Type.Optional(
+      Type.String({
+        minLength: 40,
+        description:
+          'Base64 of 32 or more random bytes that encrypts private signing keys at rest (`${RAMPART_MASTER_KEY}` or `${file:/run/secrets/rampart-master-key}`). Required in production; development generates `<dataDir>/master.key` with a warning.',
+      }),
+    ),
+    registration: StringEnum(['open', 'invite', 'off'] as const, {
+      description: '`open`: anyone may register (202 whether or not the e-mail exists); `invite`: only with an invitation an admin created; `off`: accounts are created by admins only.',
+      default: 'off',
+    }),
+    scopes: Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_-]{0,63}$' }), Type.Array(Type.String({ pattern: '^[\\x21\\x23-\\x5b\\x5d-\\x7e]{1,128}$', description: 'A scope.' }), { description: 'Scopes of the role.' }), {
+      description: 'Scopes granted in the access token by role (`user: [notes:read, notes:write]`); a user gets the union over their roles.',
+      default: {},
+    }),
+    passwords: Strict(
+      {
+        minLength: Type.Integer({ minimum: 8, maximum: 256, description: 'Shortest password accepted, in characters (code points). 12 or more is suggested.', default: 12 }),
+        argon2: Strict(
+          {
+            memoryCost: Type.Integer({ minimum: 19_456, maximum: 4_194_304, description: 'Argon2id memory in KiB (at least 19456).', default: 19_456 }),
+            timeCost: Type.Integer({ minimum: 2, maximum: 20, description: 'Argon2id iterations (at least 2).', default: 2 }),
+            parallelism: Type.Integer({ minimum: 1, maximum: 16, description: 'Argon2id lanes.', default: 1 }),
+          },
+          { description: 'Argon2id parameters; hashes weaker than these are upgraded at the next login.', default: {} },
+        ),
+        maxConcurrentHashes: Type.Integer({ minimum: 1, maximum: 64, description: 'Argon2 computations at once (each uses `memoryCost` KiB and a thread); more wait in a bounded queue, past which 503.', default: 2 }),
+      },
+      { description: 'Password rules and hashing.', default: {} },
+    ),
+    tokens: Strict(
+      {
+        algorithm: StringEnum(['EdDSA', 'ES256'] as const, { description: 'Signature algorithm of access tokens.', default: 'EdDSA' }),
+        accessTtl: Duration({ description: 'Lifetime of access tokens (at most 1h).', default: '10m' }),
+        refreshIdleTtl: Duration({ description: 'A refresh token not used for this long expires.', default: '7d' }),
+        refreshAbsoluteTtl: Duration({ description: 'A login session (refresh-token family) ends this long after login, however active.', default: '30d' }),
+        reuseGrace: Duration({
+          description:
+            '`0s` (strict, the default): any second use of a refresh token revokes the whole family. A few seconds: concurrent uses within it get the same successor instead (for clients that race their own refreshes).',
+          default: '0s',
+        }),
+      },
+      { description: 'Access and refresh tokens.', default: {} },
+    ),
+    keys: Strict(
+      {
+        rotateEvery: Duration({ description: 'How long a signing key signs before the next one takes over.', default: '30d' }),
+        jwksMaxAge: Duration({ description: '`Cache-Control: max-age` of `/.well-known/jwks.json`; the next key is published at least this long before it signs.', default: '10m' }),
+        refresh: Duration({ description: 'How often each node re-reads the keys from the database (rotation or revocation on another node).', default: '30s' }),
+      },
+      { description: 'Signing keys: generated on first start, rotated on schedule.', default: {} },
+    ),
+    lockout: Strict(
+      {
+        threshold: Type.Integer({ minimum: 1, maximum: 100, description: 'Consecutive failed logins before the account is locked for a while.', default: 5 }),
+        baseDelay: Duration({ description: 'First lock duration; doubled for each further failure.', default: '30s' }),
+        maxDelay: Duration({ description: 'Longest temporary lock.', default: '1h' }),
+        permanentAfter: Type.Integer({ minimum: 10, maximum: 10_000, description: 'Consecutive failures after which the account stays locked until an admin unlocks it or resets the password.', default: 100 }),
+      },
+      { description: 'Per-account lockout after failed logins (reset by a successful login).', default: {} },
+    ),
+    limits: Strict(
+      {
+        login: PerIp('login attempts', 20, '1m'),
+        register: PerIp('registrations', 10, '1h'),
+        refresh: PerIp('refreshes', 60, '1m'),
+      },
+      { description: 'Per-IP rate limits on the authentication endpoints.', default: {} },
+    ),
+    audit: Strict(
+      {
+        retention: Duration({ description: 'How long audit events are kept.', default: '365d' }),
+        ipRetention: Duration({ description: 'How long client IP addresses are kept in audit events (then erased from them).', default: '30d' }),
+      },
+      { description: 'The audit table (the events module\'s database sink).', default: {} },
+    ),
+  },
+  { description: 'The built-in identity service: login → short-lived JWT → refresh rotation → logout, users API, signing keys, audit trail.' },
+);
+
+export type IdentityConfig = Static<typeof IdentitySchema>;

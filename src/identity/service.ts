@@ -1,0 +1,632 @@
+import { randomInt, randomUUID } from 'node:crypto';
+import type { Kysely, Selectable, Transaction, Updateable } from 'kysely';
+import type { Logger } from 'pino';
+import { RampartError } from '../errors/problem.js';
+import type { Events, SecurityEvent } from '../observability/events.js';
+import type { Revocation } from '../revocation/revocation.js';
+import type { Database, UserTable } from '../storage/schema.js';
+import type { Limiter } from '../ratelimit/limiter.js';
+import { passwordProblem, type PasswordHasher } from './passwords.js';
+import { randomSecret, type AccessTokens, type IssuedAccess, type TokenHasher } from './tokens.js';
+import type { SigningKeys } from './keys.js';
+import type { AuditSink } from '../observability/audit-sink.js';
+
+/** Far future: an account locked until an admin unlocks it. */
+export const LOCKED_FOREVER = '9999-12-31T23:59:59.999Z';
+
+export interface ClientInfo {
+  ip: string;
+  userAgent: string | undefined;
+  requestId: string;
+}
+
+/** The authenticated caller, from a verified access token of this service. */
+export interface Actor {
+  id: string;
+  roles: readonly string[];
+  /** The session (refresh-token family) the token belongs to. */
+  sid: string | undefined;
+  jti: string | undefined;
+  /** Seconds since the epoch. */
+  exp: number | undefined;
+}
+
+export interface TokenResponse {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  refresh_token: string;
+  scope: string;
+}
+
+export interface UserDto {
+  id: string;
+  email: string;
+  roles: string[];
+  status: 'active' | 'disabled' | 'locked';
+  passwordChangeRequired: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface IdentitySettings {
+  registration: 'open' | 'invite' | 'off';
+  minPasswordLength: number;
+  /** Scopes by role. */
+  scopes: Readonly<Record<string, readonly string[]>>;
+  refreshIdleMs: number;
+  refreshAbsoluteMs: number;
+  reuseGraceMs: number;
+  lockout: { threshold: number; baseMs: number; maxMs: number; permanentAfter: number };
+}
+
+export interface IdentityParts {
+  db: Kysely<Database>;
+  keys: SigningKeys;
+  tokens: AccessTokens;
+  hasher: TokenHasher;
+  passwords: PasswordHasher;
+  revocation: Revocation;
+  events: Events;
+  logger: Logger;
+  limits: { login: Limiter; register: Limiter; refresh: Limiter };
+  settings: IdentitySettings;
+  audit: AuditSink;
+}
+
+type UserRow = Selectable<UserTable>;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const EMAIL = /^[^\s@"<>()[\]\\,;:]{1,64}@[^\s@"<>()[\]\\,;:]{1,253}\.[^\s@"<>()[\]\\,;:]{1,63}$/;
+
+/**
+ * The login workflow and the users API, over the repositories (Kysely). Routes are thin: they parse
+ * and authorize the shape of a request; every rule about accounts, tokens and sessions is here.
+ */
+export class IdentityService {
+  readonly db: Kysely<Database>;
+  readonly keys: SigningKeys;
+  readonly tokens: AccessTokens;
+  readonly hasher: TokenHasher;
+  readonly passwords: PasswordHasher;
+  readonly revocation: Revocation;
+  readonly settings: IdentitySettings;
+  readonly #events: Events;
+  readonly limits: IdentityParts['limits'];
+  readonly audit: AuditSink;
+
+  constructor(parts: IdentityParts) {
+    this.db = parts.db;
+    this.keys = parts.keys;
+    this.tokens = parts.tokens;
+    this.hasher = parts.hasher;
+    this.passwords = parts.passwords;
+    this.revocation = parts.revocation;
+    this.settings = parts.settings;
+    this.#events = parts.events;
+    this.limits = parts.limits;
+    this.audit = parts.audit;
+  }
+
+  // ── registration and login ───────────────────────────────────────────────────────────────
+
+  /**
+   * `open`: 202 and the same body whether the e-mail is new or not (an account is created only
+   * when it is new; the password is hashed either way, so timing tells nothing). `invite`: a valid,
+   * unused invitation is required, and it is spent.
+   */
+  async register(input: { email: string; password: string; invite?: string | undefined }, client: ClientInfo): Promise<{ status: 201 | 202; user?: UserDto }> {
+    const mode = this.settings.registration;
+    if (mode === 'off') throw new RampartError('RMP_REGISTRATION_CLOSED', { detail: 'Accounts are created by administrators.' });
+    const email = normalizeEmail(input.email);
+    this.#checkPassword(input.password, email);
+    const hash = await this.passwords.hash(input.password);
+    const now = Date.now();
+    if (mode === 'invite') {
+      if (input.invite === undefined) throw new RampartError('RMP_REGISTRATION_CLOSED', { detail: 'Registration needs an invitation.' });
+      const inviteHash = this.hasher.hash(input.invite);
+      const id = randomUUID();
+      const created = await this.db.transaction().execute(async (trx) => {
+        const invite = await trx.selectFrom('invites').selectAll().where('token_hash', '=', inviteHash).executeTakeFirst();
+        if (invite === undefined || invite.used_at !== null || Date.parse(invite.expires_at) <= now || (invite.email !== null && invite.email !== email)) return undefined;
+        const spent = await trx.updateTable('invites').set({ used_at: iso(now), used_by: id }).where('id', '=', invite.id).where('used_at', 'is', null).executeTakeFirst();
+        if (Number(spent.numUpdatedRows) !== 1) return undefined;
+        const inserted = await this.#insertUser(trx, { id, email, hash, roles: parseRoles(invite.roles), now, changeRequired: false });
+        if (!inserted) throw new RampartError('RMP_USER_EXISTS');
+        return invite.id;
+      });
+      if (created === undefined) throw new RampartError('RMP_REGISTRATION_CLOSED', { detail: 'The invitation is not valid.' });
+      this.emit({ type: 'user_created', level: 'INFO', description: 'user registered with an invitation', actor: id, subject: id, args: [id], data: { invite: created } }, client);
+      return { status: 201, user: toDto((await this.#user(id))!, now) };
+    }
+    const id = randomUUID();
+    const inserted = await this.#insertUser(this.db, { id, email, hash, roles: ['user'], now, changeRequired: false });
+    if (inserted) this.emit({ type: 'user_created', level: 'INFO', description: 'user registered', actor: id, subject: id, args: [id] }, client);
+    return { status: 202 };
+  }
+
+  /**
+   * Checks credentials. Unknown user, wrong password, locked and disabled accounts all end in the
+   * same RMP_LOGIN_FAILED after the same Argon2 work (a dummy verification for an unknown user).
+   */
+  async login(input: { email: string; password: string }, client: ClientInfo): Promise<TokenResponse | { passwordChangeToken: string; expiresIn: number }> {
+    const email = normalizeEmail(input.email, false);
+    const user = email === undefined ? undefined : await this.#userByEmail(email);
+    const { ok, rehash } = await this.passwords.verify(user?.password_hash, input.password);
+    const now = Date.now();
+    const failed = () => new RampartError('RMP_LOGIN_FAILED', { detail: 'The e-mail or password is not correct, or the account cannot log in right now.' });
+    if (user === undefined) {
+      this.emit({ type: 'authn_login_fail', level: 'WARN', description: 'login failed: no such account', data: { reason: 'unknown_user' } }, client);
+      throw failed();
+    }
+    const locked = user.locked_until !== null && Date.parse(user.locked_until) > now;
+    if (locked || user.disabled_at !== null) {
+      // Attempts on a locked account are not counted: an attacker cannot push a victim to a permanent lock faster.
+      this.emit({ type: 'authn_login_fail', level: 'WARN', description: `login refused: account ${locked ? 'locked' : 'disabled'}`, args: [user.id], actor: user.id, subject: user.id, data: { reason: locked ? 'locked' : 'disabled' } }, client);
+      throw failed();
+    }
+    if (!ok) {
+      await this.#countFailure(user, now, client);
+      throw failed();
+    }
+    await this.db.updateTable('users').set({ failed_logins: 0, locked_until: null }).where('id', '=', user.id).execute();
+    if (rehash) {
+      const upgraded = await this.passwords.hash(input.password);
+      await this.db.updateTable('users').set({ password_hash: upgraded }).where('id', '=', user.id).where('password_hash', '=', user.password_hash).execute();
+    }
+    if (user.password_change_required === 1) {
+      const change = await this.tokens.issuePasswordChange(user.id, now);
+      this.emit({ type: 'authn_login_success', level: 'INFO', description: 'login with a one-time password: password change required', args: [user.id], actor: user.id, subject: user.id, data: { passwordChangeRequired: true } }, client);
+      return { passwordChangeToken: change.token, expiresIn: change.exp - Math.floor(now / 1000) };
+    }
+    this.emit({ type: 'authn_login_success', level: 'INFO', description: 'login', args: [user.id], actor: user.id, subject: user.id }, client);
+    return this.#startSession(user, client, now);
+  }
+
+  /**
+   * Rotates a refresh token with one conditional update: of many concurrent uses exactly one wins.
+   * A token already used is reuse: in strict mode (no grace) the whole family is revoked, successor
+   * and access tokens included; within the grace window, the winner's successor is given again.
+   */
+  async refresh(refreshToken: string, client: ClientInfo): Promise<TokenResponse> {
+    const hash = this.hasher.hash(refreshToken);
+    const now = Date.now();
+    const invalid = (detail = 'The refresh token is not valid; log in again.') => new RampartError('RMP_REFRESH_TOKEN_INVALID', { detail });
+    const successorRaw = this.hasher.successor(refreshToken);
+    const outcome = await this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('refresh_tokens as t')
+        .innerJoin('refresh_families as f', 'f.id', 't.family_id')
+        .select(['t.id', 't.family_id', 't.user_id', 't.expires_at', 't.used_at', 't.revoked_at', 'f.expires_at as family_expires_at', 'f.revoked_at as family_revoked_at'])
+        .where('t.token_hash', '=', hash)
+        .executeTakeFirst();
+      if (row === undefined) return { kind: 'unknown' as const };
+      if (row.family_revoked_at !== null || row.revoked_at !== null) return { kind: 'revoked' as const, row };
+      if (Date.parse(row.expires_at) <= now || Date.parse(row.family_expires_at) <= now) return { kind: 'expired' as const, row };
+      const won = row.used_at === null && Number((await trx.updateTable('refresh_tokens').set({ used_at: iso(now) }).where('id', '=', row.id).where('used_at', 'is', null).executeTakeFirst()).numUpdatedRows) === 1;
+      if (!won) {
+        // Someone used it first. Within the grace window, the same successor (if still unused).
+        const used = await trx.selectFrom('refresh_tokens').select('used_at').where('id', '=', row.id).executeTakeFirst();
+        const usedAt = used?.used_at == null ? now : Date.parse(used.used_at);
+        if (this.settings.reuseGraceMs > 0 && now - usedAt <= this.settings.reuseGraceMs) {
+          const successor = await trx.selectFrom('refresh_tokens').select(['id', 'used_at', 'revoked_at']).where('token_hash', '=', this.hasher.hash(successorRaw)).executeTakeFirst();
+          if (successor !== undefined && successor.used_at === null && successor.revoked_at === null) return { kind: 'grace' as const, row };
+        }
+        await trx.updateTable('refresh_families').set({ revoked_at: iso(now), revoked_reason: 'reuse' }).where('id', '=', row.family_id).where('revoked_at', 'is', null).execute();
+        return { kind: 'reuse' as const, row };
+      }
+      const expires = Math.min(now + this.settings.refreshIdleMs, Date.parse(row.family_expires_at));
+      await trx
+        .insertInto('refresh_tokens')
+        .values({ id: randomUUID(), family_id: row.family_id, user_id: row.user_id, token_hash: this.hasher.hash(successorRaw), issued_at: iso(now), expires_at: iso(expires), used_at: null, revoked_at: null, parent_id: row.id })
+        .execute();
+      await trx.updateTable('refresh_families').set({ last_used_at: iso(now) }).where('id', '=', row.family_id).execute();
+      return { kind: 'rotated' as const, row };
+    });
+    if (outcome.kind === 'unknown') {
+      this.emit({ type: 'authn_token_invalid', level: 'WARN', description: 'refresh with an unknown token', data: { token: this.hasher.auditId(refreshToken) } }, client);
+      throw invalid();
+    }
+    const { row } = outcome;
+    if (outcome.kind === 'reuse') {
+      await this.#revokeFamilies([row.family_id], 'reuse', now);
+      this.emit({ type: 'authn_token_reuse', level: 'CRITICAL', description: 'a spent refresh token was used again: the session is revoked', args: [row.user_id], actor: row.user_id, subject: row.user_id, data: { session: row.family_id, token: this.hasher.auditId(refreshToken) } }, client);
+      throw invalid('The refresh token was already used; the session has been ended. Log in again.');
+    }
+    if (outcome.kind !== 'rotated' && outcome.kind !== 'grace') throw invalid();
+    const user = await this.#user(row.user_id);
+    if (user === undefined || user.disabled_at !== null) throw invalid();
+    if (outcome.kind === 'grace') this.emit({ type: 'authn_token_refresh_grace', level: 'INFO', description: 'concurrent refresh within the grace window: same successor', args: [row.user_id], actor: row.user_id, subject: row.user_id, data: { session: row.family_id } }, client);
+    const access = await this.#issueAccess(user, row.family_id, now);
+    this.emit({ type: 'authn_token_created', level: 'INFO', description: 'tokens refreshed', args: [row.user_id], actor: row.user_id, subject: row.user_id, data: { session: row.family_id, jti: this.hasher.auditId(access.jti) } }, client);
+    return this.#tokenResponse(access, successorRaw, user);
+  }
+
+  /** Ends the caller's session: its refresh tokens and every access token it issued, this one included. */
+  async logout(actor: Actor, client: ClientInfo, refreshToken?: string): Promise<void> {
+    const families = new Set<string>();
+    if (actor.sid !== undefined) families.add(actor.sid);
+    if (refreshToken !== undefined) {
+      const row = await this.db.selectFrom('refresh_tokens').select(['family_id', 'user_id']).where('token_hash', '=', this.hasher.hash(refreshToken)).executeTakeFirst();
+      if (row !== undefined && row.user_id === actor.id) families.add(row.family_id);
+    }
+    await this.#revokeFamilies([...families], 'logout', Date.now());
+    if (actor.jti !== undefined && actor.exp !== undefined) await this.#denyAccess(actor.jti, actor.exp);
+    this.emit({ type: 'authn_token_revoked', level: 'INFO', description: 'logout', args: [actor.id], actor: actor.id, subject: actor.id, data: { sessions: families.size } }, client);
+  }
+
+  /** Ends every session of the caller (or of a user, for an admin). */
+  async logoutAll(userId: string, actorId: string, client: ClientInfo, reason = 'logout_all'): Promise<void> {
+    await this.#endAllSessions(userId, reason, Date.now());
+    this.emit({ type: 'authn_token_revoked', level: 'INFO', description: `every session ended (${reason})`, args: [userId], actor: actorId, subject: userId, data: { reason } }, client);
+  }
+
+  /** Sets a new password with the token login gave for a one-time password; then logs in. */
+  async completePasswordChange(input: { passwordChangeToken: string; newPassword: string }, client: ClientInfo): Promise<TokenResponse> {
+    const claims = await this.tokens.verifyPasswordChange(input.passwordChangeToken);
+    const refused = new RampartError('RMP_AUTH_TOKEN_INVALID', { detail: 'The password-change token is not valid; log in again with the one-time password.' });
+    if (claims === undefined) throw refused;
+    const user = await this.#user(claims.sub);
+    if (user === undefined || user.disabled_at !== null || user.password_change_required !== 1) throw refused;
+    this.#checkPassword(input.newPassword, user.email);
+    // Single use: the token's jti is spent by the insert (a second use conflicts).
+    const spent = await this.db.insertInto('revoked_tokens').values({ jti: `pwc:${claims.jti}`, expires_at: iso(claims.exp * 1000) }).onConflict((oc) => oc.column('jti').doNothing()).executeTakeFirst();
+    if (numInserted(spent) !== 1) throw refused;
+    const hash = await this.passwords.hash(input.newPassword);
+    const now = Date.now();
+    await this.db.updateTable('users').set({ password_hash: hash, password_change_required: 0, updated_at: iso(now) }).where('id', '=', user.id).execute();
+    this.emit({ type: 'user_password_changed', level: 'INFO', description: 'one-time password replaced', args: [user.id], actor: user.id, subject: user.id }, client);
+    return this.#startSession({ ...user, password_change_required: 0 }, client, now);
+  }
+
+  // ── users API ────────────────────────────────────────────────────────────────────────────
+
+  async listUsers(query: { limit: number; cursor?: string | undefined; email?: string | undefined; role?: string | undefined; status?: string | undefined }): Promise<{ items: UserDto[]; nextCursor: string | null }> {
+    let q = this.db.selectFrom('users').selectAll().orderBy('created_at', 'asc').orderBy('id', 'asc').limit(query.limit + 1);
+    if (query.cursor !== undefined) {
+      const [createdAt, id] = decodeCursor(query.cursor);
+      q = q.where((eb) => eb.or([eb('created_at', '>', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '>', id)])]));
+    }
+    if (query.email !== undefined) q = q.where('email', 'like', `%${query.email.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    if (query.status === 'disabled') q = q.where('disabled_at', 'is not', null);
+    if (query.status === 'active') q = q.where('disabled_at', 'is', null).where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', iso(Date.now()))]));
+    if (query.status === 'locked') q = q.where('disabled_at', 'is', null).where('locked_until', '>', iso(Date.now()));
+    const rows = await q.execute();
+    const now = Date.now();
+    const filtered = query.role === undefined ? rows : rows.filter((r) => parseRoles(r.roles).includes(query.role!));
+    const page = filtered.slice(0, query.limit);
+    const last = rows.length > query.limit ? rows[query.limit - 1] : undefined;
+    return { items: page.map((r) => toDto(r, now)), nextCursor: last === undefined ? null : encodeCursor(last.created_at, last.id) };
+  }
+
+  /** Admin: creates a user; without a password, a one-time password is generated and shown once. */
+  async createUser(actor: Actor, input: { email: string; roles?: string[] | undefined; password?: string | undefined }, client: ClientInfo): Promise<{ user: UserDto; oneTimePassword?: string }> {
+    const email = normalizeEmail(input.email);
+    const oneTime = input.password === undefined ? oneTimePassword() : undefined;
+    const password = input.password ?? oneTime!;
+    if (input.password !== undefined) this.#checkPassword(input.password, email);
+    const hash = await this.passwords.hash(password);
+    const id = randomUUID();
+    const now = Date.now();
+    const roles = input.roles ?? ['user'];
+    if (!(await this.#insertUser(this.db, { id, email, hash, roles, now, changeRequired: oneTime !== undefined }))) throw new RampartError('RMP_USER_EXISTS');
+    this.emit({ type: 'user_created', level: 'INFO', description: 'user created by an admin', args: [id], actor: actor.id, subject: id, data: { roles: roles.join(' ') } }, client);
+    const user = toDto((await this.#user(id))!, now);
+    return oneTime === undefined ? { user } : { user, oneTimePassword: oneTime };
+  }
+
+  async getUser(id: string): Promise<UserDto | undefined> {
+    const row = await this.#user(id);
+    return row === undefined ? undefined : toDto(row, Date.now());
+  }
+
+  /** Applies a checked patch (the route has refused unknown fields and non-admin writes of roles/status). */
+  async updateUser(actor: Actor, id: string, patch: { email?: string | undefined; roles?: string[] | undefined; status?: 'active' | 'disabled' | undefined }, client: ClientInfo): Promise<UserDto | undefined> {
+    const user = await this.#user(id);
+    if (user === undefined) return undefined;
+    const now = Date.now();
+    const set: Updateable<UserTable> = { updated_at: iso(now) };
+    const changed: string[] = [];
+    if (patch.email !== undefined) {
+      set.email = normalizeEmail(patch.email);
+      changed.push('email');
+    }
+    if (patch.roles !== undefined) {
+      set.roles = JSON.stringify([...new Set(patch.roles)]);
+      changed.push('roles');
+    }
+    let endSessions = false;
+    if (patch.status === 'disabled' && user.disabled_at === null) {
+      set.disabled_at = iso(now);
+      endSessions = true;
+      changed.push('status');
+    } else if (patch.status === 'active') {
+      set.disabled_at = null;
+      set.locked_until = null;
+      set.failed_logins = 0;
+      changed.push('status');
+    }
+    try {
+      await this.db.updateTable('users').set(set).where('id', '=', id).execute();
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new RampartError('RMP_USER_EXISTS');
+      throw error;
+    }
+    // New roles must not ride on old tokens; a disabled user keeps none.
+    if (endSessions || patch.roles !== undefined) await this.#endAllSessions(id, endSessions ? 'disabled' : 'roles_changed', now);
+    this.emit({ type: 'user_updated', level: 'INFO', description: `user updated: ${changed.join(', ') || 'nothing'}`, args: [id], actor: actor.id, subject: id, data: { fields: changed.join(' ') } }, client);
+    return toDto((await this.#user(id))!, now);
+  }
+
+  /** Erases the user's personal data and sessions; the audit trail keeps ids only. */
+  async deleteUser(actor: Actor, id: string, client: ClientInfo): Promise<boolean> {
+    const now = Date.now();
+    if ((await this.#user(id)) === undefined) return false;
+    await this.#endAllSessions(id, 'deleted', now);
+    await this.db.deleteFrom('access_tokens').where('user_id', '=', id).execute();
+    await this.db.deleteFrom('users').where('id', '=', id).execute();
+    this.emit({ type: 'user_deleted', level: 'INFO', description: 'user deleted', args: [id], actor: actor.id, subject: id }, client);
+    return true;
+  }
+
+  /** The owner changes their password (current one required); every session ends, a new one starts. */
+  async changePassword(actor: Actor, input: { currentPassword: string; newPassword: string }, client: ClientInfo): Promise<TokenResponse> {
+    const user = await this.#user(actor.id);
+    if (user === undefined) throw new RampartError('RMP_OBJECT_NOT_FOUND');
+    const { ok } = await this.passwords.verify(user.password_hash, input.currentPassword);
+    const now = Date.now();
+    if (!ok) {
+      await this.#countFailure(user, now, client);
+      throw new RampartError('RMP_PASSWORD_INCORRECT');
+    }
+    this.#checkPassword(input.newPassword, user.email);
+    const hash = await this.passwords.hash(input.newPassword);
+    await this.db.updateTable('users').set({ password_hash: hash, updated_at: iso(now), failed_logins: 0, locked_until: null }).where('id', '=', user.id).execute();
+    await this.#endAllSessions(user.id, 'password_changed', now);
+    this.emit({ type: 'user_password_changed', level: 'INFO', description: 'password changed; every other session ended', args: [user.id], actor: actor.id, subject: user.id }, client);
+    return this.#startSession(user, client, now + 1);
+  }
+
+  /** Admin: a one-time password for the user (shown once); every session ends and the account is unlocked. */
+  async resetPassword(actor: Actor, id: string, client: ClientInfo): Promise<string | undefined> {
+    const user = await this.#user(id);
+    if (user === undefined) return undefined;
+    const secret = oneTimePassword();
+    const hash = await this.passwords.hash(secret);
+    const now = Date.now();
+    await this.db.updateTable('users').set({ password_hash: hash, password_change_required: 1, failed_logins: 0, locked_until: null, updated_at: iso(now) }).where('id', '=', id).execute();
+    await this.#endAllSessions(id, 'password_reset', now);
+    this.emit({ type: 'user_password_reset', level: 'WARN', description: 'password reset by an admin; every session ended', args: [id], actor: actor.id, subject: id }, client);
+    return secret;
+  }
+
+  /** Admin: a single-use invitation (shown once). */
+  async createInvite(actor: Actor, input: { email?: string | undefined; roles?: string[] | undefined; expiresInMs: number }, client: ClientInfo): Promise<{ id: string; token: string; expiresAt: string }> {
+    const token = randomSecret();
+    const id = randomUUID();
+    const now = Date.now();
+    const expiresAt = iso(now + input.expiresInMs);
+    await this.db
+      .insertInto('invites')
+      .values({ id, token_hash: this.hasher.hash(token), email: input.email === undefined ? null : normalizeEmail(input.email), roles: JSON.stringify(input.roles ?? ['user']), created_by: actor.id, created_at: iso(now), expires_at: expiresAt, used_at: null, used_by: null })
+      .execute();
+    this.emit({ type: 'user_invite_created', level: 'INFO', description: 'invitation created', actor: actor.id, subject: id }, client);
+    return { id, token, expiresAt };
+  }
+
+  async listAudit(query: { limit: number; cursor?: number | undefined; type?: string | undefined; actor?: string | undefined; subject?: string | undefined; since?: string | undefined; until?: string | undefined }) {
+    await this.audit.flush();
+    let q = this.db.selectFrom('audit_events').selectAll().orderBy('id', 'desc').limit(query.limit + 1);
+    if (query.cursor !== undefined) q = q.where('id', '<', query.cursor);
+    if (query.type !== undefined) q = q.where('type', '=', query.type);
+    if (query.actor !== undefined) q = q.where('actor', '=', query.actor);
+    if (query.subject !== undefined) q = q.where('subject', '=', query.subject);
+    if (query.since !== undefined) q = q.where('time', '>=', query.since);
+    if (query.until !== undefined) q = q.where('time', '<', query.until);
+    const rows = await q.execute();
+    const page = rows.slice(0, query.limit);
+    return {
+      items: page.map((r) => ({
+        id: Number(r.id),
+        time: r.time,
+        event: r.event,
+        type: r.type,
+        level: r.level,
+        description: r.description,
+        actor: r.actor,
+        subject: r.subject,
+        requestId: r.request_id,
+        clientIp: r.client_ip,
+        route: r.route,
+        data: r.data === null ? null : (JSON.parse(r.data) as unknown),
+      })),
+      nextCursor: rows.length > query.limit ? String(page[page.length - 1]!.id) : null,
+    };
+  }
+
+  /** Admin bootstrap (`rampart users create --admin`): no default accounts exist. */
+  async bootstrapAdmin(email: string): Promise<{ id: string; oneTimePassword: string }> {
+    const created = await this.createUser({ id: 'system', roles: ['admin'], sid: undefined, jti: undefined, exp: undefined }, { email, roles: ['admin'] }, { ip: '', userAgent: undefined, requestId: 'cli' });
+    return { id: created.user.id, oneTimePassword: created.oneTimePassword! };
+  }
+
+  /** Replays revocations that must survive a restart into the (memory) revocation store. */
+  async replayRevocations(now = Date.now()): Promise<void> {
+    const horizon = iso(now - this.tokens.ttlSeconds * 1000 - 60_000);
+    const tokens = await this.db.selectFrom('revoked_tokens').select(['jti', 'expires_at']).where('expires_at', '>', iso(now)).execute();
+    for (const t of tokens) if (!t.jti.startsWith('pwc:')) await this.revocation.revokeToken(t.jti, Date.parse(t.expires_at) / 1000);
+    const users = await this.db.selectFrom('users').select(['id', 'tokens_not_before']).where('tokens_not_before', '>', horizon).execute();
+    for (const u of users) await this.revocation.revokeSubject(u.id, Date.parse(u.tokens_not_before!) / 1000);
+  }
+
+  /** Deletes what has expired: access-token records, revocations past expiry, spent refresh tokens of ended sessions. */
+  async sweep(now = Date.now()): Promise<void> {
+    await this.db.deleteFrom('access_tokens').where('expires_at', '<', iso(now)).execute();
+    await this.db.deleteFrom('revoked_tokens').where('expires_at', '<', iso(now)).execute();
+    const ended = this.db.selectFrom('refresh_families').select('id').where((eb) => eb.or([eb('expires_at', '<', iso(now - 86_400_000)), eb('revoked_at', '<', iso(now - 86_400_000))]));
+    await this.db.deleteFrom('refresh_tokens').where('family_id', 'in', ended).execute();
+  }
+
+  emit(event: SecurityEvent, client: ClientInfo): void {
+    this.#events.emit({ ...event, requestId: client.requestId, ...(client.ip !== '' ? { clientIp: client.ip } : {}) });
+  }
+
+  // ── internals ────────────────────────────────────────────────────────────────────────────
+
+  #checkPassword(password: string, email: string): void {
+    const problem = passwordProblem(password, { minLength: this.settings.minPasswordLength, email });
+    if (problem !== undefined) throw new RampartError(problem);
+  }
+
+  async #countFailure(user: UserRow, now: number, client: ClientInfo): Promise<void> {
+    const { threshold, baseMs, maxMs, permanentAfter } = this.settings.lockout;
+    const row = await this.db.updateTable('users').set((eb) => ({ failed_logins: eb('failed_logins', '+', 1) })).where('id', '=', user.id).returning('failed_logins').executeTakeFirst();
+    const failures = row?.failed_logins ?? user.failed_logins + 1;
+    this.emit({ type: 'authn_login_fail', level: 'WARN', description: 'login failed: wrong password', args: [user.id], actor: user.id, subject: user.id, data: { reason: 'password', failures } }, client);
+    if (failures < threshold) return;
+    const permanent = failures >= permanentAfter;
+    const until = permanent ? LOCKED_FOREVER : iso(now + Math.min(maxMs, baseMs * 2 ** Math.min(failures - threshold, 30)));
+    await this.db.updateTable('users').set({ locked_until: until }).where('id', '=', user.id).execute();
+    this.emit(
+      { type: 'authn_login_lock', level: permanent ? 'CRITICAL' : 'WARN', description: permanent ? 'account locked until an admin unlocks it' : `account locked until ${until}`, args: [user.id], actor: user.id, subject: user.id, data: { failures, until } },
+      client,
+    );
+  }
+
+  async #startSession(user: UserRow, client: ClientInfo, now: number): Promise<TokenResponse> {
+    const family = randomUUID();
+    const refresh = randomSecret();
+    const expires = now + this.settings.refreshAbsoluteMs;
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('refresh_families')
+        .values({ id: family, user_id: user.id, client_id: this.tokens.clientId, created_at: iso(now), expires_at: iso(expires), last_used_at: iso(now), revoked_at: null, revoked_reason: null, client_ip: client.ip || null, user_agent: client.userAgent?.slice(0, 256) ?? null })
+        .execute();
+      await trx
+        .insertInto('refresh_tokens')
+        .values({ id: randomUUID(), family_id: family, user_id: user.id, token_hash: this.hasher.hash(refresh), issued_at: iso(now), expires_at: iso(Math.min(expires, now + this.settings.refreshIdleMs)), used_at: null, revoked_at: null, parent_id: null })
+        .execute();
+    });
+    const access = await this.#issueAccess(user, family, now);
+    this.emit({ type: 'authn_token_created', level: 'INFO', description: 'session started', args: [user.id], actor: user.id, subject: user.id, data: { session: family, jti: this.hasher.auditId(access.jti) } }, client);
+    return this.#tokenResponse(access, refresh, user);
+  }
+
+  async #issueAccess(user: UserRow, family: string, now: number): Promise<IssuedAccess> {
+    const roles = parseRoles(user.roles);
+    const access = await this.tokens.issue({ sub: user.id, roles, scope: this.#scopes(roles), sid: family }, now);
+    await this.db.insertInto('access_tokens').values({ jti: access.jti, family_id: family, user_id: user.id, expires_at: iso(access.exp * 1000) }).execute();
+    return access;
+  }
+
+  #tokenResponse(access: IssuedAccess, refresh: string, user: UserRow): TokenResponse {
+    return { access_token: access.token, token_type: 'Bearer', expires_in: this.tokens.ttlSeconds, refresh_token: refresh, scope: this.#scopes(parseRoles(user.roles)) };
+  }
+
+  #scopes(roles: readonly string[]): string {
+    const scopes = new Set<string>();
+    for (const role of roles) for (const s of this.settings.scopes[role] ?? []) scopes.add(s);
+    return [...scopes].join(' ');
+  }
+
+  async #endAllSessions(userId: string, reason: string, now: number): Promise<void> {
+    await this.db.updateTable('users').set({ tokens_not_before: iso(now) }).where('id', '=', userId).execute();
+    await this.revocation.revokeSubject(userId, now / 1000);
+    const families = await this.db.selectFrom('refresh_families').select('id').where('user_id', '=', userId).where('revoked_at', 'is', null).execute();
+    await this.#revokeFamilies(families.map((f) => f.id), reason, now);
+  }
+
+  /** Revokes sessions: their refresh tokens die with the family, their live access tokens are denylisted. */
+  async #revokeFamilies(ids: string[], reason: string, now: number): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.updateTable('refresh_families').set({ revoked_at: iso(now), revoked_reason: reason }).where('id', 'in', ids).where('revoked_at', 'is', null).execute();
+    const live = await this.db.selectFrom('access_tokens').select(['jti', 'expires_at']).where('family_id', 'in', ids).where('expires_at', '>', iso(now)).execute();
+    for (const t of live) await this.#denyAccess(t.jti, Date.parse(t.expires_at) / 1000);
+  }
+
+  async #denyAccess(jti: string, exp: number): Promise<void> {
+    await this.revocation.revokeToken(jti, exp);
+    await this.db.insertInto('revoked_tokens').values({ jti, expires_at: iso(exp * 1000) }).onConflict((oc) => oc.column('jti').doNothing()).execute();
+  }
+
+  async #user(id: string): Promise<UserRow | undefined> {
+    return (await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()) as UserRow | undefined;
+  }
+
+  async #userByEmail(email: string): Promise<UserRow | undefined> {
+    return (await this.db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst()) as UserRow | undefined;
+  }
+
+  async #insertUser(db: Kysely<Database> | Transaction<Database>, u: { id: string; email: string; hash: string; roles: string[]; now: number; changeRequired: boolean }): Promise<boolean> {
+    const result = await db
+      .insertInto('users')
+      .values({ id: u.id, email: u.email, password_hash: u.hash, roles: JSON.stringify(u.roles), created_at: iso(u.now), updated_at: iso(u.now), disabled_at: null, locked_until: null, tokens_not_before: null, password_change_required: u.changeRequired ? 1 : 0 })
+      .onConflict((oc) => oc.column('email').doNothing())
+      .executeTakeFirst();
+    return numInserted(result) === 1;
+  }
+}
+
+function toDto(row: UserRow, now: number): UserDto {
+  const locked = row.locked_until !== null && Date.parse(row.locked_until) > now;
+  return {
+    id: row.id,
+    email: row.email,
+    roles: parseRoles(row.roles),
+    status: row.disabled_at !== null ? 'disabled' : locked ? 'locked' : 'active',
+    passwordChangeRequired: row.password_change_required === 1,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function parseRoles(text: string): string[] {
+  try {
+    const value = JSON.parse(text) as unknown;
+    return Array.isArray(value) ? value.filter((r): r is string => typeof r === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Lowercased and checked; with `strict` false, an invalid address gives undefined (login treats it as unknown). */
+export function normalizeEmail(email: string, strict?: true): string;
+export function normalizeEmail(email: string, strict: false): string | undefined;
+export function normalizeEmail(email: string, strict = true): string | undefined {
+  const value = email.trim().toLowerCase();
+  if (value.length <= 320 && EMAIL.test(value)) return value;
+  if (!strict) return undefined;
+  throw new RampartError('RMP_VALIDATION_FAILED', { extensions: { errors: [{ pointer: '/email', detail: 'must be an e-mail address' }] } });
+}
+
+/** A one-time password: 20 characters from an unambiguous alphabet (about 114 bits). */
+function oneTimePassword(): string {
+  const alphabet = 'abcdefghjkmnpqrstuvwxyzABCDEFGHJKMNPQRSTUVWXYZ23456789';
+  let out = '';
+  for (let i = 0; i < 20; i++) out += alphabet[randomInt(alphabet.length)];
+  return out;
+}
+
+function encodeCursor(createdAt: string, id: string): string {
+  return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'string') return [value[0], value[1]];
+  } catch {
+    // fall through
+  }
+  throw new RampartError('RMP_VALIDATION_FAILED', { extensions: { errors: [{ pointer: '/query/cursor', detail: 'is not a cursor this API gave' }] } });
+}
+
+/** Rows an `INSERT … ON CONFLICT DO NOTHING` inserted (Kysely reports it per dialect). */
+function numInserted(result: { numInsertedOrUpdatedRows?: bigint | undefined; insertId?: bigint | undefined }): number {
+  return Number(result.numInsertedOrUpdatedRows ?? 0n);
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+}

@@ -1,0 +1,136 @@
+import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { SignJWT, jwtVerify, errors, type JWTPayload } from 'jose';
+import type { MasterKey } from './master-key.js';
+import type { SigningKeys } from './keys.js';
+
+/** Opaque secrets (refresh tokens, invitations, one-time passwords): 256 bits, base64url. */
+export function randomSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/**
+ * Hashes and derivations of opaque tokens, keyed from the master key: a copy of the database alone
+ * can neither check a token nor compute a successor.
+ */
+export class TokenHasher {
+  readonly #hashKey: Buffer;
+  readonly #successorKey: Buffer;
+
+  constructor(master: MasterKey) {
+    this.#hashKey = master.derive('token-hash');
+    this.#successorKey = master.derive('refresh-successor');
+  }
+
+  /** HMAC-SHA-256 of a token, as stored. */
+  hash(token: string): string {
+    return createHmac('sha256', this.#hashKey).update(token).digest('base64url');
+  }
+
+  /**
+   * The refresh token that replaces `token`: derived, not random, so concurrent uses within the
+   * grace window can all be given the same successor without it ever being stored in clear.
+   */
+  successor(token: string): string {
+    return createHmac('sha256', this.#successorKey).update(token).digest('base64url');
+  }
+
+  /** Hashed token ids for the audit trail (never the token or its stored hash). */
+  auditId(value: string): string {
+    return this.hash(`audit:${value}`).slice(0, 16);
+  }
+
+  static equal(a: string, b: string): boolean {
+    const x = Buffer.from(a);
+    const y = Buffer.from(b);
+    return x.length === y.length && timingSafeEqual(x, y);
+  }
+}
+
+export interface AccessClaims {
+  sub: string;
+  scope: string;
+  roles: readonly string[];
+  /** The login session (refresh-token family). */
+  sid: string;
+}
+
+export interface IssuedAccess {
+  token: string;
+  jti: string;
+  /** Seconds since the epoch. */
+  exp: number;
+  iat: number;
+}
+
+/** Access tokens per RFC 9068 (`typ: at+jwt`), and the narrow password-change token. */
+export class AccessTokens {
+  readonly #keys: SigningKeys;
+  readonly issuer: string;
+  readonly audience: string[];
+  readonly clientId: string;
+  readonly ttlSeconds: number;
+
+  constructor(keys: SigningKeys, options: { issuer: string; audience: string[]; clientId: string; ttlMs: number }) {
+    this.#keys = keys;
+    this.issuer = options.issuer;
+    this.audience = options.audience;
+    this.clientId = options.clientId;
+    this.ttlSeconds = Math.floor(options.ttlMs / 1000);
+  }
+
+  async issue(claims: AccessClaims, now = Date.now()): Promise<IssuedAccess> {
+    const signer = this.#keys.signer();
+    const jti = randomUUID();
+    // Millisecond `iat` (RFC 7519 allows fractions): a token issued just after "log out
+    // everywhere" is not caught by a not-before time of the same second.
+    const iat = Math.floor(now) / 1000;
+    const exp = Math.floor(now / 1000) + this.ttlSeconds;
+    const token = await new SignJWT({ client_id: this.clientId, scope: claims.scope, roles: [...claims.roles], sid: claims.sid, iat })
+      .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'at+jwt' })
+      .setIssuer(this.issuer)
+      .setSubject(claims.sub)
+      .setAudience(this.audience.length === 1 ? this.audience[0]! : this.audience)
+      .setExpirationTime(exp)
+      .setJti(jti)
+      .sign(signer.key);
+    return { token, jti, exp, iat };
+  }
+
+  /** A token that can only set a new password (after login with a one-time password): 5 minutes. */
+  async issuePasswordChange(sub: string, now = Date.now()): Promise<{ token: string; jti: string; exp: number }> {
+    const signer = this.#keys.signer();
+    const jti = randomUUID();
+    const exp = Math.floor(now / 1000) + 300;
+    const token = await new SignJWT({ purpose: 'password-change' })
+      .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'rampart-pwc+jwt' })
+      .setIssuer(this.issuer)
+      .setSubject(sub)
+      .setAudience(`${this.issuer}#password-change`)
+      .setIssuedAt(Math.floor(now / 1000))
+      .setExpirationTime(exp)
+      .setJti(jti)
+      .sign(signer.key);
+    return { token, jti, exp };
+  }
+
+  /** Verifies a password-change token; undefined when it is not one (or expired). */
+  async verifyPasswordChange(token: string): Promise<{ sub: string; jti: string; exp: number } | undefined> {
+    try {
+      const { payload } = await jwtVerify(token, (header) => Promise.resolve(this.#keys.verificationKey(header.kid)), {
+        issuer: this.issuer,
+        audience: `${this.issuer}#password-change`,
+        typ: 'rampart-pwc+jwt',
+        algorithms: ['EdDSA', 'ES256'],
+        requiredClaims: ['exp', 'sub', 'jti'],
+      });
+      return isPasswordChange(payload) ? { sub: payload.sub!, jti: payload.jti!, exp: payload.exp! } : undefined;
+    } catch (error) {
+      if (error instanceof errors.JOSEError) return undefined;
+      throw error;
+    }
+  }
+}
+
+function isPasswordChange(payload: JWTPayload): boolean {
+  return payload.purpose === 'password-change' && typeof payload.sub === 'string' && typeof payload.jti === 'string' && typeof payload.exp === 'number';
+}

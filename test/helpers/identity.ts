@@ -1,0 +1,123 @@
+import { readFileSync } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { request as httpsRequest } from 'node:https';
+import pg from 'pg';
+import { startGateway, type TestGateway } from './gateway.js';
+
+export const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
+
+/**
+ * Whether the shared PostgreSQL answers. Without it, PostgreSQL tests skip with a visible message,
+ * unless RAMPART_REQUIRE_SERVICES=1 (CI), where they run and fail.
+ */
+export async function postgresAvailable(): Promise<boolean> {
+  if (process.env.RAMPART_REQUIRE_SERVICES === '1') return true;
+  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
+  const up = await client.connect().then(
+    () => client.end().then(() => true),
+    () => false,
+  );
+  if (!up) console.warn('SKIPPED: PostgreSQL is not running on 127.0.0.1:5432; its identity tests skip (set RAMPART_REQUIRE_SERVICES=1 to fail instead)');
+  return up;
+}
+
+/** A storage URL of a fresh database: a SQLite file in the gateway's temp dir, or a PostgreSQL schema of its own. */
+export async function freshStorage(backend: 'sqlite' | 'postgres'): Promise<{ url: string; drop(): Promise<void> }> {
+  if (backend === 'sqlite') return { url: 'sqlite:./data/rampart.db', drop: () => Promise.resolve() };
+  const schema = `rampart_test_${randomUUID().replace(/-/g, '')}`;
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  await client.query(`CREATE SCHEMA "${schema}"`);
+  await client.end();
+  return {
+    url: `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`,
+    async drop() {
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await c.end();
+    },
+  };
+}
+
+export interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json<T = Record<string, unknown>>(): T;
+}
+
+export interface IdentityGateway {
+  gw: TestGateway;
+  url: string;
+  ca: string;
+  call(method: string, path: string, options?: { token?: string; json?: unknown; headers?: Record<string, string>; body?: string }): Promise<Reply>;
+  close(): Promise<void>;
+}
+
+export const MASTER_KEY = randomBytes(32).toString('base64');
+
+/**
+ * A gateway over real HTTPS (development certificate) with the identity service on a fresh
+ * database. `identity` merges into a default section (open registration, issuer = the gateway).
+ */
+export async function startIdentityGateway(options: {
+  backend: 'sqlite' | 'postgres';
+  identity?: Record<string, unknown>;
+  routes?: Record<string, unknown>[];
+  upstreams?: Record<string, unknown>;
+  defaults?: Record<string, unknown>;
+}): Promise<IdentityGateway> {
+  const storage = await freshStorage(options.backend);
+  const gw = await startGateway({
+    mode: 'development',
+    server: { tls: 'auto' },
+    storage: { url: storage.url },
+    identity: { issuer: 'https://localhost', registration: 'open', masterKey: MASTER_KEY, scopes: { user: ['notes:read', 'notes:write'] }, ...options.identity },
+    upstreams: options.upstreams ?? {},
+    routes: options.routes ?? [],
+    ...(options.defaults !== undefined ? { defaults: options.defaults } : {}),
+  });
+  const ca = readFileSync(join(dirname(gw.configFile), 'data', 'tls', 'localhost.crt'), 'utf8');
+  const url = gw.url;
+  const call: IdentityGateway['call'] = (method, path, o = {}) => {
+    const target = new URL(path, url);
+    const headers: Record<string, string> = { ...o.headers };
+    let body: string | undefined = o.body;
+    if (o.json !== undefined) {
+      body = JSON.stringify(o.json);
+      headers['content-type'] ??= 'application/json';
+    }
+    if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
+    if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest({ host: '127.0.0.1', port: target.port, path: target.pathname + target.search, method, headers, ca, servername: 'localhost', agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode!, headers: res.headers, text, json: () => JSON.parse(text) });
+        });
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  };
+  return {
+    gw,
+    url,
+    ca,
+    call,
+    async close() {
+      await gw.close();
+      await storage.drop();
+    },
+  };
+}
+
+/** Asserts that no answer anywhere carries a password hash or a password field. */
+export function assertNoSecrets(reply: Reply): void {
+  if (/\$argon2/.test(reply.text) || /"password(Hash|_hash)?"\s*:/.test(reply.text)) throw new Error(`a response carries a password or hash: ${reply.text.slice(0, 200)}`);
+}
