@@ -11,6 +11,9 @@ import { createLogger } from '../observability/logger.js';
 import { describePipeline } from './describe.js';
 import { openStorage } from '../storage/database.js';
 import { migrateToLatest } from '../storage/migrate.js';
+import { startIdentity, type IdentityRuntime } from '../identity/index.js';
+import { Stores } from '../stores/stores.js';
+import { RampartError } from '../errors/problem.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -37,6 +40,8 @@ Examples:
   rampart start -c rampart.yaml        run the gateway
   rampart validate -c rampart.yaml     check a config and show its routes and policies
   rampart migrate -c rampart.yaml      bring the database to the latest version
+  rampart users create --admin a@b.c   create the first admin (prints a one-time password)
+  rampart keys list                    show the signing keys (next, current, previous)
   kill -HUP <pid>                      reload the config without dropping requests`,
     );
 
@@ -64,6 +69,56 @@ Examples:
     .option('-c, --config <file>', 'config file', 'rampart.yaml')
     .action(async (opts: { config: string }) => {
       code = await migrate(opts.config, io);
+    });
+
+  const users = program.command('users').description('manage the identity service\'s users');
+  users
+    .command('create')
+    .description('create an admin account and print its one-time password (the first login must change it)')
+    .requiredOption('--admin <email>', 'e-mail address of the new admin')
+    .option('-c, --config <file>', 'config file', 'rampart.yaml')
+    .addHelpText('after', '\nExample:\n  rampart users create --admin admin@example.com -c rampart.yaml')
+    .action(async (opts: { admin: string; config: string }) => {
+      code = await withIdentity(opts.config, io, async (identity) => {
+        const created = await identity.service.bootstrapAdmin(opts.admin);
+        io.out(`created admin ${created.id} (${opts.admin.trim().toLowerCase()})`);
+        io.out(`one-time password: ${created.oneTimePassword}`);
+        io.out('It is shown once. Logging in with it answers password_change_required with a token that can only set a new password.');
+      });
+    });
+
+  const keys = program.command('keys').description('manage the identity service\'s signing keys');
+  keys
+    .command('list')
+    .description('show the published signing keys')
+    .option('-c, --config <file>', 'config file', 'rampart.yaml')
+    .action(async (opts: { config: string }) => {
+      code = await withIdentity(opts.config, io, (identity) => {
+        for (const k of identity.service.keys.list()) io.out(`${k.state.padEnd(8)} ${k.kid}  ${k.alg}  signs from ${k.activeFrom}`);
+        return Promise.resolve();
+      });
+    });
+  keys
+    .command('rotate')
+    .description('let the next key sign (once it has been published for one JWKS cache lifetime) and publish a new next key')
+    .option('-c, --config <file>', 'config file', 'rampart.yaml')
+    .action(async (opts: { config: string }) => {
+      code = await withIdentity(opts.config, io, async (identity) => {
+        const rotated = await identity.service.keys.rotate();
+        io.out(`key ${rotated.kid} signs from ${rotated.activeFrom}; running gateways pick it up at their next key refresh (identity.keys.refresh)`);
+      });
+    });
+  keys
+    .command('revoke')
+    .argument('<kid>', 'the key id (RFC 7638 thumbprint)')
+    .description('emergency: withdraw a key from JWKS; every token it signed is refused')
+    .option('-c, --config <file>', 'config file', 'rampart.yaml')
+    .action(async (kid: string, opts: { config: string }) => {
+      code = await withIdentity(opts.config, io, async (identity) => {
+        if (!(await identity.service.keys.revoke(kid))) throw new Error(`no published key '${kid}'`);
+        identity.service.emit({ type: 'sys_key_revoked', level: 'CRITICAL', description: 'signing key revoked by the CLI', actor: 'system', subject: kid }, { ip: '', userAgent: undefined, requestId: 'cli' });
+        io.out(`revoked ${kid}; running gateways refuse its tokens from their next key refresh (identity.keys.refresh)`);
+      });
     });
 
   try {
@@ -106,6 +161,34 @@ async function migrate(file: string, io: Io): Promise<number> {
     return 1;
   } finally {
     await storage.close();
+  }
+}
+
+/** Runs a command against the identity service of a config (its database and keys), then closes it. */
+async function withIdentity(file: string, io: Io, work: (identity: IdentityRuntime) => Promise<void>): Promise<number> {
+  let loaded;
+  try {
+    loaded = loadConfigFile(file);
+  } catch (error) {
+    return reportStartupError(error, io);
+  }
+  if (loaded.config.identity?.enabled !== true) {
+    io.err(`rampart: ${loaded.file} has no enabled identity section`);
+    return 1;
+  }
+  const logger = createLogger({ level: 'warn', destination: 'stderr' });
+  const stores = new Stores(logger, { connect: false });
+  let identity: IdentityRuntime | undefined;
+  try {
+    identity = await startIdentity(loaded, { logger, events: createEvents(logger), stores, redis: undefined });
+    await work(identity);
+    return 0;
+  } catch (error) {
+    io.err(`rampart: ${error instanceof RampartError ? (error.detail ?? error.message) : (error as Error).message}`);
+    return 1;
+  } finally {
+    await identity?.close();
+    await stores.close();
   }
 }
 

@@ -66,7 +66,7 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
     return (ctx, reply) => {
       if (service === undefined) return Promise.reject(new RampartError('RMP_STORE_UNAVAILABLE', { detail: 'The identity service is not running.', headers: { 'retry-after': '5' } }));
       return handler(service, ctx, reply).catch((error: unknown) => {
-        throw storeError(error);
+        throw noStore(storeError(error));
       });
     };
   };
@@ -124,7 +124,7 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
             const body = await readBody(ctx, LoginBody);
             const result = await s.login(body, client);
             if ('passwordChangeToken' in result) {
-              throw new RampartError('RMP_PASSWORD_CHANGE_REQUIRED', { detail: 'Set a new password with this token at POST /api/v1/auth/password.', headers: { 'cache-control': 'no-store' }, extensions: { error: 'password_change_required', passwordChangeToken: result.passwordChangeToken, expiresIn: result.expiresIn } });
+              throw new RampartError('RMP_PASSWORD_CHANGE_REQUIRED', { detail: 'Set a new password with this token at POST /api/v1/auth/password.', extensions: { error: 'password_change_required', passwordChangeToken: result.passwordChangeToken, expiresIn: result.expiresIn } });
             }
             return sendJson(reply, 200, result);
           }
@@ -309,6 +309,12 @@ async function limit(limiter: IdentityService['limits']['login'], ctx: RequestCo
     const retry = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
     throw new RampartError('RMP_RATE_LIMITED', { detail: 'Too many attempts from this address.', headers: { 'retry-after': String(retry) } });
   }
+}
+
+/** Errors of the identity endpoints concern credentials too: no cache keeps them. */
+function noStore(error: unknown): unknown {
+  if (!(error instanceof RampartError)) return error;
+  return new RampartError(error.code, { detail: error.detail, headers: { ...error.headers, 'cache-control': 'no-store' }, extensions: error.extensions, cause: error.cause });
 }
 
 /** Database failures answer 503 RMP_STORE_UNAVAILABLE (nothing was changed); anything else stays an error. */

@@ -1,4 +1,4 @@
-import { Migrator, PostgresAdapter, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
+import { Migrator, PostgresAdapter, sql, type Kysely, type Migration, type MigrationResultSet } from 'kysely';
 import { auditEvents } from './migrations/0001-audit-events.js';
 import { identity } from './migrations/0002-identity.js';
 import { identitySessions } from './migrations/0003-identity-sessions.js';
@@ -19,11 +19,16 @@ export const MIGRATIONS: Record<string, Migration> = {
  */
 export async function migrateToLatest<T>(database: Kysely<T>): Promise<{ applied: string[] }> {
   const db = database as unknown as Kysely<unknown>;
-  const migrator = new Migrator({ db, provider: { getMigrations: () => Promise.resolve(MIGRATIONS) } });
+  const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+  // Kysely looks for its bookkeeping tables in every schema unless told which: another Rampart
+  // database in a sibling schema would be taken for this one's (regression test
+  // migrations-see-sibling-schema).
+  const schema = postgres ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema : undefined;
+  const migrator = new Migrator({ db, provider: { getMigrations: () => Promise.resolve(MIGRATIONS) }, ...(schema !== undefined ? { migrationTableSchema: schema } : {}) });
   let result: MigrationResultSet = await migrator.migrateToLatest();
   // SQLite: while another process is applying migrations, a pass can fail on one it just applied;
   // each failed pass means that process made progress, so the passes are bounded.
-  const sqlite = !(db.getExecutor().adapter instanceof PostgresAdapter);
+  const sqlite = !postgres;
   for (let pass = 0; sqlite && result.error !== undefined && pass <= Object.keys(MIGRATIONS).length; pass++) result = await migrator.migrateToLatest();
   if (result.error !== undefined) {
     const failed = result.results?.find((r) => r.status === 'Error')?.migrationName;
