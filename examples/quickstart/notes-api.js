@@ -1,5 +1,7 @@
 // The quickstart's demo upstream: a small in-memory notes API. It trusts the gateway in front of
-// it, as upstreams behind Rampart do, and knows nothing about security itself.
+// it, as upstreams behind Rampart do: the caller is X-Consumer-Id (set by the gateway from the
+// verified token; a client's own X-Consumer-* headers never reach here), and every note belongs
+// to its creator.
 import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
 
@@ -17,6 +19,8 @@ export function startNotesApi({ host = '127.0.0.1', port = 3001 } = {}) {
     if (url.pathname === '/health') return json(res, 200, { status: 'ok' });
     if (match === null) return json(res, 404, { error: 'not found' });
     const id = match[1];
+    const owner = req.headers['x-consumer-id'];
+    if (typeof owner !== 'string' || owner === '') return json(res, 401, { error: 'no caller' });
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (chunk) => {
@@ -33,17 +37,17 @@ export function startNotesApi({ host = '127.0.0.1', port = 3001 } = {}) {
         }
       }
       if (id === undefined) {
-        if (req.method === 'GET' || req.method === 'HEAD') return json(res, 200, { notes: [...notes.values()] });
+        if (req.method === 'GET' || req.method === 'HEAD') return json(res, 200, { notes: [...notes.values()].filter((n) => n.ownerId === owner) });
         if (req.method === 'POST') {
           if (typeof input?.title !== 'string') return json(res, 400, { error: 'title is required' });
-          const note = { id: randomUUID(), title: input.title, body: String(input.body ?? ''), createdAt: new Date().toISOString() };
+          const note = { id: randomUUID(), ownerId: owner, title: input.title, body: String(input.body ?? ''), createdAt: new Date().toISOString() };
           notes.set(note.id, note);
           return json(res, 201, note);
         }
         return json(res, 405, { error: 'method not allowed' });
       }
       const note = notes.get(id);
-      if (note === undefined) return json(res, 404, { error: 'no such note' });
+      if (note === undefined || note.ownerId !== owner) return json(res, 404, { error: 'no such note' });
       if (req.method === 'GET' || req.method === 'HEAD') return json(res, 200, note);
       if (req.method === 'PUT') {
         if (typeof input?.title !== 'string') return json(res, 400, { error: 'title is required' });

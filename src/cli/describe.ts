@@ -19,7 +19,7 @@ export function describePipeline(pipeline: Pipeline): string[] {
   for (const route of pipeline.routes) {
     const host = route.host !== undefined ? ` host ${route.host}` : '';
     const insecure = route.allowInsecure ? ' (plain HTTP allowed)' : '';
-    lines.push(`  ${route.name}  ${route.methods.join(',')} ${route.path}${host} → ${route.upstream?.name ?? '(host app)'}${insecure}`);
+    lines.push(`  ${route.name}  ${route.methods.join(',')} ${route.path}${host} → ${route.upstream?.name ?? (route.handler !== undefined ? '(built-in: identity service)' : '(host app)')}${insecure}`);
     lines.push(`    policies: ${formatPolicies(pipeline, route.name)}`);
   }
   lines.push(`  (no match)  policies: ${formatPolicies(pipeline, '*')}`);

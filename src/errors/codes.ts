@@ -118,6 +118,11 @@ export const errorCodes = {
     title: 'Current password is incorrect',
     doc: 'Changing a password needs the current one, and the one given does not match.',
   },
+  RMP_CSRF_FAILED: {
+    status: 403,
+    title: 'CSRF check failed',
+    doc: 'In browser mode (`identity.browser.refreshCookie`), a refresh with the cookie needs the `X-CSRF-Token` header equal to the `__Host-rampart-csrf` cookie, and an `Origin` (when the browser sends one) of the issuer or `identity.browser.origins`. A page on another site cannot read the cookie, so it cannot send the header.',
+  },
   RMP_REGISTRATION_CLOSED: {
     status: 403,
     title: 'Registration is closed',

@@ -5,7 +5,9 @@ import type { RequestContext } from '../gateway/context.js';
 import type { RouteConfig } from '../config/schema.js';
 import { DURATION_PATTERN, parseDuration } from '../config/units.js';
 import { check, queryObject, readBody, sendJson } from './http.js';
-import type { Actor, ClientInfo, IdentityService } from './service.js';
+import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
+import type { Actor, ClientInfo, IdentityService, TokenResponse } from './service.js';
+import { randomSecret, TokenHasher } from './tokens.js';
 import type { IdentityConfig } from './schema.js';
 
 export type RouteHandler = (ctx: RequestContext, reply: FastifyReply) => Promise<unknown>;
@@ -53,6 +55,10 @@ const AuditQuery = Type.Object(
 );
 const NoQuery = Type.Object({}, closed);
 
+/** Browser mode's cookies (`__Host-`: Secure, path /, no Domain; the proxy never forwards them). */
+const REFRESH_COOKIE = '__Host-rampart-refresh';
+const CSRF_COOKIE = '__Host-rampart-csrf';
+
 /** The most invitations may live. */
 const MAX_INVITE_MS = 30 * 86_400_000;
 
@@ -91,6 +97,36 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
     access_token_signing_alg_values_supported: [config.tokens.algorithm],
   });
   const jwksMaxAge = Math.floor(parseDuration(config.keys.jwksMaxAge) / 1000);
+  const browser = config.browser.refreshCookie;
+  const origins = new Set([new URL(config.issuer).origin, ...config.browser.origins]);
+  const cookieMaxAge = Math.floor(parseDuration(config.tokens.refreshAbsoluteTtl) / 1000);
+
+  /** Token answers; in browser mode the refresh token goes in its cookie, with a fresh CSRF token. */
+  const sendTokens = (reply: FastifyReply, tokens: TokenResponse): FastifyReply => {
+    if (!browser) return sendJson(reply, 200, tokens);
+    const csrf = randomSecret();
+    reply.header('set-cookie', [
+      serializeCookie(REFRESH_COOKIE, tokens.refresh_token, { httpOnly: true, secure: true, sameSite: 'strict', path: '/', maxAge: cookieMaxAge }),
+      serializeCookie(CSRF_COOKIE, csrf, { secure: true, sameSite: 'strict', path: '/', maxAge: cookieMaxAge }),
+    ]);
+    const { refresh_token: _cookie, ...rest } = tokens;
+    return sendJson(reply, 200, { ...rest, csrf_token: csrf });
+  };
+
+  /** Browser mode: the refresh token from its cookie, with CSRF proof (double submit and Origin). */
+  const cookieRefreshToken = (ctx: RequestContext): string => {
+    const headers = ctx.request.raw.headers;
+    const cookies = parseCookies(typeof headers.cookie === 'string' ? headers.cookie : '');
+    const token = cookies[REFRESH_COOKIE];
+    if (token === undefined || token === '') throw new RampartError('RMP_REFRESH_TOKEN_INVALID', { detail: 'No refresh cookie: log in again.' });
+    const sent = headers['x-csrf-token'];
+    const expected = cookies[CSRF_COOKIE];
+    const origin = headers.origin;
+    if (typeof sent !== 'string' || expected === undefined || expected === '' || !TokenHasher.equal(sent, expected) || (origin !== undefined && !origins.has(origin))) {
+      throw new RampartError('RMP_CSRF_FAILED', { detail: 'Send the __Host-rampart-csrf cookie\'s value in X-CSRF-Token, from an allowed origin.' });
+    }
+    return token;
+  };
 
   return [
     {
@@ -126,17 +162,21 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
             if ('passwordChangeToken' in result) {
               throw new RampartError('RMP_PASSWORD_CHANGE_REQUIRED', { detail: 'Set a new password with this token at POST /api/v1/auth/password.', extensions: { error: 'password_change_required', passwordChangeToken: result.passwordChangeToken, expiresIn: result.expiresIn } });
             }
-            return sendJson(reply, 200, result);
+            return sendTokens(reply, result);
           }
           case 'refresh': {
             await limit(s.limits.refresh, ctx);
+            if (browser) {
+              if (hasBody(ctx)) await readBody(ctx, NoQuery);
+              return sendTokens(reply, await s.refresh(cookieRefreshToken(ctx), client));
+            }
             const body = await readBody(ctx, RefreshBody);
-            return sendJson(reply, 200, await s.refresh(body.refresh_token, client));
+            return sendTokens(reply, await s.refresh(body.refresh_token, client));
           }
           case 'password': {
             await limit(s.limits.login, ctx);
             const body = await readBody(ctx, PasswordChangeBody);
-            return sendJson(reply, 200, await s.completePasswordChange(body, client));
+            return sendTokens(reply, await s.completePasswordChange(body, client));
           }
           default:
             throw new RampartError('RMP_ROUTE_NOT_FOUND', { detail: 'No such authentication endpoint.' });
@@ -147,7 +187,16 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
       route: route('identity-logout', '/api/v1/auth/logout', ['POST'], true),
       handler: run(async (s, ctx, reply) => {
         const body = hasBody(ctx) ? await readBody(ctx, LogoutBody) : {};
-        await s.logout(actorOf(ctx), clientOf(ctx), body.refresh_token);
+        let refreshToken = body.refresh_token;
+        if (browser) {
+          const cookie = ctx.request.raw.headers.cookie;
+          refreshToken ??= parseCookies(typeof cookie === 'string' ? cookie : '')[REFRESH_COOKIE];
+          reply.header('set-cookie', [
+            serializeCookie(REFRESH_COOKIE, '', { httpOnly: true, secure: true, sameSite: 'strict', path: '/', maxAge: 0 }),
+            serializeCookie(CSRF_COOKIE, '', { secure: true, sameSite: 'strict', path: '/', maxAge: 0 }),
+          ]);
+        }
+        await s.logout(actorOf(ctx), clientOf(ctx), refreshToken);
         return reply.code(204).header('cache-control', 'no-store').send();
       }),
     },
@@ -212,7 +261,7 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
           throw notFound();
         }
         const body = await readBody(ctx, ChangePasswordBody);
-        return sendJson(reply, 200, await s.changePassword(actor, body, clientOf(ctx)));
+        return sendTokens(reply, await s.changePassword(actor, body, clientOf(ctx)));
       }),
     },
     {

@@ -71,6 +71,21 @@ export const IdentitySchema = Strict(
       },
       { description: 'Access and refresh tokens.', default: {} },
     ),
+    browser: Strict(
+      {
+        refreshCookie: Type.Boolean({
+          description:
+            'Browser mode: refresh tokens travel in a `__Host-rampart-refresh` cookie (HttpOnly, Secure, SameSite=Strict, path /; never forwarded to upstreams) instead of the JSON body, out of reach of scripts. Refresh then needs CSRF proof: the `X-CSRF-Token` header equal to the `__Host-rampart-csrf` cookie (double submit, compared in constant time), and an `Origin`, when sent, of the issuer or `origins`.',
+          default: false,
+        }),
+        origins: Type.Array(Type.String({ pattern: '^https://[^/\\s]+$', 'x-expected': 'an https:// origin without a path', description: 'An origin.' }), {
+          uniqueItems: true,
+          description: 'Origins besides the issuer\'s allowed to refresh with the cookie (the web app\'s, when it is served from another host).',
+          default: [],
+        }),
+      },
+      { description: 'Refresh tokens for browser apps.', default: {} },
+    ),
     keys: Strict(
       {
         rotateEvery: Duration({ description: 'How long a signing key signs before the next one takes over.', default: '30d' }),

@@ -91,6 +91,11 @@ export function upstreamRequestHeaders(
     // X-Consumer-* is the gateway's word on who is calling: never the client's.
     if (name.startsWith('x-consumer-') || (hidden !== undefined && hidden.includes(name)) || (routeHidden !== undefined && routeHidden.includes(name))) continue;
     const value = incoming[name];
+    if (name === 'cookie' && typeof value === 'string' && value.includes(OWN_COOKIE_PREFIX)) {
+      const rest = withoutOwnCookies(value);
+      if (rest !== '') out.cookie = rest;
+      continue;
+    }
     if (value !== undefined) out[name] = value;
   }
   if (forwarding.host !== undefined) out.host = forwarding.host;
@@ -99,6 +104,22 @@ export function upstreamRequestHeaders(
   if (forwarding.forwardedHost !== undefined) out['x-forwarded-host'] = forwarding.forwardedHost;
   if (extra !== undefined) for (const name in extra) out[name] = extra[name]!;
   return out;
+}
+
+/** The gateway's own cookies (the identity service's refresh and CSRF cookies in browser mode). */
+export const OWN_COOKIE_PREFIX = '__Host-rampart-';
+
+/**
+ * A Cookie header (RFC 6265 §4.2.1: pairs separated by "; ") without the gateway's own cookies:
+ * an upstream never sees a refresh token, whatever route the browser sent it along to.
+ */
+export function withoutOwnCookies(header: string): string {
+  return header
+    .split(';')
+    .filter((pair) => !pair.trimStart().startsWith(OWN_COOKIE_PREFIX))
+    .map((pair) => pair.trim())
+    .filter((pair) => pair !== '')
+    .join('; ');
 }
 
 /** The upstream's response headers minus hop-by-hop ones. */
