@@ -153,6 +153,10 @@ function checkIdentity(config: RampartConfig, source: Source, issues: ConfigIssu
   if (parseDuration(identity.keys.rotateEvery) < 2 * parseDuration(identity.keys.jwksMaxAge)) {
     issues.push(source.issue(['identity', 'keys', 'rotateEvery'], 'expected at least twice keys.jwksMaxAge (the next key must be published one JWKS cache lifetime before it signs)'));
   }
+  // A node signs with a retired key until its next refresh; retired keys stay published 5 minutes past the access TTL.
+  if (parseDuration(identity.keys.refresh) > 60_000 || parseDuration(identity.keys.refresh) < 1000) {
+    issues.push(source.issue(['identity', 'keys', 'refresh'], 'expected a duration between 1s and 1m'));
+  }
   if (parseDuration(identity.lockout.baseDelay) > parseDuration(identity.lockout.maxDelay)) {
     issues.push(source.issue(['identity', 'lockout', 'baseDelay'], 'expected at most lockout.maxDelay'));
   }

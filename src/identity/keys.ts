@@ -146,29 +146,36 @@ export class SigningKeys {
 
   /**
    * Rotation on demand: the next key signs as soon as it has been published for one JWKS cache
-   * lifetime (at once if it has been), and a new next key is published. Returns when the new key signs.
+   * lifetime (at once if it has been), and a new next key is published behind it. Returns the key
+   * and the time it starts signing (each node switches at its next refresh from then on).
    */
   async rotate(now = Date.now()): Promise<{ kid: string; activeFrom: string }> {
     await this.ensure(now);
     const next = this.#next(now)!;
     const from = Math.max(now, next.createdAt + this.#times.jwksMaxAgeMs);
     await this.#db.updateTable('signing_keys').set({ active_from: new Date(from).toISOString() }).where('kid', '=', next.kid).execute();
-    await this.#create(now, from + this.#times.rotateEveryMs);
+    await this.refresh(now);
+    // A new next key behind it, unless one is already scheduled (a second rotate before the first took effect).
+    if (!this.#keys.some((k) => k.alg === this.#alg && k.activeFrom > from)) await this.#create(now, from + this.#times.rotateEveryMs);
     await this.refresh(now);
     return { kid: next.kid, activeFrom: new Date(from).toISOString() };
   }
 
   /**
    * Emergency revocation: the key leaves JWKS and every token it signed is refused (by every node
-   * at its next refresh). If it was signing, the next key takes over at once.
+   * at its next refresh). If it was signing, the next key takes over at once — never an older,
+   * retired key (regression test revoked-signing-key-revives-retired-key).
    */
   async revoke(kid: string, now = Date.now()): Promise<boolean> {
+    await this.refresh(now);
+    const wasSigning = this.#current(now)?.kid === kid;
     const result = await this.#db.updateTable('signing_keys').set({ revoked_at: new Date(now).toISOString() }).where('kid', '=', kid).where('revoked_at', 'is', null).executeTakeFirst();
     if (Number(result.numUpdatedRows) === 0) return false;
     await this.refresh(now);
-    if (this.#current(now) === undefined) {
+    if (wasSigning) {
       const next = this.#next(now);
       if (next !== undefined) await this.#db.updateTable('signing_keys').set({ active_from: new Date(now).toISOString() }).where('kid', '=', next.kid).execute();
+      else await this.#create(now, now);
     }
     await this.ensure(now);
     return true;

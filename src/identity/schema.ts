@@ -90,7 +90,7 @@ export const IdentitySchema = Strict(
       {
         rotateEvery: Duration({ description: 'How long a signing key signs before the next one takes over.', default: '30d' }),
         jwksMaxAge: Duration({ description: '`Cache-Control: max-age` of `/.well-known/jwks.json`; the next key is published at least this long before it signs.', default: '10m' }),
-        refresh: Duration({ description: 'How often each node re-reads the keys from the database (rotation or revocation on another node).', default: '30s' }),
+        refresh: Duration({ description: 'How often each node re-reads the keys from the database (rotation or revocation on another node), 1s to 1m.', default: '30s' }),
       },
       { description: 'Signing keys: generated on first start, rotated on schedule.', default: {} },
     ),

@@ -31,7 +31,12 @@ export function openStorage(url: string, baseDir: string): Storage {
     return { db, dialect: 'sqlite', close: () => db.destroy() };
   }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 }) }) });
+    const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
+    // An idle client whose connection drops makes the pool emit 'error': without a listener that
+    // crashes the process (regression test identity-store-outage). The pool discards the client
+    // and queries fail (and are answered 503) until the database is back.
+    pool.on('error', () => undefined);
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return { db, dialect: 'postgres', close: () => db.destroy() };
   }
   throw new Error(`storage url must start with sqlite: or postgres://, got '${url.replace(/\/\/[^@]*@/, '//***@')}'`);

@@ -1,0 +1,78 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { MASTER_KEY, PG_URL, freshStorage, postgresAvailable, type Reply } from './helpers/identity.js';
+import { startGateway, startUpstream } from './helpers/gateway.js';
+import { startTcpProxy } from './helpers/tcp-proxy.js';
+import { request as httpsRequest } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+/**
+ * PostgreSQL goes away (a TCP proxy the test owns is cut, never the shared server): the identity
+ * endpoints answer 503 RMP_STORE_UNAVAILABLE with Retry-After and change nothing, proxying with
+ * tokens already issued goes on, the process does not crash, and everything works again once the
+ * database is back.
+ */
+const pgUp = await postgresAvailable();
+const open: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  for (const o of open.splice(0).reverse()) await o.close();
+});
+
+describe.skipIf(!pgUp)('identity store outage (PostgreSQL behind a proxy the test cuts)', () => {
+  it('answers 503 RMP_STORE_UNAVAILABLE while the database is away, keeps proxying, and recovers', async () => {
+    const storage = await freshStorage('postgres');
+    open.push({ close: storage.drop });
+    const proxy = await startTcpProxy(5432);
+    open.push(proxy);
+    const upstream = await startUpstream();
+    open.push(upstream);
+    const url = storage.url.replace(new URL(PG_URL).host, `127.0.0.1:${proxy.port}`);
+    const gw = await startGateway({
+      mode: 'development',
+      server: { tls: 'auto' },
+      storage: { url },
+      identity: { issuer: 'https://localhost', registration: 'open', masterKey: MASTER_KEY },
+      upstreams: { notes: { targets: [{ url: upstream.url }] } },
+      routes: [{ name: 'notes', match: { path: '/api/notes/*' }, upstream: 'notes', policies: { jwt: { identity: true } } }],
+    });
+    open.push(gw);
+    const ca = readFileSync(join(dirname(gw.configFile), 'data', 'tls', 'localhost.crt'), 'utf8');
+    const call = (method: string, path: string, json?: unknown, token?: string): Promise<Reply> =>
+      new Promise((resolve, reject) => {
+        const body = json === undefined ? undefined : JSON.stringify(json);
+        const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
+        if (token !== undefined) headers.authorization = `Bearer ${token}`;
+        const u = new URL(path, gw.url);
+        const req = httpsRequest({ host: '127.0.0.1', port: u.port, path: u.pathname, method, headers, ca, servername: 'localhost', agent: false }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            resolve({ status: res.statusCode!, headers: res.headers, text, json: () => JSON.parse(text) });
+          });
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    const credentials = { email: 'steady@example.com', password: 'a long enough passphrase 7' };
+    expect((await call('POST', '/api/v1/auth/register', credentials)).status).toBe(202);
+    const login = await call('POST', '/api/v1/auth/login', credentials);
+    expect(login.status).toBe(200);
+    const { access_token: token, refresh_token: refresh } = login.json<{ access_token: string; refresh_token: string }>();
+
+    proxy.cut();
+    for (const reply of [await call('POST', '/api/v1/auth/login', credentials), await call('POST', '/api/v1/auth/refresh', { refresh_token: refresh }), await call('GET', '/api/v1/users/me', undefined, token)]) {
+      expect(reply.status).toBe(503);
+      expect(reply.json().code).toBe('RMP_STORE_UNAVAILABLE');
+      expect(reply.headers['retry-after']).toBe('5');
+    }
+    // Routes that do not need the database keep working with the tokens already issued.
+    expect((await call('GET', '/api/notes/1', undefined, token)).status).toBe(200);
+
+    proxy.restore();
+    // The refresh token was not spent while the database was away.
+    const refreshed = await call('POST', '/api/v1/auth/refresh', { refresh_token: refresh });
+    expect(refreshed.status).toBe(200);
+    expect((await call('POST', '/api/v1/auth/login', credentials)).status).toBe(200);
+  });
+});
