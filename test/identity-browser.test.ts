@@ -58,7 +58,8 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       expect(upstream.requests.at(-1)!.headers.cookie).toBe('theme=dark');
 
       // No CSRF header, a wrong one, or a foreign Origin: refused, and the token is not spent.
-      for (const headers of [{ cookie }, { cookie, 'x-csrf-token': 'forged-value-forged-value' }, { cookie, 'x-csrf-token': body.csrf_token, origin: 'https://evil.example' }]) {
+      const attempts: Record<string, string>[] = [{ cookie }, { cookie, 'x-csrf-token': 'forged-value-forged-value' }, { cookie, 'x-csrf-token': body.csrf_token, origin: 'https://evil.example' }];
+      for (const headers of attempts) {
         const r = await id.call('POST', '/api/v1/auth/refresh', { headers });
         expect([r.status, r.json().code]).toEqual([403, 'RMP_CSRF_FAILED']);
       }

@@ -76,13 +76,14 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
       });
     };
   };
-  const auth = { jwt: { identity: true } };
-  const route = (name: string, path: string, methods: string[], authenticated: boolean): RouteConfig => ({
+  // Answers about credentials and accounts are never cached, refusals by the jwt policy included.
+  const noCache = { headers: { cacheControl: 'no-store' } };
+  const route = (name: string, path: string, methods: string[], authenticated: boolean, cacheable = false): RouteConfig => ({
     name,
     match: { path, methods: methods as RouteConfig['match']['methods'] },
     public: !authenticated,
     allowInsecure: false,
-    policies: authenticated ? auth : {},
+    policies: { ...(authenticated ? { jwt: { identity: true } } : {}), ...(cacheable ? {} : noCache) },
   });
 
   const metadata = JSON.stringify({
@@ -130,14 +131,14 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
 
   return [
     {
-      route: route('identity-jwks', '/.well-known/jwks.json', ['GET'], false),
+      route: route('identity-jwks', '/.well-known/jwks.json', ['GET'], false, true),
       handler: run((s, _ctx, reply) => {
         reply.code(200).header('content-type', 'application/jwk-set+json').header('cache-control', `public, max-age=${jwksMaxAge}`);
         return Promise.resolve(reply.send(s.keys.jwks));
       }),
     },
     {
-      route: route('identity-metadata', '/.well-known/oauth-authorization-server', ['GET'], false),
+      route: route('identity-metadata', '/.well-known/oauth-authorization-server', ['GET'], false, true),
       handler: (_ctx, reply) => {
         reply.code(200).header('content-type', 'application/json; charset=utf-8').header('cache-control', 'public, max-age=3600');
         return Promise.resolve(reply.send(metadata));

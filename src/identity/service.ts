@@ -1,5 +1,5 @@
 import { randomInt, randomUUID } from 'node:crypto';
-import type { Kysely, Selectable, Transaction, Updateable } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction, type Updateable } from 'kysely';
 import type { Logger } from 'pino';
 import { RampartError } from '../errors/problem.js';
 import type { Events, SecurityEvent } from '../observability/events.js';
@@ -287,15 +287,17 @@ export class IdentityService {
       const [createdAt, id] = decodeCursor(query.cursor);
       q = q.where((eb) => eb.or([eb('created_at', '>', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '>', id)])]));
     }
-    if (query.email !== undefined) q = q.where('email', 'like', `%${query.email.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    // LIKE with an explicit escape character: SQLite has none by default (regression test in identity-users).
+    if (query.email !== undefined) q = q.where(sql<boolean>`email like ${`%${likeEscape(query.email.toLowerCase())}%`} escape '\\'`);
+    // Roles are a JSON list of names: match the quoted name, in SQL, so pages stay whole.
+    if (query.role !== undefined) q = q.where(sql<boolean>`roles like ${`%${likeEscape(JSON.stringify(query.role))}%`} escape '\\'`);
     if (query.status === 'disabled') q = q.where('disabled_at', 'is not', null);
     if (query.status === 'active') q = q.where('disabled_at', 'is', null).where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', iso(Date.now()))]));
     if (query.status === 'locked') q = q.where('disabled_at', 'is', null).where('locked_until', '>', iso(Date.now()));
     const rows = await q.execute();
     const now = Date.now();
-    const filtered = query.role === undefined ? rows : rows.filter((r) => parseRoles(r.roles).includes(query.role!));
-    const page = filtered.slice(0, query.limit);
-    const last = rows.length > query.limit ? rows[query.limit - 1] : undefined;
+    const page = rows.slice(0, query.limit);
+    const last = rows.length > query.limit ? page[page.length - 1] : undefined;
     return { items: page.map((r) => toDto(r, now)), nextCursor: last === undefined ? null : encodeCursor(last.created_at, last.id) };
   }
 
@@ -619,6 +621,11 @@ function decodeCursor(cursor: string): [string, string] {
     // fall through
   }
   throw new RampartError('RMP_VALIDATION_FAILED', { extensions: { errors: [{ pointer: '/query/cursor', detail: 'is not a cursor this API gave' }] } });
+}
+
+/** A LIKE pattern's literal part, with `\\` as the escape character. */
+function likeEscape(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
 /** Rows an `INSERT … ON CONFLICT DO NOTHING` inserted (Kysely reports it per dialect). */
