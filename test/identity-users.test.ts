@@ -133,8 +133,11 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       c('admin', 'self', 'PATCH', USER, { email: 'admin-renamed@example.com' }, 200),
       c('admin', 'other', 'PATCH', USER, { email: 'bob-renamed@example.com' }, 200),
       c('admin', 'missing', 'PATCH', USER, { email: 'nobody@example.com' }, 404, 'RMP_OBJECT_NOT_FOUND'),
-      c('user', 'self', 'PATCH', USER, { email: 'alice-renamed@example.com' }, 200),
-      c('user', 'me', 'PATCH', USER, { email: 'alice-again@example.com' }, 200),
+      // A user changing their own sign-in address re-authenticates with the current password.
+      c('user', 'self', 'PATCH', USER, { email: 'alice-renamed@example.com', currentPassword: PW }, 200),
+      c('user', 'me', 'PATCH', USER, { email: 'alice-again@example.com', currentPassword: PW }, 200),
+      c('user', 'self', 'PATCH', USER, { email: 'alice-unproven@example.com' }, 400, 'RMP_VALIDATION_FAILED', { pointer: '/currentPassword' }),
+      c('user', 'self', 'PATCH', USER, { email: 'alice-guess@example.com', currentPassword: 'not the password at all' }, 403, 'RMP_PASSWORD_INCORRECT'),
       c('user', 'other', 'PATCH', USER, { email: 'stolen@example.com' }, 404, 'RMP_OBJECT_NOT_FOUND'),
       // PATCH roles: admins only; new roles end the old sessions.
       c('admin', 'self', 'PATCH', USER, { roles: ['admin', 'ops'] }, 200, undefined, { fresh: true, after: ({ actor }) => refused(actor.token) }),
@@ -231,7 +234,10 @@ for (const backend of ['sqlite', 'postgres'] as const) {
         } else if (k.status === 200 && k.method === 'GET' && k.path === USER) {
           expect(json).toMatchObject({ id: target.id, roles: k.actor === 'admin' && k.target !== 'other' ? ['admin'] : ['user'] });
         } else if (k.status === 200 && k.method === 'PATCH') {
-          expect(json).toMatchObject({ id: target.id, ...(k.body as Json) });
+          // What was written comes back (the re-authentication password never does).
+          const { currentPassword: _proof, ...written } = k.body as Json;
+          expect(json).toMatchObject({ id: target.id, ...written });
+          expect(json).not.toHaveProperty('currentPassword');
         }
         await k.after?.({ actor, target, reply, json });
       });

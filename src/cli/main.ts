@@ -116,7 +116,6 @@ Examples:
     .action(async (kid: string, opts: { config: string }) => {
       code = await withIdentity(opts.config, io, async (identity) => {
         if (!(await identity.service.keys.revoke(kid))) throw new Error(`no published key '${kid}'`);
-        identity.service.emit({ type: 'sys_key_revoked', level: 'CRITICAL', description: 'signing key revoked by the CLI', actor: 'system', subject: kid }, { ip: '', userAgent: undefined, requestId: 'cli' });
         io.out(`revoked ${kid}; running gateways refuse its tokens from their next key refresh (identity.keys.refresh)`);
       });
     });

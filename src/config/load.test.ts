@@ -333,3 +333,37 @@ routes:
     ]);
   });
 });
+
+describe('identity section', () => {
+  it('refuses production without a master key, an issuer with a path, and settings that contradict each other, each at its position', () => {
+    expect(
+      issuesOf(`identity:
+  issuer: https://api.example.com/auth
+${minimal}`),
+    ).toEqual(["rampart.yaml:2:11: identity.issuer: expected an https:// origin without a path, e.g. https://api.example.com, got 'https://api.example.com/auth'"]);
+    expect(
+      issuesOf(`identity:
+  issuer: https://api.example.com
+  lockout:
+    threshold: 20
+    permanentAfter: 10
+  tokens:
+    accessTtl: 2h
+${minimal}`),
+    ).toEqual([
+      "rampart.yaml:2:3: identity: missing required key 'masterKey' in production: base64 of 32 random bytes, e.g. masterKey: ${file:/run/secrets/rampart-master-key} (only development mode generates one)",
+      'rampart.yaml:4:16: identity.lockout.threshold: expected fewer failures than lockout.permanentAfter (otherwise the first lock is permanent)',
+      'rampart.yaml:7:16: identity.tokens.accessTtl: expected a duration between 1m and 1h',
+    ]);
+  });
+
+  it('warns when the identity service shares PostgreSQL without Redis (revocations would be per node)', () => {
+    const loaded = load(`mode: development
+storage:
+  url: postgres://db/rampart
+identity:
+  issuer: https://api.example.com
+${minimal}`);
+    expect(loaded.warnings.map(formatIssue)).toContainEqual(expect.stringContaining('rampart.yaml:3:8: storage.url: the identity service shares PostgreSQL but no redis is configured'));
+  });
+});

@@ -8,6 +8,11 @@ import type { Purpose, Source } from './load.js';
 export function checkSemantics(config: RampartConfig, source: Source, issues: ConfigIssue[], purpose: Purpose, warnings: ConfigIssue[]): void {
   checkTransport(config, source, issues, purpose, warnings);
   checkIdentity(config, source, issues);
+  if (config.identity?.enabled === true && config.storage.url.startsWith('postgres') && config.redis === undefined) {
+    warnings.push(
+      source.issue(['storage', 'url'], 'the identity service shares PostgreSQL but no redis is configured: revocations (logout) and rate limits are per process, so other nodes accept a logged-out access token until it expires. Configure redis for more than one node.'),
+    );
+  }
   config.server.trustedProxies.forEach((entry, i) => {
     try {
       proxyaddr.compile(entry);
@@ -156,6 +161,9 @@ function checkIdentity(config: RampartConfig, source: Source, issues: ConfigIssu
   // A node signs with a retired key until its next refresh; retired keys stay published 5 minutes past the access TTL.
   if (parseDuration(identity.keys.refresh) > 60_000 || parseDuration(identity.keys.refresh) < 1000) {
     issues.push(source.issue(['identity', 'keys', 'refresh'], 'expected a duration between 1s and 1m'));
+  }
+  if (identity.lockout.threshold >= identity.lockout.permanentAfter) {
+    issues.push(source.issue(['identity', 'lockout', 'threshold'], 'expected fewer failures than lockout.permanentAfter (otherwise the first lock is permanent)'));
   }
   if (parseDuration(identity.lockout.baseDelay) > parseDuration(identity.lockout.maxDelay)) {
     issues.push(source.issue(['identity', 'lockout', 'baseDelay'], 'expected at most lockout.maxDelay'));

@@ -151,7 +151,8 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
     stores = own;
   }
   const redis = config.redis === undefined ? undefined : redisSettings(config.redis);
-  const identityConfig = config.identity?.enabled === true ? config.identity : undefined;
+  // A running identity service keeps the settings it started with (restart to change them).
+  const identityConfig = deps.identity?.config ?? (config.identity?.enabled === true ? config.identity : undefined);
   const identity = identityConfig === undefined ? undefined : (deps.identity?.link ?? identityLink(identityConfig));
   const builtins: BuiltinRoute[] = identityConfig === undefined ? [] : identityRoutes(identityConfig, deps.identity?.service);
 

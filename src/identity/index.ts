@@ -22,6 +22,8 @@ export interface IdentityRuntime {
   readonly link: IdentityLink;
   readonly storage: Storage;
   readonly audit: AuditSink;
+  /** The settings it started with (identity changes take effect on restart; reloads keep these). */
+  readonly config: IdentityConfig;
   close(): Promise<void>;
 }
 
@@ -57,20 +59,24 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
   const accessTtlMs = parseDuration(identity.tokens.accessTtl);
   if (accessTtlMs > MAX_ACCESS_TTL_MS || accessTtlMs < 60_000) throw new Error('identity.tokens.accessTtl must be between 1m and 1h');
   const storage = openStorage(config.storage.url, loaded.dir);
+  let removeSink: (() => void) | undefined;
   try {
     const { applied } = await migrateToLatest(storage.db);
     if (applied.length > 0) deps.logger.info({ applied }, `database migrated (${storage.dialect})`);
+    const audit = new AuditSink(storage.db, deps.logger);
+    removeSink = deps.events.addSink(audit.sink);
     const keys = new SigningKeys(storage.db, master.key, identity.tokens.algorithm, {
       rotateEveryMs: parseDuration(identity.keys.rotateEvery),
       jwksMaxAgeMs: parseDuration(identity.keys.jwksMaxAge),
       // Every token a retired key signed has expired by then (plus the largest clock skew accepted).
       retainMs: accessTtlMs + 300_000,
+    }, (change) => {
+      const what = { created: 'signing key created', activated: 'signing key now signs on this node', revoked: 'signing key revoked: its tokens are refused' }[change.kind];
+      deps.events.emit({ type: `sys_key_${change.kind}`, level: change.kind === 'revoked' ? 'CRITICAL' : 'INFO', description: `${what} (${change.kid})`, actor: 'system', subject: change.kid, data: { activeFrom: change.activeFrom } });
     });
     await keys.ensure();
     const limit = (name: string, l: { limit: number; window: string }) =>
       createLimiter({ name: `identity-${name}`, algorithm: 'gcra', limit: l.limit, window: l.window, store: 'auto', onStoreFailure: 'open' }, { stores: deps.stores, redis: deps.redis, logger: deps.logger });
-    const audit = new AuditSink(storage.db, deps.logger);
-    const removeSink = deps.events.addSink(audit.sink);
     const service = new IdentityService({
       db: storage.db,
       keys,
@@ -121,16 +127,18 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
       service,
       storage,
       audit,
+      config: identity,
       link: identityLink(identity, { service }),
       async close() {
         for (const t of timers) clearInterval(t);
-        removeSink();
+        removeSink?.();
         await audit.close();
         await storage.close();
       },
     };
     return runtime;
   } catch (error) {
+    removeSink?.();
     await storage.close();
     throw error;
   }

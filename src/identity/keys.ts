@@ -27,6 +27,13 @@ interface LoadedKey {
   encrypted: string;
 }
 
+/** What happened to a key, for the audit trail: made, signing on this node from now, or revoked. */
+export interface KeyChange {
+  kind: 'created' | 'activated' | 'revoked';
+  kid: string;
+  activeFrom: string;
+}
+
 export interface KeyInfo {
   kid: string;
   alg: string;
@@ -56,7 +63,10 @@ export class SigningKeys {
   /** When the keys were last read (ms). */
   loadedAt = 0;
 
-  constructor(db: Kysely<Database>, master: MasterKey, alg: SigningAlgorithm, times: KeyTimes) {
+  readonly #onChange: ((change: KeyChange) => void) | undefined;
+
+  constructor(db: Kysely<Database>, master: MasterKey, alg: SigningAlgorithm, times: KeyTimes, onChange?: (change: KeyChange) => void) {
+    this.#onChange = onChange;
     this.#db = db;
     this.#master = master;
     this.#alg = alg;
@@ -110,6 +120,7 @@ export class SigningKeys {
     if (current !== undefined && this.#signer?.kid !== current.kid) {
       const jwk = JSON.parse(this.#master.decrypt(current.encrypted, PURPOSE)) as JWK;
       this.#signer = { kid: current.kid, key: await importJWK(jwk, current.alg) };
+      this.#onChange?.({ kind: 'activated', kid: current.kid, activeFrom: new Date(current.activeFrom).toISOString() });
     }
     if (current === undefined) this.#signer = undefined;
   }
@@ -171,6 +182,7 @@ export class SigningKeys {
     const wasSigning = this.#current(now)?.kid === kid;
     const result = await this.#db.updateTable('signing_keys').set({ revoked_at: new Date(now).toISOString() }).where('kid', '=', kid).where('revoked_at', 'is', null).executeTakeFirst();
     if (Number(result.numUpdatedRows) === 0) return false;
+    this.#onChange?.({ kind: 'revoked', kid, activeFrom: new Date(now).toISOString() });
     await this.refresh(now);
     if (wasSigning) {
       const next = this.#next(now);
@@ -219,5 +231,6 @@ export class SigningKeys {
         revoked_at: null,
       })
       .execute();
+    this.#onChange?.({ kind: 'created', kid, activeFrom: new Date(activeFrom).toISOString() });
   }
 }

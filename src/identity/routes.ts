@@ -32,7 +32,7 @@ const RefreshBody = Type.Object({ refresh_token: Token }, closed);
 const LogoutBody = Type.Object({ refresh_token: Type.Optional(Token) }, closed);
 const PasswordChangeBody = Type.Object({ passwordChangeToken: Type.String({ minLength: 16, maxLength: 4096 }), newPassword: Password }, closed);
 const CreateUserBody = Type.Object({ email: Email, roles: Type.Optional(Roles), password: Type.Optional(Password) }, closed);
-const PatchUserBody = Type.Object({ email: Type.Optional(Email), roles: Type.Optional(Roles), status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('disabled')])) }, { ...closed, minProperties: 1 });
+const PatchUserBody = Type.Object({ email: Type.Optional(Email), currentPassword: Type.Optional(Password), roles: Type.Optional(Roles), status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('disabled')])) }, { ...closed, minProperties: 1 });
 const ChangePasswordBody = Type.Object({ currentPassword: Password, newPassword: Password }, closed);
 const InviteBody = Type.Object({ email: Type.Optional(Email), roles: Type.Optional(Roles), expiresIn: Type.Optional(Type.String({ pattern: DURATION_PATTERN })) }, closed);
 const Limit = Type.String({ pattern: '^(?:[1-9]|[1-9][0-9]|100)$' });
@@ -88,7 +88,7 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
 
   const metadata = JSON.stringify({
     issuer: config.issuer,
-    jwks_uri: `${config.issuer.replace(/\/$/, '')}/.well-known/jwks.json`,
+    jwks_uri: `${config.issuer}/.well-known/jwks.json`,
     // Only what exists: first-party login is not an OAuth grant; client credentials and revocation come with issue 7.
     response_types_supported: [],
     grant_types_supported: [],
@@ -246,7 +246,14 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
           denied(s, actor, ctx, `only admins may change ${adminOnly.join(', ')}`);
           throw new RampartError('RMP_AUTHZ_DENIED', { detail: `Only admins may change ${adminOnly.join(' and ')}.`, extensions: { fields: adminOnly } });
         }
-        const user = await s.updateUser(actor, id, body, clientOf(ctx));
+        // Changing one's own sign-in address is re-authenticated (and a guess counts towards the lockout).
+        if (body.email !== undefined && !isAdmin(actor)) {
+          if (body.currentPassword === undefined) {
+            throw new RampartError('RMP_VALIDATION_FAILED', { extensions: { errors: [{ pointer: '/currentPassword', detail: 'is required to change the e-mail address' }] } });
+          }
+          await s.checkOwnPassword(actor, body.currentPassword, clientOf(ctx));
+        }
+        const user = await s.updateUser(actor, id, { email: body.email, roles: body.roles, status: body.status }, clientOf(ctx));
         if (user === undefined) throw notFound();
         return sendJson(reply, 200, user);
       }),

@@ -15,9 +15,9 @@ export const IdentitySchema = Strict(
   {
     enabled: Type.Boolean({ description: 'Serve the identity service (login, refresh, users API, JWKS) on the gateway listener.', default: true }),
     issuer: Type.String({
-      pattern: '^https://[^\\s/?#]+(/[^\\s?#]*)?$',
-      'x-expected': 'an https:// URL without query or fragment',
-      description: 'The `iss` of every token issued (the public HTTPS URL of this gateway, e.g. `https://api.example.com`).',
+      pattern: '^https://[^\\s/?#@]+$',
+      'x-expected': 'an https:// origin without a path, e.g. https://api.example.com',
+      description: 'The `iss` of every token issued: the public HTTPS origin of this gateway (`https://api.example.com`), where `/.well-known/jwks.json` and the metadata are served.',
     }),
     audience: Type.Optional(
       Type.Array(Type.String({ minLength: 1, maxLength: 512, description: 'An audience value.' }), {

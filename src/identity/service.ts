@@ -269,10 +269,10 @@ export class IdentityService {
     const user = await this.#user(claims.sub);
     if (user === undefined || user.disabled_at !== null || user.password_change_required !== 1) throw refused;
     this.#checkPassword(input.newPassword, user.email);
-    // Single use: the token's jti is spent by the insert (a second use conflicts).
+    // Hashed first (it may be shed with 503), then the token is spent: single use, a second use conflicts.
+    const hash = await this.passwords.hash(input.newPassword);
     const spent = await this.db.insertInto('revoked_tokens').values({ jti: `pwc:${claims.jti}`, expires_at: iso(claims.exp * 1000) }).onConflict((oc) => oc.column('jti').doNothing()).executeTakeFirst();
     if (numInserted(spent) !== 1) throw refused;
-    const hash = await this.passwords.hash(input.newPassword);
     const now = Date.now();
     await this.db.updateTable('users').set({ password_hash: hash, password_change_required: 0, updated_at: iso(now) }).where('id', '=', user.id).execute();
     this.emit({ type: 'user_password_changed', level: 'INFO', description: 'one-time password replaced', args: [user.id], actor: user.id, subject: user.id }, client);
@@ -366,21 +366,32 @@ export class IdentityService {
     if ((await this.#user(id)) === undefined) return false;
     await this.#endAllSessions(id, 'deleted', now);
     await this.db.deleteFrom('access_tokens').where('user_id', '=', id).execute();
+    const user = await this.#user(id);
+    // Invitations addressed to them keep no trace of the address.
+    if (user !== undefined) await this.db.updateTable('invites').set({ email: null }).where('email', '=', user.email).execute();
     await this.db.deleteFrom('users').where('id', '=', id).execute();
     this.emit({ type: 'user_deleted', level: 'INFO', description: 'user deleted', args: [id], actor: actor.id, subject: id }, client);
     return true;
   }
 
-  /** The owner changes their password (current one required); every session ends, a new one starts. */
-  async changePassword(actor: Actor, input: { currentPassword: string; newPassword: string }, client: ClientInfo): Promise<TokenResponse> {
+  /** Re-authentication for a sensitive change: the current password, under the lockout rules. */
+  async checkOwnPassword(actor: Actor, password: string, client: ClientInfo): Promise<void> {
     const user = await this.#user(actor.id);
     if (user === undefined) throw new RampartError('RMP_OBJECT_NOT_FOUND');
-    const { ok } = await this.passwords.verify(user.password_hash, input.currentPassword);
+    const { ok } = await this.passwords.verify(user.password_hash, password);
     const now = Date.now();
+    if (user.locked_until !== null && Date.parse(user.locked_until) > now) throw new RampartError('RMP_PASSWORD_INCORRECT');
     if (!ok) {
       await this.#countFailure(user, now, client);
       throw new RampartError('RMP_PASSWORD_INCORRECT');
     }
+  }
+
+  /** The owner changes their password (current one required); every session ends, a new one starts. */
+  async changePassword(actor: Actor, input: { currentPassword: string; newPassword: string }, client: ClientInfo): Promise<TokenResponse> {
+    await this.checkOwnPassword(actor, input.currentPassword, client);
+    const user = (await this.#user(actor.id))!;
+    const now = Date.now();
     this.#checkPassword(input.newPassword, user.email);
     const hash = await this.passwords.hash(input.newPassword);
     await this.db.updateTable('users').set({ password_hash: hash, updated_at: iso(now), failed_logins: 0, locked_until: null }).where('id', '=', user.id).execute();
@@ -467,6 +478,8 @@ export class IdentityService {
     await this.db.deleteFrom('revoked_tokens').where('expires_at', '<', iso(now)).execute();
     const ended = this.db.selectFrom('refresh_families').select('id').where((eb) => eb.or([eb('expires_at', '<', iso(now - 86_400_000)), eb('revoked_at', '<', iso(now - 86_400_000))]));
     await this.db.deleteFrom('refresh_tokens').where('family_id', 'in', ended).execute();
+    // Ended sessions go too, with the IP address and user agent they recorded.
+    await this.db.deleteFrom('refresh_families').where((eb) => eb.or([eb('expires_at', '<', iso(now - 86_400_000)), eb('revoked_at', '<', iso(now - 86_400_000))])).execute();
   }
 
   emit(event: SecurityEvent, client: ClientInfo): void {
@@ -532,8 +545,9 @@ export class IdentityService {
   }
 
   async #endAllSessions(userId: string, reason: string, now: number): Promise<void> {
-    await this.db.updateTable('users').set({ tokens_not_before: iso(now) }).where('id', '=', userId).execute();
-    await this.revocation.revokeSubject(userId, now / 1000);
+    // Everything issued up to and including this millisecond is refused.
+    await this.db.updateTable('users').set({ tokens_not_before: iso(now + 1) }).where('id', '=', userId).execute();
+    await this.revocation.revokeSubject(userId, (now + 1) / 1000);
     const families = await this.db.selectFrom('refresh_families').select('id').where('user_id', '=', userId).where('revoked_at', 'is', null).execute();
     await this.#revokeFamilies(families.map((f) => f.id), reason, now);
   }

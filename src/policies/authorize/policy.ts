@@ -123,7 +123,7 @@ export const authorizePolicy = definePolicy({
     const events = pctx.events;
 
     const deny = (ctx: RequestContext, why: string): RampartError => {
-      events.emit({ type: 'authz_fail', level: 'WARN', description: `authorization denied: ${why}`, args: [ctx.consumer?.id ?? 'anonymous'], requestId: ctx.requestId, clientIp: ctx.clientIp, route: ctx.route.name, data: { reason: why } });
+      events.emit({ type: 'authz_fail', level: 'WARN', description: `authorization denied: ${why}`, args: [ctx.consumer?.id ?? 'anonymous'], ...(ctx.consumer !== undefined ? { actor: ctx.consumer.id } : {}), requestId: ctx.requestId, clientIp: ctx.clientIp, route: ctx.route.name, data: { reason: why } });
       return new RampartError('RMP_AUTHZ_DENIED', { detail: 'You are not allowed to do this.' });
     };
 
@@ -172,7 +172,7 @@ export const authorizePolicy = definePolicy({
             }
             const all = { ...forResponse, response: { status, body: parsed } };
             if (!responseRules.every((rule) => evaluate(rule, all, ctx))) {
-              events.emit({ type: 'authz_fail', level: 'WARN', description: 'authorization denied on the response: object of another owner', args: [consumer.id], requestId: ctx.requestId, clientIp: ctx.clientIp, route: ctx.route.name, data: { reason: 'response rule' } });
+              events.emit({ type: 'authz_fail', level: 'WARN', description: 'authorization denied on the response: object of another owner', args: [consumer.id], actor: consumer.id, requestId: ctx.requestId, clientIp: ctx.clientIp, route: ctx.route.name, data: { reason: 'response rule' } });
               throw new RampartError('RMP_OBJECT_NOT_FOUND');
             }
           });
