@@ -100,7 +100,8 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
   const jwksMaxAge = Math.floor(parseDuration(config.keys.jwksMaxAge) / 1000);
   const browser = config.browser.refreshCookie;
   const origins = new Set([new URL(config.issuer).origin, ...config.browser.origins]);
-  const cookieMaxAge = Math.floor(parseDuration(config.tokens.refreshAbsoluteTtl) / 1000);
+  // The refresh token in the cookie lives at most the idle time (each refresh sets it again).
+  const cookieMaxAge = Math.floor(parseDuration(config.tokens.refreshIdleTtl) / 1000);
 
   /** Token answers; in browser mode the refresh token goes in its cookie, with a fresh CSRF token. */
   const sendTokens = (reply: FastifyReply, tokens: TokenResponse): FastifyReply => {
