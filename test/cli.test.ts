@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { killAll, ROOT, runCli } from './helpers/process.js';
+import { main } from '../src/cli/main.js';
 
 /** The `rampart` command line, run from source as a real process: exit codes and exact output. */
 
@@ -180,6 +181,52 @@ describe('rampart migrate', () => {
     expect(existsSync(join(dir, 'db', 'rampart.db'))).toBe(true);
     const again = await runCli(['migrate', '-c', file]);
     expect(again.stdout).toEqual(['sqlite: up to date']);
+  });
+});
+
+describe('rampart users and keys', () => {
+  // In process (these commands return when done): one spawned CLI per command would cost seconds each.
+  const run = async (argv: string[]) => {
+    const stdout: string[] = [];
+    const stderr: string[] = [];
+    const code = await main(argv, { out: (l) => stdout.push(l), err: (l) => stderr.push(l) });
+    return { code, stdout, stderr };
+  };
+  const identityConfig = () =>
+    writeConfig(['mode: development', 'storage:', '  url: sqlite:./db/rampart.db', 'identity:', '  issuer: https://localhost', 'routes: []']);
+
+  it('users create --admin prints a one-time password once; a second admin with the same e-mail is refused', async () => {
+    const file = identityConfig();
+    const first = await run(['users', 'create', '--admin', 'Root@Example.com', '-c', file]);
+    expect(first.code, first.stderr.join('\n')).toBe(0);
+    expect(first.stdout[0]).toMatch(/^created admin [0-9a-f-]{36} \(root@example\.com\)$/);
+    expect(first.stdout[1]).toMatch(/^one-time password: [A-Za-z2-9]{20}$/);
+    const again = await run(['users', 'create', '--admin', 'root@example.com', '-c', file]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toEqual(['rampart: A user with this e-mail exists']);
+  });
+
+  it('keys list shows current and next; rotate schedules the next key; revoke withdraws one', async () => {
+    const file = identityConfig();
+    const listed = await run(['keys', 'list', '-c', file]);
+    expect(listed.code, listed.stderr.join('\n')).toBe(0);
+    expect(listed.stdout.map((l) => l.split(/\s+/)[0])).toEqual(['current', 'next']);
+    const next = listed.stdout[1]!.split(/\s+/)[1]!;
+    const rotated = await run(['keys', 'rotate', '-c', file]);
+    expect(rotated.stdout[0]).toMatch(new RegExp(`^key ${escape(next)} signs from \\d{4}-`));
+    const revoked = await run(['keys', 'revoke', next, '-c', file]);
+    expect(revoked.code).toBe(0);
+    const after = await run(['keys', 'list', '-c', file]);
+    expect(after.stdout.join('\n')).not.toContain(next);
+    const unknown = await run(['keys', 'revoke', 'no-such-kid', '-c', file]);
+    expect(unknown).toMatchObject({ code: 1, stderr: ["rampart: no published key 'no-such-kid'"] });
+  });
+
+  it('refuses a config without an identity section', async () => {
+    const file = writeConfig(['routes: []']);
+    const result = await run(['keys', 'list', '-c', file]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toEqual([`rampart: ${file} has no enabled identity section`]);
   });
 });
 

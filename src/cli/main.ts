@@ -175,7 +175,8 @@ async function withIdentity(file: string, io: Io, work: (identity: IdentityRunti
     io.err(`rampart: ${loaded.file} has no enabled identity section`);
     return 1;
   }
-  const logger = createLogger({ level: 'warn', destination: 'stderr' });
+  // Errors only: the gateway's start-up warnings (development master key, …) are its own to give.
+  const logger = createLogger({ level: 'error', destination: 'stderr' });
   const stores = new Stores(logger, { connect: false });
   let identity: IdentityRuntime | undefined;
   try {
