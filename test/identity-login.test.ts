@@ -58,6 +58,33 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       expect(answers[0]!.headers['cache-control']).toBe('no-store');
     });
 
+    it('takes as long for an unknown user as for a wrong password or a locked account (dummy Argon2 verification)', async () => {
+      const id = await gateway(backend, { lockout: { threshold: 1, baseDelay: '1h', maxDelay: '1h' }, limits: { login: { limit: 1000, window: '1m' } } });
+      for (const email of ['timed@example.com', 'held@example.com']) await id.call('POST', '/api/v1/auth/register', { json: { email, password: PASSWORD } });
+      await id.call('POST', '/api/v1/auth/login', { json: { email: 'held@example.com', password: 'not the password at all' } });
+      const median = async (email: string, password: string) => {
+        const times: number[] = [];
+        for (let i = 0; i < 7; i++) {
+          const start = performance.now();
+          expect((await id.call('POST', '/api/v1/auth/login', { json: { email, password } })).status).toBe(401);
+          times.push(performance.now() - start);
+        }
+        return times.sort((a, b) => a - b)[3]!;
+      };
+      // Warm-up: the dummy hash is made on first use.
+      await id.call('POST', '/api/v1/auth/login', { json: { email: 'nobody@example.com', password: PASSWORD } });
+      const unknown = await median('nobody@example.com', PASSWORD);
+      const locked = await median('held@example.com', PASSWORD);
+      const wrong = await median('timed@example.com', 'not the password at all');
+      console.log(`login timing on ${backend} (median of 7): unknown ${unknown.toFixed(1)} ms, wrong password ${wrong.toFixed(1)} ms, locked ${locked.toFixed(1)} ms`);
+      // Without the dummy verification an unknown user answers in a few ms against tens for Argon2:
+      // a generous band still tells them apart on a busy machine.
+      for (const other of [wrong, locked]) {
+        expect(unknown / other).toBeGreaterThan(0.5);
+        expect(unknown / other).toBeLessThan(2);
+      }
+    });
+
     it('locks an account after the threshold, doubles the lock, locks for good after permanentAfter, and an admin unlocks it', async () => {
       const id = await gateway(backend, { lockout: { threshold: 3, baseDelay: '1ms', maxDelay: '1ms', permanentAfter: 10 }, limits: { login: { limit: 100, window: '1m' } } });
       const email = 'target@example.com';
