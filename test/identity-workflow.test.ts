@@ -86,3 +86,54 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     });
   });
 }
+
+for (const backend of ['sqlite', 'postgres'] as const) {
+  describe.skipIf(backend === 'postgres' && !pgUp)(`the audit trail on ${backend}`, () => {
+    it('GET /api/v1/audit filters by type, actor and subject, pages with a cursor, and holds ids, never e-mails or tokens', async () => {
+      const { id } = await setup(backend);
+      const service = id.gw.runtime.identity!.service;
+      const admin = await service.bootstrapAdmin('auditor@example.com');
+      const change = (await id.call('POST', '/api/v1/auth/login', { json: { email: 'auditor@example.com', password: admin.oneTimePassword } })).json<{ passwordChangeToken: string }>();
+      const adminToken = (await id.call('POST', '/api/v1/auth/password', { json: { passwordChangeToken: change.passwordChangeToken, newPassword: 'the chief passphrase 2' } })).json<{ access_token: string }>().access_token;
+      const password = 'a long enough passphrase 7';
+      await id.call('POST', '/api/v1/auth/register', { json: { email: 'subject@example.com', password } });
+      for (let i = 0; i < 3; i++) await id.call('POST', '/api/v1/auth/login', { json: { email: 'subject@example.com', password: `wrong password ${i}` } });
+      const user = (await id.call('POST', '/api/v1/auth/login', { json: { email: 'subject@example.com', password } })).json<{ access_token: string; refresh_token: string }>();
+      const me = (await id.call('GET', '/api/v1/users/me', { token: user.access_token })).json<{ id: string }>();
+
+      const fails = await id.call('GET', `/api/v1/audit?type=authn_login_fail&subject=${me.id}`, { token: adminToken });
+      expect(fails.status).toBe(200);
+      const items = fails.json<{ items: { type: string; subject: string; actor: string; clientIp: string; requestId: string; time: string }[] }>().items;
+      expect(items).toHaveLength(3);
+      // Whoever failed is unknown: the account is the subject, never the actor.
+      for (const item of items) expect(item).toMatchObject({ type: 'authn_login_fail', subject: me.id, actor: null, clientIp: '127.0.0.1', requestId: expect.any(String) });
+
+      const seen = new Set<number>();
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const page: Reply = await id.call('GET', `/api/v1/audit?limit=2&subject=${me.id}${cursor === null ? '' : `&cursor=${cursor}`}`, { token: adminToken });
+        expect(page.status).toBe(200);
+        const body = page.json<{ items: { id: number; subject: string }[]; nextCursor: string | null }>();
+        for (const item of body.items) {
+          expect(item.subject).toBe(me.id);
+          expect(seen.has(item.id)).toBe(false);
+          seen.add(item.id);
+        }
+        cursor = body.nextCursor;
+        pages++;
+      } while (cursor !== null && pages < 20);
+      expect(seen.size).toBeGreaterThanOrEqual(6);
+      expect(pages).toBeGreaterThanOrEqual(3);
+
+      const everything = await id.call('GET', '/api/v1/audit?limit=100', { token: adminToken });
+      expect(everything.text).not.toContain('subject@example.com');
+      expect(everything.text).not.toContain('auditor@example.com');
+      expect(everything.text).not.toContain(user.refresh_token);
+      expect(everything.text).not.toContain(user.access_token.split('.')[2]);
+      const bad = await id.call('GET', '/api/v1/audit?type=DROP%20TABLE', { token: adminToken });
+      expect([bad.status, bad.json().code]).toEqual([400, 'RMP_VALIDATION_FAILED']);
+      expect((await id.call('GET', '/api/v1/audit', { token: user.access_token })).status).toBe(403);
+    });
+  });
+}

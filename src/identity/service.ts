@@ -162,7 +162,7 @@ export class IdentityService {
     const locked = user.locked_until !== null && Date.parse(user.locked_until) > now;
     if (locked || user.disabled_at !== null) {
       // Attempts on a locked account are not counted: an attacker cannot push a victim to a permanent lock faster.
-      this.emit({ type: 'authn_login_fail', level: 'WARN', description: `login refused: account ${locked ? 'locked' : 'disabled'}`, args: [user.id], actor: user.id, subject: user.id, data: { reason: locked ? 'locked' : 'disabled' } }, client);
+      this.emit({ type: 'authn_login_fail', level: 'WARN', description: `login refused: account ${locked ? 'locked' : 'disabled'}`, args: [user.id], subject: user.id, data: { reason: locked ? 'locked' : 'disabled' } }, client);
       throw failed();
     }
     if (!ok) {
@@ -230,7 +230,7 @@ export class IdentityService {
     const { row } = outcome;
     if (outcome.kind === 'reuse') {
       await this.#revokeFamilies([row.family_id], 'reuse', now);
-      this.emit({ type: 'authn_token_reuse', level: 'CRITICAL', description: 'a spent refresh token was used again: the session is revoked', args: [row.user_id], actor: row.user_id, subject: row.user_id, data: { session: row.family_id, token: this.hasher.auditId(refreshToken) } }, client);
+      this.emit({ type: 'authn_token_reuse', level: 'CRITICAL', description: 'a spent refresh token was used again: the session is revoked', args: [row.user_id], subject: row.user_id, data: { session: row.family_id, token: this.hasher.auditId(refreshToken) } }, client);
       throw invalid('The refresh token was already used; the session has been ended. Log in again.');
     }
     if (outcome.kind !== 'rotated' && outcome.kind !== 'grace') throw invalid();
@@ -497,13 +497,13 @@ export class IdentityService {
     const { threshold, baseMs, maxMs, permanentAfter } = this.settings.lockout;
     const row = await this.db.updateTable('users').set((eb) => ({ failed_logins: eb('failed_logins', '+', 1) })).where('id', '=', user.id).returning('failed_logins').executeTakeFirst();
     const failures = row?.failed_logins ?? user.failed_logins + 1;
-    this.emit({ type: 'authn_login_fail', level: 'WARN', description: 'login failed: wrong password', args: [user.id], actor: user.id, subject: user.id, data: { reason: 'password', failures } }, client);
+    this.emit({ type: 'authn_login_fail', level: 'WARN', description: 'login failed: wrong password', args: [user.id], subject: user.id, data: { reason: 'password', failures } }, client);
     if (failures < threshold) return;
     const permanent = failures >= permanentAfter;
     const until = permanent ? LOCKED_FOREVER : iso(now + Math.min(maxMs, baseMs * 2 ** Math.min(failures - threshold, 30)));
     await this.db.updateTable('users').set({ locked_until: until }).where('id', '=', user.id).execute();
     this.emit(
-      { type: 'authn_login_lock', level: permanent ? 'CRITICAL' : 'WARN', description: permanent ? 'account locked until an admin unlocks it' : `account locked until ${until}`, args: [user.id], actor: user.id, subject: user.id, data: { failures, until } },
+      { type: 'authn_login_lock', level: permanent ? 'CRITICAL' : 'WARN', description: permanent ? 'account locked until an admin unlocks it' : `account locked until ${until}`, args: [user.id], subject: user.id, data: { failures, until } },
       client,
     );
   }
