@@ -134,3 +134,20 @@ process.on('exit', () => {
     }
   }
 });
+
+/**
+ * The quickstart's notes API needs a login: registers a bench user with the identity service and
+ * returns its access token (valid 10 minutes, longer than any run of one target).
+ */
+export async function quickstartToken(origin) {
+  const credentials = JSON.stringify({ email: `bench-${process.pid}@example.com`, password: 'a passphrase for the benchmark' });
+  const post = (path) =>
+    fetch(`${origin}${path}`, { method: 'POST', body: credentials, headers: { 'content-type': 'application/json' }, dispatcher: insecureLocal, signal: AbortSignal.timeout(5000) });
+  const registered = await post('/api/v1/auth/register');
+  await registered.arrayBuffer();
+  if (registered.status !== 202) throw new Error(`quickstart: register answered ${registered.status}`);
+  const login = await post('/api/v1/auth/login');
+  const body = await login.json();
+  if (login.status !== 200) throw new Error(`quickstart: login answered ${login.status}: ${JSON.stringify(body)}`);
+  return body.access_token;
+}

@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { CLK_TCK, cpuMicros, freePort, killAll, startNode, stop, waitReady } from './proc.js';
+import { CLK_TCK, cpuMicros, freePort, killAll, quickstartToken, startNode, stop, waitReady } from './proc.js';
 import { formatSummary, summarizeProfile } from './profile-summary.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -191,7 +191,12 @@ async function startTargets(notesPort) {
         RAMPART_PORT: String(port),
       });
     }
-    const headers = name === 'rampart-jwt' ? { authorization: `Bearer ${jwtToken}` } : undefined;
+    let headers = name === 'rampart-jwt' ? { authorization: `Bearer ${jwtToken}` } : undefined;
+    if (name === 'rampart-quickstart') {
+      // Its notes API is behind login: wait for the identity service, then log in as a bench user.
+      await waitReady(handle, `https://127.0.0.1:${port}/.well-known/jwks.json`);
+      headers = { authorization: `Bearer ${await quickstartToken(`https://127.0.0.1:${port}`)}` };
+    }
     await waitReady(handle, url, undefined, headers);
     targets.push({ name, url, server: handle, config: configText, logFile, headers });
   }
@@ -337,7 +342,8 @@ async function main() {
   );
 
   const notesPort = await freePort();
-  const notes = startNode('notes-api', [path('examples/quickstart/notes-api.js')], { NOTES_PORT: String(notesPort) });
+  // Public pass-through targets send no caller id: the notes API files them under one owner.
+  const notes = startNode('notes-api', [path('examples/quickstart/notes-api.js')], { NOTES_PORT: String(notesPort), NOTES_ANONYMOUS_AS: 'bench' });
   await waitReady(notes, `http://127.0.0.1:${notesPort}/notes`);
   const targets = await startTargets(notesPort);
   console.log(`bench: servers up (notes API pid ${notes.pid}; ${targets.filter((t) => t.server).map((t) => `${t.name} pid ${t.server.pid}`).join(', ')})`);

@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
 
 /** Starts the notes API; resolves to the listening http.Server. */
-export function startNotesApi({ host = '127.0.0.1', port = 3001 } = {}) {
+export function startNotesApi({ host = '127.0.0.1', port = 3001, anonymousAs } = {}) {
   const notes = new Map();
   const json = (res, status, body) => {
     const text = JSON.stringify(body);
@@ -19,7 +19,8 @@ export function startNotesApi({ host = '127.0.0.1', port = 3001 } = {}) {
     if (url.pathname === '/health') return json(res, 200, { status: 'ok' });
     if (match === null) return json(res, 404, { error: 'not found' });
     const id = match[1];
-    const owner = req.headers['x-consumer-id'];
+    // `anonymousAs` (the benchmark's public pass-through routes only): callers without an id share one owner.
+    const owner = req.headers['x-consumer-id'] ?? anonymousAs;
     if (typeof owner !== 'string' || owner === '') return json(res, 401, { error: 'no caller' });
     let body = '';
     req.setEncoding('utf8');
@@ -70,5 +71,5 @@ export function startNotesApi({ host = '127.0.0.1', port = 3001 } = {}) {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const port = Number(process.env.NOTES_PORT ?? 3001);
-  startNotesApi({ port }).then(() => console.log(`notes API on http://127.0.0.1:${port}`));
+  startNotesApi({ port, anonymousAs: process.env.NOTES_ANONYMOUS_AS }).then(() => console.log(`notes API on http://127.0.0.1:${port}`));
 }
