@@ -52,6 +52,7 @@ export interface IdentityGateway {
   gw: TestGateway;
   url: string;
   ca: string;
+  storageUrl: string;
   call(method: string, path: string, options?: { token?: string; json?: unknown; headers?: Record<string, string>; body?: string }): Promise<Reply>;
   close(): Promise<void>;
 }
@@ -68,8 +69,11 @@ export async function startIdentityGateway(options: {
   routes?: Record<string, unknown>[];
   upstreams?: Record<string, unknown>;
   defaults?: Record<string, unknown>;
+  /** Share a database with another gateway (its storage URL) instead of a fresh one. */
+  storageUrl?: string;
+  redis?: Record<string, unknown>;
 }): Promise<IdentityGateway> {
-  const storage = await freshStorage(options.backend);
+  const storage = options.storageUrl !== undefined ? { url: options.storageUrl, drop: () => Promise.resolve() } : await freshStorage(options.backend);
   const gw = await startGateway({
     mode: 'development',
     server: { tls: 'auto' },
@@ -78,6 +82,7 @@ export async function startIdentityGateway(options: {
     upstreams: options.upstreams ?? {},
     routes: options.routes ?? [],
     ...(options.defaults !== undefined ? { defaults: options.defaults } : {}),
+    ...(options.redis !== undefined ? { redis: options.redis } : {}),
   });
   const ca = readFileSync(join(dirname(gw.configFile), 'data', 'tls', 'localhost.crt'), 'utf8');
   const url = gw.url;
@@ -109,6 +114,7 @@ export async function startIdentityGateway(options: {
     gw,
     url,
     ca,
+    storageUrl: storage.url,
     call,
     async close() {
       await gw.close();
