@@ -133,6 +133,11 @@ export const errorCodes = {
     title: 'A user with this e-mail exists',
     doc: 'An admin tried to create (or rename to) an e-mail that is taken. Open registration never answers this (it answers 202 either way).',
   },
+  RMP_LAST_ADMIN: {
+    status: 409,
+    title: 'The last admin cannot go',
+    doc: 'Deleting, disabling or removing the admin role from the only active admin would leave nobody able to manage users. Make another admin first (or `rampart users create --admin`).',
+  },
   RMP_STORE_UNAVAILABLE: {
     status: 503,
     title: 'The identity store is unavailable',

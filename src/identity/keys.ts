@@ -19,6 +19,8 @@ export interface KeyTimes {
 
 interface LoadedKey {
   kid: string;
+  /** Revoked keys are kept in the list: they still retire their predecessors (never published, never signing). */
+  revoked: boolean;
   alg: string;
   activeFrom: number;
   createdAt: number;
@@ -94,11 +96,12 @@ export class SigningKeys {
 
   /** Re-reads the keys (another node may have rotated or revoked). */
   async refresh(now = Date.now()): Promise<void> {
-    const rows = await this.#db.selectFrom('signing_keys').selectAll().where('revoked_at', 'is', null).orderBy('active_from', 'asc').execute();
+    const rows = await this.#db.selectFrom('signing_keys').selectAll().orderBy('active_from', 'asc').execute();
     const keys: LoadedKey[] = rows.map((row) => {
       const publicJwk = JSON.parse(row.public_jwk) as JWK;
       return {
         kid: row.kid,
+        revoked: row.revoked_at !== null,
         alg: row.alg,
         activeFrom: Date.parse(row.active_from),
         createdAt: Date.parse(row.created_at),
@@ -180,37 +183,45 @@ export class SigningKeys {
   async revoke(kid: string, now = Date.now()): Promise<boolean> {
     await this.refresh(now);
     const wasSigning = this.#current(now)?.kid === kid;
-    const result = await this.#db.updateTable('signing_keys').set({ revoked_at: new Date(now).toISOString() }).where('kid', '=', kid).where('revoked_at', 'is', null).executeTakeFirst();
-    if (Number(result.numUpdatedRows) === 0) return false;
-    this.#onChange?.({ kind: 'revoked', kid, activeFrom: new Date(now).toISOString() });
-    await this.refresh(now);
-    if (wasSigning) {
-      const next = this.#next(now);
-      if (next !== undefined) await this.#db.updateTable('signing_keys').set({ active_from: new Date(now).toISOString() }).where('kid', '=', next.kid).execute();
-      else await this.#create(now, now);
-    }
+    const next = this.#next(now);
+    const at = new Date(now).toISOString();
+    // One transaction: no node ever reads "revoked, and nothing promoted yet".
+    const revoked = await this.#db.transaction().execute(async (trx) => {
+      const result = await trx.updateTable('signing_keys').set({ revoked_at: at }).where('kid', '=', kid).where('revoked_at', 'is', null).executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) return false;
+      if (wasSigning && next !== undefined && next.kid !== kid) await trx.updateTable('signing_keys').set({ active_from: at }).where('kid', '=', next.kid).execute();
+      return true;
+    });
+    if (!revoked) return false;
+    this.#onChange?.({ kind: 'revoked', kid, activeFrom: at });
     await this.ensure(now);
     return true;
   }
 
-  /** Keys published now: every future key, the current one, and retired ones still within `retainMs`. */
+  /**
+   * Keys published now: every future key, the current one, and retired ones still within
+   * `retainMs` — a key retires when a later key activates, revoked or not, so revoking a key
+   * never brings back the one before it (regression test revoked-signing-key-revives-retired-key).
+   */
   #published(now: number): LoadedKey[] {
     const keys = this.#keys;
     return keys.filter((key, i) => {
+      if (key.revoked) return false;
       if (key.activeFrom > now) return true;
       const successor = keys.slice(i + 1).find((k) => k.activeFrom > key.activeFrom && k.activeFrom <= now);
       return successor === undefined || successor.activeFrom + this.#times.retainMs > now;
     });
   }
 
+  /** The newest key that has come into force; none while that key is revoked (the next one is promoted then). */
   #current(now: number): LoadedKey | undefined {
     let current: LoadedKey | undefined;
     for (const key of this.#keys) if (key.activeFrom <= now && key.alg === this.#alg) current = key;
-    return current;
+    return current?.revoked === true ? undefined : current;
   }
 
   #next(now: number): LoadedKey | undefined {
-    return this.#keys.find((k) => k.activeFrom > now && k.alg === this.#alg);
+    return this.#keys.find((k) => k.activeFrom > now && k.alg === this.#alg && !k.revoked);
   }
 
   async #create(now: number, activeFrom: number): Promise<void> {

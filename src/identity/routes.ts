@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { addressKey } from '../policies/rate-limit/limits.js';
 import type { FastifyReply } from 'fastify';
 import { RampartError } from '../errors/problem.js';
 import type { RequestContext } from '../gateway/context.js';
@@ -249,6 +250,8 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
         }
         // Changing one's own sign-in address is re-authenticated (and a guess counts towards the lockout).
         if (body.email !== undefined && !isAdmin(actor)) {
+          // Bounded per account: an answer (taken or not) is no oracle at scale.
+          await limit(s.limits.register, ctx, `email-change:${actor.id}`);
           if (body.currentPassword === undefined) {
             throw new RampartError('RMP_VALIDATION_FAILED', { extensions: { errors: [{ pointer: '/currentPassword', detail: 'is required to change the e-mail address' }] } });
           }
@@ -361,8 +364,8 @@ function hasBody(ctx: RequestContext): boolean {
   return (h['content-length'] !== undefined && h['content-length'] !== '0') || h['transfer-encoding'] !== undefined;
 }
 
-async function limit(limiter: IdentityService['limits']['login'], ctx: RequestContext): Promise<void> {
-  const decision = await limiter.consume(ctx.clientIp);
+async function limit(limiter: IdentityService['limits']['login'], ctx: RequestContext, key = addressKey(ctx.clientIp)): Promise<void> {
+  const decision = await limiter.consume(key);
   if (!decision.allowed) {
     const retry = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
     throw new RampartError('RMP_RATE_LIMITED', { detail: 'Too many attempts from this address.', headers: { 'retry-after': String(retry) } });

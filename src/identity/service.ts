@@ -11,6 +11,9 @@ import { randomSecret, type AccessTokens, type IssuedAccess, type TokenHasher } 
 import type { SigningKeys } from './keys.js';
 import type { AuditSink } from '../observability/audit-sink.js';
 
+/** The largest `clockSkew` the jwt policy accepts (seconds): revocations outlive `exp` by it. */
+const MAX_SKEW_S = 300;
+
 /** Far future: an account locked until an admin unlocks it. */
 export const LOCKED_FOREVER = '9999-12-31T23:59:59.999Z';
 
@@ -152,35 +155,27 @@ export class IdentityService {
   async login(input: { email: string; password: string }, client: ClientInfo): Promise<TokenResponse | { passwordChangeToken: string; expiresIn: number }> {
     const email = normalizeEmail(input.email, false);
     const user = email === undefined ? undefined : await this.#userByEmail(email);
-    const { ok, rehash } = await this.passwords.verify(user?.password_hash, input.password);
-    const now = Date.now();
     const failed = () => new RampartError('RMP_LOGIN_FAILED', { detail: 'The e-mail or password is not correct, or the account cannot log in right now.' });
     if (user === undefined) {
+      await this.passwords.verify(undefined, input.password);
       this.emit({ type: 'authn_login_fail', level: 'WARN', description: 'login failed: no such account', data: { reason: 'unknown_user' } }, client);
       throw failed();
     }
-    const locked = user.locked_until !== null && Date.parse(user.locked_until) > now;
-    if (locked || user.disabled_at !== null) {
-      // Attempts on a locked account are not counted: an attacker cannot push a victim to a permanent lock faster.
-      this.emit({ type: 'authn_login_fail', level: 'WARN', description: `login refused: account ${locked ? 'locked' : 'disabled'}`, args: [user.id], subject: user.id, data: { reason: locked ? 'locked' : 'disabled' } }, client);
-      throw failed();
-    }
-    if (!ok) {
-      await this.#countFailure(user, now, client);
-      throw failed();
-    }
-    await this.db.updateTable('users').set({ failed_logins: 0, locked_until: null }).where('id', '=', user.id).execute();
-    if (rehash) {
+    const attempt = await this.#attempt(user, input.password, client);
+    if (!attempt.ok) throw failed();
+    const fresh = attempt.user;
+    const now = attempt.now;
+    if (attempt.rehash) {
       const upgraded = await this.passwords.hash(input.password);
-      await this.db.updateTable('users').set({ password_hash: upgraded }).where('id', '=', user.id).where('password_hash', '=', user.password_hash).execute();
+      await this.db.updateTable('users').set({ password_hash: upgraded }).where('id', '=', fresh.id).where('password_hash', '=', fresh.password_hash).execute();
     }
-    if (user.password_change_required === 1) {
-      const change = await this.tokens.issuePasswordChange(user.id, now);
-      this.emit({ type: 'authn_login_success', level: 'INFO', description: 'login with a one-time password: password change required', args: [user.id], actor: user.id, subject: user.id, data: { passwordChangeRequired: true } }, client);
+    if (fresh.password_change_required === 1) {
+      const change = await this.tokens.issuePasswordChange(fresh.id, now);
+      this.emit({ type: 'authn_login_success', level: 'INFO', description: 'login with a one-time password: password change required', args: [fresh.id], actor: fresh.id, subject: fresh.id, data: { passwordChangeRequired: true } }, client);
       return { passwordChangeToken: change.token, expiresIn: change.exp - Math.floor(now / 1000) };
     }
-    this.emit({ type: 'authn_login_success', level: 'INFO', description: 'login', args: [user.id], actor: user.id, subject: user.id }, client);
-    return this.#startSession(user, client, now);
+    this.emit({ type: 'authn_login_success', level: 'INFO', description: 'login', args: [fresh.id], actor: fresh.id, subject: fresh.id }, client);
+    return this.#startSession(fresh, client, now);
   }
 
   /**
@@ -193,16 +188,25 @@ export class IdentityService {
     const now = Date.now();
     const invalid = (detail = 'The refresh token is not valid; log in again.') => new RampartError('RMP_REFRESH_TOKEN_INVALID', { detail });
     const successorRaw = this.hasher.successor(refreshToken);
+    // One transaction from the look-up to the new access token's record: if anything fails, the
+    // refresh token is not spent (regression test refresh-spent-on-store-error).
     const outcome = await this.db.transaction().execute(async (trx) => {
       const row = await trx
         .selectFrom('refresh_tokens as t')
         .innerJoin('refresh_families as f', 'f.id', 't.family_id')
-        .select(['t.id', 't.family_id', 't.user_id', 't.expires_at', 't.used_at', 't.revoked_at', 'f.expires_at as family_expires_at', 'f.revoked_at as family_revoked_at'])
+        .select(['t.id', 't.family_id', 't.user_id', 't.expires_at', 't.used_at', 't.revoked_at', 'f.expires_at as family_expires_at', 'f.revoked_at as family_revoked_at', 'f.created_at as family_created_at'])
         .where('t.token_hash', '=', hash)
         .executeTakeFirst();
       if (row === undefined) return { kind: 'unknown' as const };
       if (row.family_revoked_at !== null || row.revoked_at !== null) return { kind: 'revoked' as const, row };
       if (Date.parse(row.expires_at) <= now || Date.parse(row.family_expires_at) <= now) return { kind: 'expired' as const, row };
+      const user = (await trx.selectFrom('users').selectAll().where('id', '=', row.user_id).executeTakeFirst()) as UserRow | undefined;
+      // A session older than the user's not-before time (password change, role change, logout
+      // everywhere) ends here, even if it was created while that change was being made.
+      if (user === undefined || user.disabled_at !== null || (user.tokens_not_before !== null && row.family_created_at < user.tokens_not_before)) {
+        await trx.updateTable('refresh_families').set({ revoked_at: iso(now), revoked_reason: 'stale' }).where('id', '=', row.family_id).where('revoked_at', 'is', null).execute();
+        return { kind: 'revoked' as const, row };
+      }
       const won = row.used_at === null && Number((await trx.updateTable('refresh_tokens').set({ used_at: iso(now) }).where('id', '=', row.id).where('used_at', 'is', null).executeTakeFirst()).numUpdatedRows) === 1;
       if (!won) {
         // Someone used it first. Within the grace window, the same successor (if still unused).
@@ -210,7 +214,9 @@ export class IdentityService {
         const usedAt = used?.used_at == null ? now : Date.parse(used.used_at);
         if (this.settings.reuseGraceMs > 0 && now - usedAt <= this.settings.reuseGraceMs) {
           const successor = await trx.selectFrom('refresh_tokens').select(['id', 'used_at', 'revoked_at']).where('token_hash', '=', this.hasher.hash(successorRaw)).executeTakeFirst();
-          if (successor !== undefined && successor.used_at === null && successor.revoked_at === null) return { kind: 'grace' as const, row };
+          if (successor !== undefined && successor.used_at === null && successor.revoked_at === null) {
+            return { kind: 'grace' as const, row, user, access: await this.#issueAccess(trx, user, row.family_id, now) };
+          }
         }
         await trx.updateTable('refresh_families').set({ revoked_at: iso(now), revoked_reason: 'reuse' }).where('id', '=', row.family_id).where('revoked_at', 'is', null).execute();
         return { kind: 'reuse' as const, row };
@@ -221,7 +227,7 @@ export class IdentityService {
         .values({ id: randomUUID(), family_id: row.family_id, user_id: row.user_id, token_hash: this.hasher.hash(successorRaw), issued_at: iso(now), expires_at: iso(expires), used_at: null, revoked_at: null, parent_id: row.id })
         .execute();
       await trx.updateTable('refresh_families').set({ last_used_at: iso(now) }).where('id', '=', row.family_id).execute();
-      return { kind: 'rotated' as const, row };
+      return { kind: 'rotated' as const, row, user, access: await this.#issueAccess(trx, user, row.family_id, now) };
     });
     if (outcome.kind === 'unknown') {
       this.emit({ type: 'authn_token_invalid', level: 'WARN', description: 'refresh with an unknown token', data: { token: this.hasher.auditId(refreshToken) } }, client);
@@ -233,11 +239,16 @@ export class IdentityService {
       this.emit({ type: 'authn_token_reuse', level: 'CRITICAL', description: 'a spent refresh token was used again: the session is revoked', args: [row.user_id], subject: row.user_id, data: { session: row.family_id, token: this.hasher.auditId(refreshToken) } }, client);
       throw invalid('The refresh token was already used; the session has been ended. Log in again.');
     }
+    if (outcome.kind === 'revoked') await this.#revokeFamilies([row.family_id], 'stale', now);
     if (outcome.kind !== 'rotated' && outcome.kind !== 'grace') throw invalid();
-    const user = await this.#user(row.user_id);
-    if (user === undefined || user.disabled_at !== null) throw invalid();
+    const { user, access } = outcome;
+    // The session may have been ended while this refresh ran (a logout, a reuse seen elsewhere):
+    // then the token just made is refused too (regression test logout-misses-refresh-in-flight).
+    if (await this.#sessionEnded(row.family_id)) {
+      await this.#denyAccess(access.jti, access.exp);
+      throw invalid();
+    }
     if (outcome.kind === 'grace') this.emit({ type: 'authn_token_refresh_grace', level: 'INFO', description: 'concurrent refresh within the grace window: same successor', args: [row.user_id], actor: row.user_id, subject: row.user_id, data: { session: row.family_id } }, client);
-    const access = await this.#issueAccess(user, row.family_id, now);
     this.emit({ type: 'authn_token_created', level: 'INFO', description: 'tokens refreshed', args: [row.user_id], actor: row.user_id, subject: row.user_id, data: { session: row.family_id, jti: this.hasher.auditId(access.jti) } }, client);
     return this.#tokenResponse(access, successorRaw, user);
   }
@@ -326,6 +337,8 @@ export class IdentityService {
   async updateUser(actor: Actor, id: string, patch: { email?: string | undefined; roles?: string[] | undefined; status?: 'active' | 'disabled' | undefined }, client: ClientInfo): Promise<UserDto | undefined> {
     const user = await this.#user(id);
     if (user === undefined) return undefined;
+    const losesAdmin = parseRoles(user.roles).includes('admin') && ((patch.roles !== undefined && !patch.roles.includes('admin')) || patch.status === 'disabled');
+    if (losesAdmin) await this.#keepAnAdmin(id);
     const now = Date.now();
     const set: Updateable<UserTable> = { updated_at: iso(now) };
     const changed: string[] = [];
@@ -363,7 +376,9 @@ export class IdentityService {
   /** Erases the user's personal data and sessions; the audit trail keeps ids only. */
   async deleteUser(actor: Actor, id: string, client: ClientInfo): Promise<boolean> {
     const now = Date.now();
-    if ((await this.#user(id)) === undefined) return false;
+    const target = await this.#user(id);
+    if (target === undefined) return false;
+    if (parseRoles(target.roles).includes('admin')) await this.#keepAnAdmin(id);
     await this.#endAllSessions(id, 'deleted', now);
     await this.db.deleteFrom('access_tokens').where('user_id', '=', id).execute();
     const user = await this.#user(id);
@@ -375,22 +390,17 @@ export class IdentityService {
   }
 
   /** Re-authentication for a sensitive change: the current password, under the lockout rules. */
-  async checkOwnPassword(actor: Actor, password: string, client: ClientInfo): Promise<void> {
+  async checkOwnPassword(actor: Actor, password: string, client: ClientInfo): Promise<UserRow> {
     const user = await this.#user(actor.id);
     if (user === undefined) throw new RampartError('RMP_OBJECT_NOT_FOUND');
-    const { ok } = await this.passwords.verify(user.password_hash, password);
-    const now = Date.now();
-    if (user.locked_until !== null && Date.parse(user.locked_until) > now) throw new RampartError('RMP_PASSWORD_INCORRECT');
-    if (!ok) {
-      await this.#countFailure(user, now, client);
-      throw new RampartError('RMP_PASSWORD_INCORRECT');
-    }
+    const attempt = await this.#attempt(user, password, client);
+    if (!attempt.ok) throw new RampartError('RMP_PASSWORD_INCORRECT');
+    return attempt.user;
   }
 
   /** The owner changes their password (current one required); every session ends, a new one starts. */
   async changePassword(actor: Actor, input: { currentPassword: string; newPassword: string }, client: ClientInfo): Promise<TokenResponse> {
-    await this.checkOwnPassword(actor, input.currentPassword, client);
-    const user = (await this.#user(actor.id))!;
+    const user = await this.checkOwnPassword(actor, input.currentPassword, client);
     const now = Date.now();
     this.#checkPassword(input.newPassword, user.email);
     const hash = await this.passwords.hash(input.newPassword);
@@ -474,7 +484,7 @@ export class IdentityService {
 
   /** Deletes what has expired: access-token records, revocations past expiry, spent refresh tokens of ended sessions. */
   async sweep(now = Date.now()): Promise<void> {
-    await this.db.deleteFrom('access_tokens').where('expires_at', '<', iso(now)).execute();
+    await this.db.deleteFrom('access_tokens').where('expires_at', '<', iso(now - MAX_SKEW_S * 1000)).execute();
     await this.db.deleteFrom('revoked_tokens').where('expires_at', '<', iso(now)).execute();
     const ended = this.db.selectFrom('refresh_families').select('id').where((eb) => eb.or([eb('expires_at', '<', iso(now - 86_400_000)), eb('revoked_at', '<', iso(now - 86_400_000))]));
     await this.db.deleteFrom('refresh_tokens').where('family_id', 'in', ended).execute();
@@ -493,26 +503,66 @@ export class IdentityService {
     if (problem !== undefined) throw new RampartError(problem);
   }
 
-  async #countFailure(user: UserRow, now: number, client: ClientInfo): Promise<void> {
+  /**
+   * One password attempt on an account, claimed before the Argon2 work: the failure is counted
+   * (and the lock set when it reaches the threshold) by a compare-and-set on the count, so
+   * concurrent guesses are judged one after another and none slips past a lock another set
+   * (regression test concurrent-guesses-bypass-lockout). A success resets the count. Decisions
+   * are made on the row as it is after the hashing (regression test login-uses-stale-account):
+   * an account disabled, locked or given a new password meanwhile does not log in.
+   */
+  async #attempt(user: UserRow, password: string, client: ClientInfo): Promise<{ ok: false } | { ok: true; user: UserRow; rehash: boolean; now: number }> {
+    const claim = await this.#claim(user.id);
+    const { ok, rehash } = await this.passwords.verify(user.password_hash, password);
+    if (claim.refused !== undefined) {
+      this.emit({ type: 'authn_login_fail', level: 'WARN', description: `login refused: account ${claim.refused}`, args: [user.id], subject: user.id, data: { reason: claim.refused } }, client);
+      return { ok: false };
+    }
+    if (!ok) {
+      this.emit({ type: 'authn_login_fail', level: 'WARN', description: 'login failed: wrong password', args: [user.id], subject: user.id, data: { reason: 'password', failures: claim.failures } }, client);
+      if (claim.lockedUntil !== undefined) {
+        const permanent = claim.lockedUntil === LOCKED_FOREVER;
+        this.emit(
+          { type: 'authn_login_lock', level: permanent ? 'CRITICAL' : 'WARN', description: permanent ? 'account locked until an admin unlocks it' : `account locked until ${claim.lockedUntil}`, args: [user.id], subject: user.id, data: { failures: claim.failures, until: claim.lockedUntil } },
+          client,
+        );
+      }
+      return { ok: false };
+    }
+    await this.db.updateTable('users').set({ failed_logins: 0, locked_until: null }).where('id', '=', user.id).execute();
+    const now = Date.now();
+    const fresh = await this.#user(user.id);
+    if (fresh === undefined || fresh.disabled_at !== null || fresh.password_hash !== user.password_hash) {
+      this.emit({ type: 'authn_login_fail', level: 'WARN', description: 'login refused: the account changed during the attempt', args: [user.id], subject: user.id, data: { reason: 'changed' } }, client);
+      return { ok: false };
+    }
+    return { ok: true, user: fresh, rehash, now };
+  }
+
+  /** Counts an attempt as a failure until it succeeds; refuses it while the account is locked or disabled. */
+  async #claim(id: string): Promise<{ refused?: 'locked' | 'disabled'; failures: number; lockedUntil?: string }> {
     const { threshold, baseMs, maxMs, permanentAfter } = this.settings.lockout;
-    const row = await this.db.updateTable('users').set((eb) => ({ failed_logins: eb('failed_logins', '+', 1) })).where('id', '=', user.id).returning('failed_logins').executeTakeFirst();
-    const failures = row?.failed_logins ?? user.failed_logins + 1;
-    this.emit({ type: 'authn_login_fail', level: 'WARN', description: 'login failed: wrong password', args: [user.id], subject: user.id, data: { reason: 'password', failures } }, client);
-    if (failures < threshold) return;
-    const permanent = failures >= permanentAfter;
-    const until = permanent ? LOCKED_FOREVER : iso(now + Math.min(maxMs, baseMs * 2 ** Math.min(failures - threshold, 30)));
-    await this.db.updateTable('users').set({ locked_until: until }).where('id', '=', user.id).execute();
-    this.emit(
-      { type: 'authn_login_lock', level: permanent ? 'CRITICAL' : 'WARN', description: permanent ? 'account locked until an admin unlocks it' : `account locked until ${until}`, args: [user.id], subject: user.id, data: { failures, until } },
-      client,
-    );
+    for (let round = 0; round < 20; round++) {
+      const row = await this.db.selectFrom('users').select(['failed_logins', 'locked_until', 'disabled_at']).where('id', '=', id).executeTakeFirst();
+      if (row === undefined || row.disabled_at !== null) return { refused: 'disabled', failures: 0 };
+      const now = Date.now();
+      if (row.locked_until !== null && Date.parse(row.locked_until) > now) return { refused: 'locked', failures: row.failed_logins };
+      const failures = row.failed_logins + 1;
+      const lockedUntil = failures >= permanentAfter ? LOCKED_FOREVER : failures >= threshold ? iso(now + Math.min(maxMs, baseMs * 2 ** Math.min(failures - threshold, 30))) : undefined;
+      let update = this.db.updateTable('users').set({ failed_logins: failures, ...(lockedUntil !== undefined ? { locked_until: lockedUntil } : {}) }).where('id', '=', id).where('failed_logins', '=', row.failed_logins);
+      update = row.locked_until === null ? update.where('locked_until', 'is', null) : update.where('locked_until', '=', row.locked_until);
+      const claimed = await update.executeTakeFirst();
+      if (Number(claimed.numUpdatedRows) === 1) return { failures, ...(lockedUntil !== undefined ? { lockedUntil } : {}) };
+    }
+    // Twenty lost races in a row: treat it as locked rather than count without bound.
+    return { refused: 'locked', failures: 0 };
   }
 
   async #startSession(user: UserRow, client: ClientInfo, now: number): Promise<TokenResponse> {
     const family = randomUUID();
     const refresh = randomSecret();
     const expires = now + this.settings.refreshAbsoluteMs;
-    await this.db.transaction().execute(async (trx) => {
+    const access = await this.db.transaction().execute(async (trx) => {
       await trx
         .insertInto('refresh_families')
         .values({ id: family, user_id: user.id, client_id: this.tokens.clientId, created_at: iso(now), expires_at: iso(expires), last_used_at: iso(now), revoked_at: null, revoked_reason: null, client_ip: client.ip || null, user_agent: client.userAgent?.slice(0, 256) ?? null })
@@ -521,17 +571,22 @@ export class IdentityService {
         .insertInto('refresh_tokens')
         .values({ id: randomUUID(), family_id: family, user_id: user.id, token_hash: this.hasher.hash(refresh), issued_at: iso(now), expires_at: iso(Math.min(expires, now + this.settings.refreshIdleMs)), used_at: null, revoked_at: null, parent_id: null })
         .execute();
+      return this.#issueAccess(trx, user, family, now);
     });
-    const access = await this.#issueAccess(user, family, now);
     this.emit({ type: 'authn_token_created', level: 'INFO', description: 'session started', args: [user.id], actor: user.id, subject: user.id, data: { session: family, jti: this.hasher.auditId(access.jti) } }, client);
     return this.#tokenResponse(access, refresh, user);
   }
 
-  async #issueAccess(user: UserRow, family: string, now: number): Promise<IssuedAccess> {
+  async #issueAccess(db: Kysely<Database> | Transaction<Database>, user: UserRow, family: string, now: number): Promise<IssuedAccess> {
     const roles = parseRoles(user.roles);
     const access = await this.tokens.issue({ sub: user.id, roles, scope: this.#scopes(roles), sid: family }, now);
-    await this.db.insertInto('access_tokens').values({ jti: access.jti, family_id: family, user_id: user.id, expires_at: iso(access.exp * 1000) }).execute();
+    await db.insertInto('access_tokens').values({ jti: access.jti, family_id: family, user_id: user.id, expires_at: iso(access.exp * 1000) }).execute();
     return access;
+  }
+
+  async #sessionEnded(family: string): Promise<boolean> {
+    const row = await this.db.selectFrom('refresh_families').select('revoked_at').where('id', '=', family).executeTakeFirst();
+    return row === undefined || row.revoked_at !== null;
   }
 
   #tokenResponse(access: IssuedAccess, refresh: string, user: UserRow): TokenResponse {
@@ -556,13 +611,31 @@ export class IdentityService {
   async #revokeFamilies(ids: string[], reason: string, now: number): Promise<void> {
     if (ids.length === 0) return;
     await this.db.updateTable('refresh_families').set({ revoked_at: iso(now), revoked_reason: reason }).where('id', 'in', ids).where('revoked_at', 'is', null).execute();
-    const live = await this.db.selectFrom('access_tokens').select(['jti', 'expires_at']).where('family_id', 'in', ids).where('expires_at', '>', iso(now)).execute();
+    const live = await this.db.selectFrom('access_tokens').select(['jti', 'expires_at']).where('family_id', 'in', ids).where('expires_at', '>', iso(now - MAX_SKEW_S * 1000)).execute();
     for (const t of live) await this.#denyAccess(t.jti, Date.parse(t.expires_at) / 1000);
   }
 
+  /**
+   * Denylists an access token until it could no longer be accepted anyway: its `exp` plus the
+   * largest clock skew a jwt policy allows (regression test logged-out-token-revived-by-skew).
+   */
   async #denyAccess(jti: string, exp: number): Promise<void> {
-    await this.revocation.revokeToken(jti, exp);
-    await this.db.insertInto('revoked_tokens').values({ jti, expires_at: iso(exp * 1000) }).onConflict((oc) => oc.column('jti').doNothing()).execute();
+    const until = exp + MAX_SKEW_S;
+    await this.revocation.revokeToken(jti, until);
+    await this.db.insertInto('revoked_tokens').values({ jti, expires_at: iso(until * 1000) }).onConflict((oc) => oc.column('jti').doNothing()).execute();
+  }
+
+  /** Refuses a change that would leave no active admin (nobody could manage users any more). */
+  async #keepAnAdmin(leaving: string): Promise<void> {
+    const others = await this.db
+      .selectFrom('users')
+      .select('id')
+      .where('id', '!=', leaving)
+      .where('disabled_at', 'is', null)
+      .where(sql<boolean>`roles like ${'%"admin"%'}`)
+      .limit(1)
+      .execute();
+    if (others.length === 0) throw new RampartError('RMP_LAST_ADMIN');
   }
 
   async #user(id: string): Promise<UserRow | undefined> {

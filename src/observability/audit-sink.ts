@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../storage/schema.js';
 import type { EmittedEvent, EventSink } from './events.js';
@@ -21,6 +21,8 @@ export class AuditSink {
   #failing = false;
   /** Events dropped because the buffer was full while the database was away. */
   dropped = 0;
+  /** Events the database refused (they are in the log only). */
+  rejected = 0;
   written = 0;
 
   constructor(db: Kysely<Database>, logger: Logger) {
@@ -52,34 +54,41 @@ export class AuditSink {
     while (this.#pending.length > 0) {
       const batch = this.#pending.slice(0, BATCH);
       try {
-        await this.#db
-          .insertInto('audit_events')
-          .values(
-            batch.map((e) => ({
-              time: e.time,
-              event: e.event.slice(0, 200),
-              type: e.type,
-              level: e.level,
-              description: e.description,
-              request_id: e.requestId ?? null,
-              client_ip: e.clientIp ?? null,
-              route: e.route ?? null,
-              actor: e.actor ?? null,
-              subject: e.subject ?? null,
-              data: e.data === undefined ? null : JSON.stringify(e.data),
-            })),
-          )
-          .execute();
+        await this.#db.insertInto('audit_events').values(batch.map(toRow)).execute();
       } catch (error) {
-        if (!this.#failing) this.#logger.error({ err: (error as Error).message, pending: this.#pending.length }, 'audit table unavailable: events are held in memory (bounded) until it is back');
-        this.#failing = true;
-        this.#timer ??= setTimeout(() => void this.flush(), 1000);
-        return;
+        // Is the database away, or is one of these rows unacceptable to it? A row it refuses must
+        // not hold back every event after it (regression test audit-sink-stuck-on-bad-row).
+        if (!(await this.#reachable())) {
+          if (!this.#failing) this.#logger.error({ err: (error as Error).message, pending: this.#pending.length }, 'audit table unavailable: events are held in memory (bounded) until it is back');
+          this.#failing = true;
+          this.#timer ??= setTimeout(() => void this.flush(), 1000);
+          return;
+        }
+        for (const event of batch) {
+          try {
+            await this.#db.insertInto('audit_events').values(toRow(event)).execute();
+            this.written++;
+          } catch (rowError) {
+            this.rejected++;
+            this.#logger.error({ err: (rowError as Error).message, event: event.event.slice(0, 100) }, 'audit table refused an event; it is in the log only');
+          }
+        }
+        this.#pending.splice(0, batch.length);
+        continue;
       }
       if (this.#failing) this.#logger.warn({ dropped: this.dropped }, 'audit table is back');
       this.#failing = false;
       this.#pending.splice(0, batch.length);
       this.written += batch.length;
+    }
+  }
+
+  async #reachable(): Promise<boolean> {
+    try {
+      await sql`select 1`.execute(this.#db);
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -93,4 +102,27 @@ export class AuditSink {
     await this.flush().catch(() => undefined);
     clearTimeout(this.#timer);
   }
+}
+
+/** A row of the audit table; every text cut to its column's size. */
+function toRow(e: EmittedEvent) {
+  const cut = (value: string | undefined, size: number) => (value === undefined ? null : value.slice(0, size));
+  return {
+    time: e.time,
+    event: e.event.slice(0, 200),
+    type: e.type.slice(0, 64),
+    level: e.level,
+    description: e.description.slice(0, 2000),
+    request_id: cut(e.requestId, 128),
+    client_ip: cut(e.clientIp, 64),
+    route: cut(e.route, 64),
+    actor: cut(e.actor, 300),
+    subject: cut(e.subject, 300),
+    data: e.data === undefined ? null : boundedJson(e.data),
+  };
+}
+
+function boundedJson(data: unknown): string {
+  const text = JSON.stringify(data);
+  return text.length <= 8000 ? text : JSON.stringify({ truncated: true, bytes: text.length });
 }

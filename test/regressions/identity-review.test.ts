@@ -1,0 +1,220 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import pino from 'pino';
+import { openStorage, type Storage } from '../../src/storage/database.js';
+import { migrateToLatest } from '../../src/storage/migrate.js';
+import { SigningKeys } from '../../src/identity/keys.js';
+import { MasterKey } from '../../src/identity/master-key.js';
+import { LOCKED_FOREVER } from '../../src/identity/service.js';
+import { AuditSink } from '../../src/observability/audit-sink.js';
+import { createEvents } from '../../src/observability/events.js';
+import { freshStorage, postgresAvailable, startIdentityGateway, type IdentityGateway } from '../helpers/identity.js';
+
+/**
+ * Bugs a hostile review of the identity service found, one test each, named after the bug.
+ */
+const pgUp = await postgresAvailable();
+const open: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  for (const o of open.splice(0).reverse()) await o.close();
+});
+
+const PASSWORD = 'a long enough passphrase 7';
+const DAY = 86_400_000;
+
+async function gateway(identity: Record<string, unknown> = {}): Promise<IdentityGateway> {
+  const id = await startIdentityGateway({ backend: 'sqlite', identity: { limits: { login: { limit: 1000, window: '1m' }, refresh: { limit: 1000, window: '1m' } }, ...identity } });
+  open.push(id);
+  await id.call('POST', '/api/v1/auth/register', { json: { email: 'victim@example.com', password: PASSWORD } });
+  return id;
+}
+
+/** Holds every password verification until `release()`. */
+function holdVerifications(id: IdentityGateway) {
+  const passwords = id.gw.runtime.identity!.service.passwords;
+  const original = passwords.verify.bind(passwords);
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let entered!: () => void;
+  const inside = new Promise<void>((r) => (entered = r));
+  passwords.verify = async (stored, password) => {
+    entered();
+    await gate;
+    return original(stored, password);
+  };
+  return { inside, release: () => (release(), (passwords.verify = original)) };
+}
+
+describe('identity review regressions', () => {
+  it('concurrent-guesses-bypass-lockout: 12 simultaneous wrong passwords count up to the lock, not past it, and never reach the permanent lock', async () => {
+    const id = await gateway({ lockout: { threshold: 5, baseDelay: '1h', maxDelay: '1h', permanentAfter: 10 } });
+    const replies = await Promise.all(Array.from({ length: 12 }, (_, i) => id.call('POST', '/api/v1/auth/login', { json: { email: 'victim@example.com', password: `wrong guess ${i}` } })));
+    expect(replies.every((r) => r.status === 401)).toBe(true);
+    const row = await id.gw.runtime.identity!.service.db.selectFrom('users').select(['failed_logins', 'locked_until']).executeTakeFirstOrThrow();
+    expect(row.failed_logins).toBe(5);
+    expect(row.locked_until).not.toBe(LOCKED_FOREVER);
+    expect(Date.parse(row.locked_until!)).toBeGreaterThan(Date.now());
+    // Locked: the right password too is refused, without counting.
+    expect((await id.call('POST', '/api/v1/auth/login', { json: { email: 'victim@example.com', password: PASSWORD } })).status).toBe(401);
+  });
+
+  it('login-uses-stale-account: an account disabled while its login waits for Argon2 does not log in', async () => {
+    const id = await gateway();
+    const service = id.gw.runtime.identity!.service;
+    const victim = await service.db.selectFrom('users').select('id').executeTakeFirstOrThrow();
+    const hold = holdVerifications(id);
+    const pending = id.call('POST', '/api/v1/auth/login', { json: { email: 'victim@example.com', password: PASSWORD } });
+    await hold.inside;
+    await service.updateUser({ id: 'admin', roles: ['admin'], sid: undefined, jti: undefined, exp: undefined }, victim.id, { status: 'disabled' }, { ip: '', userAgent: undefined, requestId: 't' });
+    hold.release();
+    const reply = await pending;
+    expect([reply.status, reply.json().code]).toEqual([401, 'RMP_LOGIN_FAILED']);
+  });
+
+  it('login-uses-stale-account: a session made while a password change runs cannot refresh after it', async () => {
+    const id = await gateway();
+    const service = id.gw.runtime.identity!.service;
+    const first = (await id.call('POST', '/api/v1/auth/login', { json: { email: 'victim@example.com', password: PASSWORD } })).json<{ access_token: string; refresh_token: string }>();
+    // A session whose creation time is before the user's not-before time (as when it was made
+    // while the change ran): refused and ended at its next refresh.
+    await service.db.updateTable('users').set({ tokens_not_before: new Date(Date.now() + 1000).toISOString() }).execute();
+    const refused = await id.call('POST', '/api/v1/auth/refresh', { json: { refresh_token: first.refresh_token } });
+    expect([refused.status, refused.json().code]).toEqual([401, 'RMP_REFRESH_TOKEN_INVALID']);
+    const family = await service.db.selectFrom('refresh_families').select('revoked_reason').executeTakeFirstOrThrow();
+    expect(family.revoked_reason).toBe('stale');
+  });
+
+  it('refresh-spent-on-store-error: a refresh that fails with the store does not spend the token; the retry works and is no reuse', async () => {
+    const id = await gateway();
+    const tokens = id.gw.runtime.identity!.service.tokens;
+    const login = (await id.call('POST', '/api/v1/auth/login', { json: { email: 'victim@example.com', password: PASSWORD } })).json<{ refresh_token: string }>();
+    const original = tokens.issue.bind(tokens);
+    tokens.issue = () => {
+      tokens.issue = original;
+      return Promise.reject(Object.assign(new Error('connection reset'), { code: 'ECONNRESET' }));
+    };
+    const failed = await id.call('POST', '/api/v1/auth/refresh', { json: { refresh_token: login.refresh_token } });
+    expect([failed.status, failed.json().code]).toEqual([503, 'RMP_STORE_UNAVAILABLE']);
+    const retry = await id.call('POST', '/api/v1/auth/refresh', { json: { refresh_token: login.refresh_token } });
+    expect(retry.status).toBe(200);
+  });
+
+  it('logout-misses-refresh-in-flight: the access token of a refresh that finishes after the logout is refused', async () => {
+    const id = await gateway();
+    const tokens = id.gw.runtime.identity!.service.tokens;
+    const login = (await id.call('POST', '/api/v1/auth/login', { json: { email: 'victim@example.com', password: PASSWORD } })).json<{ access_token: string; refresh_token: string }>();
+    const original = tokens.issue.bind(tokens);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let entered!: () => void;
+    const inside = new Promise<void>((r) => (entered = r));
+    tokens.issue = async (claims, now) => {
+      tokens.issue = original;
+      entered();
+      await gate;
+      return original(claims, now);
+    };
+    const refreshing = id.call('POST', '/api/v1/auth/refresh', { json: { refresh_token: login.refresh_token } });
+    await inside;
+    const loggingOut = id.call('POST', '/api/v1/auth/logout', { token: login.access_token });
+    // Let the logout finish first if it can (it could before the fix: the rotation was committed
+    // and the new token not yet recorded); now the database makes it wait for the refresh.
+    await Promise.race([loggingOut, new Promise((r) => setTimeout(r, 500))]);
+    release();
+    const [refreshed, out] = await Promise.all([refreshing, loggingOut]);
+    expect(out.status).toBe(204);
+    if (refreshed.status === 200) {
+      const late = await id.call('GET', '/api/v1/users/me', { token: refreshed.json<{ access_token: string }>().access_token });
+      expect([late.status, late.json().code]).toEqual([401, 'RMP_AUTH_TOKEN_REVOKED']);
+    } else expect(refreshed.status).toBe(401);
+  });
+
+  it('logged-out-token-revived-by-skew: a logged-out token stays denylisted past its exp by the largest clock skew', async () => {
+    const id = await gateway();
+    const service = id.gw.runtime.identity!.service;
+    const login = (await id.call('POST', '/api/v1/auth/login', { json: { email: 'victim@example.com', password: PASSWORD } })).json<{ access_token: string }>();
+    const claims = JSON.parse(Buffer.from(login.access_token.split('.')[1]!, 'base64url').toString()) as { jti: string; exp: number };
+    expect((await id.call('POST', '/api/v1/auth/logout', { token: login.access_token })).status).toBe(204);
+    const row = await service.db.selectFrom('revoked_tokens').selectAll().where('jti', '=', claims.jti).executeTakeFirstOrThrow();
+    expect(Date.parse(row.expires_at)).toBe((claims.exp + 300) * 1000);
+    // The store answers "revoked" for a token checked within the skew after exp.
+    const realNow = Date.now;
+    try {
+      Date.now = () => (claims.exp + 200) * 1000;
+      expect(service.revocation.isRevoked({ jti: claims.jti })).toBe(true);
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
+  it('revoked-signing-key-revives-retired-key: revoking the current key never republishes a key retired long ago', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-keys-'));
+    const storage: Storage = openStorage(`sqlite:${join(dir, 'k.db')}`, '/');
+    open.push(storage);
+    await migrateToLatest(storage.db);
+    const keys = new SigningKeys(storage.db, new MasterKey(randomBytes(32)), 'EdDSA', { rotateEveryMs: 30 * DAY, jwksMaxAgeMs: 600_000, retainMs: 900_000 });
+    const t0 = Date.now();
+    await keys.ensure(t0);
+    const k1 = keys.signer().kid;
+    const t1 = t0 + 30 * DAY + 1000;
+    await keys.ensure(t1);
+    const k2 = keys.signer().kid;
+    expect(k2).not.toBe(k1);
+    const t2 = t1 + 10 * DAY;
+    await keys.ensure(t2);
+    expect(keys.list(t2).map((k) => k.kid)).not.toContain(k1);
+    expect(await keys.revoke(k2, t2)).toBe(true);
+    const listed = keys.list(t2);
+    expect(listed.map((k) => k.kid)).not.toContain(k1);
+    expect(listed.map((k) => k.kid)).not.toContain(k2);
+    expect(keys.signer().kid).not.toBe(k1);
+    expect(listed.find((k) => k.state === 'current')?.kid).toBe(keys.signer().kid);
+    expect(() => keys.verificationKey(k1, t2)).toThrow();
+  });
+});
+
+describe.skipIf(!pgUp)('audit-sink-stuck-on-bad-row', () => {
+  it('drops a row the database refuses and keeps writing the events after it', async () => {
+    const fresh = await freshStorage('postgres');
+    open.push({ close: fresh.drop });
+    const storage = openStorage(fresh.url, '/');
+    open.push(storage);
+    await migrateToLatest(storage.db);
+    await sql`alter table audit_events add constraint refuse_evil check (description <> 'evil')`.execute(storage.db);
+    const logger = pino({ level: 'silent' });
+    const events = createEvents(logger);
+    const sink = new AuditSink(storage.db, logger);
+    events.addSink(sink.sink);
+    events.emit({ type: 'test_good', level: 'INFO', description: 'before' });
+    events.emit({ type: 'test_evil', level: 'INFO', description: 'evil' });
+    events.emit({ type: 'test_good', level: 'INFO', description: 'after', subject: 'x'.repeat(1000) });
+    await sink.flush();
+    events.emit({ type: 'test_good', level: 'INFO', description: 'later' });
+    await sink.flush();
+    const rows = await storage.db.selectFrom('audit_events').select(['description', 'subject']).orderBy('id').execute();
+    expect(rows.map((r) => r.description)).toEqual(['before', 'after', 'later']);
+    expect(rows[1]!.subject).toHaveLength(300);
+    expect(sink.rejected).toBe(1);
+    await sink.close();
+  });
+});
+
+describe('last-admin-can-remove-themselves', () => {
+  it('refuses to delete, disable or demote the only active admin, and allows it once another admin exists', async () => {
+    const id = await startIdentityGateway({ backend: 'sqlite' });
+    open.push(id);
+    const service = id.gw.runtime.identity!.service;
+    const first = await service.bootstrapAdmin('first@example.com');
+    const actor = { id: first.id, roles: ['admin'], sid: undefined, jti: undefined, exp: undefined };
+    const client = { ip: '', userAgent: undefined, requestId: 't' };
+    for (const attempt of [() => service.deleteUser(actor, first.id, client), () => service.updateUser(actor, first.id, { status: 'disabled' }, client), () => service.updateUser(actor, first.id, { roles: ['user'] }, client)]) {
+      await expect(attempt()).rejects.toMatchObject({ code: 'RMP_LAST_ADMIN' });
+    }
+    await service.bootstrapAdmin('second@example.com');
+    expect((await service.updateUser(actor, first.id, { roles: ['user'] }, client))?.roles).toEqual(['user']);
+  });
+});
