@@ -150,7 +150,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
         { name: 'issuer with a trailing slash, real key', token: signRaw(signer.key, header, { ...payload, iss: `${ISSUER}/` }), code: 'RMP_AUTH_TOKEN_INVALID' },
         { name: 'no typ, real key', token: signRaw(signer.key, withoutTyp, payload), code: 'RMP_AUTH_TOKEN_INVALID' },
         { name: "typ 'JWT' instead of 'at+jwt', real key", token: signRaw(signer.key, { ...header, typ: 'JWT' }, payload), code: 'RMP_AUTH_TOKEN_INVALID' },
-        { name: "the service's own password-change token (typ rampart-pwc+jwt)", token: (await service.tokens.issuePasswordChange(String(payload.sub))).token, code: 'RMP_AUTH_TOKEN_INVALID' },
+        { name: "the service's own password-change token (typ rampart-pwc+jwt)", token: (await service.tokens.issuePasswordChange(String(payload.sub), 'binding')).token, code: 'RMP_AUTH_TOKEN_INVALID' },
         // Keys that are not the service's.
         { name: 'foreign key, the real kid', token: signRaw(foreign.privateKey, header, payload), code: 'RMP_AUTH_TOKEN_INVALID' },
         { name: 'foreign key, its own kid', token: signRaw(foreign.privateKey, { ...header, kid: foreignKid }, payload), code: 'RMP_AUTH_TOKEN_INVALID' },

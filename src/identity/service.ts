@@ -7,7 +7,7 @@ import type { Revocation } from '../revocation/revocation.js';
 import type { Database, UserTable } from '../storage/schema.js';
 import type { Limiter } from '../ratelimit/limiter.js';
 import { passwordProblem, type PasswordHasher } from './passwords.js';
-import { randomSecret, type AccessTokens, type IssuedAccess, type TokenHasher } from './tokens.js';
+import { randomSecret, TokenHasher, type AccessTokens, type IssuedAccess } from './tokens.js';
 import type { SigningKeys } from './keys.js';
 import type { AuditSink } from '../observability/audit-sink.js';
 
@@ -170,7 +170,7 @@ export class IdentityService {
       await this.db.updateTable('users').set({ password_hash: upgraded }).where('id', '=', fresh.id).where('password_hash', '=', fresh.password_hash).execute();
     }
     if (fresh.password_change_required === 1) {
-      const change = await this.tokens.issuePasswordChange(fresh.id, now);
+      const change = await this.tokens.issuePasswordChange(fresh.id, this.hasher.auditId(fresh.password_hash), now);
       this.emit({ type: 'authn_login_success', level: 'INFO', description: 'login with a one-time password: password change required', args: [fresh.id], actor: fresh.id, subject: fresh.id, data: { passwordChangeRequired: true } }, client);
       return { passwordChangeToken: change.token, expiresIn: change.exp - Math.floor(now / 1000) };
     }
@@ -242,12 +242,10 @@ export class IdentityService {
     if (outcome.kind === 'revoked') await this.#revokeFamilies([row.family_id], 'stale', now);
     if (outcome.kind !== 'rotated' && outcome.kind !== 'grace') throw invalid();
     const { user, access } = outcome;
-    // The session may have been ended while this refresh ran (a logout, a reuse seen elsewhere):
-    // then the token just made is refused too (regression test logout-misses-refresh-in-flight).
-    if (await this.#sessionEnded(row.family_id)) {
-      await this.#denyAccess(access.jti, access.exp);
-      throw invalid();
-    }
+    // The session may have been ended while this refresh ran (a logout, a concurrent reuse): then
+    // the token just made is denylisted too (regression test logout-misses-refresh-in-flight). The
+    // answer still carries the successor — dead on arrival, as strict reuse detection promises.
+    if (await this.#sessionEnded(row.family_id)) await this.#denyAccess(access.jti, access.exp);
     if (outcome.kind === 'grace') this.emit({ type: 'authn_token_refresh_grace', level: 'INFO', description: 'concurrent refresh within the grace window: same successor', args: [row.user_id], actor: row.user_id, subject: row.user_id, data: { session: row.family_id } }, client);
     this.emit({ type: 'authn_token_created', level: 'INFO', description: 'tokens refreshed', args: [row.user_id], actor: row.user_id, subject: row.user_id, data: { session: row.family_id, jti: this.hasher.auditId(access.jti) } }, client);
     return this.#tokenResponse(access, successorRaw, user);
@@ -278,16 +276,30 @@ export class IdentityService {
     const refused = new RampartError('RMP_AUTH_TOKEN_INVALID', { detail: 'The password-change token is not valid; log in again with the one-time password.' });
     if (claims === undefined) throw refused;
     const user = await this.#user(claims.sub);
-    if (user === undefined || user.disabled_at !== null || user.password_change_required !== 1) throw refused;
+    if (user === undefined || user.disabled_at !== null || user.password_change_required !== 1 || !TokenHasher.equal(claims.binding, this.hasher.auditId(user.password_hash))) throw refused;
     this.#checkPassword(input.newPassword, user.email);
     // Hashed first (it may be shed with 503), then the token is spent: single use, a second use conflicts.
     const hash = await this.passwords.hash(input.newPassword);
-    const spent = await this.db.insertInto('revoked_tokens').values({ jti: `pwc:${claims.jti}`, expires_at: iso(claims.exp * 1000) }).onConflict((oc) => oc.column('jti').doNothing()).executeTakeFirst();
-    if (numInserted(spent) !== 1) throw refused;
     const now = Date.now();
-    await this.db.updateTable('users').set({ password_hash: hash, password_change_required: 0, updated_at: iso(now) }).where('id', '=', user.id).execute();
+    // Spending the token, the new password and the session: all or nothing. The token is bound to
+    // the one-time password it was given for (a reset since then voids it).
+    const session = await this.db.transaction().execute(async (trx) => {
+      const spent = await trx.insertInto('revoked_tokens').values({ jti: `pwc:${claims.jti}`, expires_at: iso(claims.exp * 1000) }).onConflict((oc) => oc.column('jti').doNothing()).executeTakeFirst();
+      if (numInserted(spent) !== 1) return undefined;
+      const changed = await trx
+        .updateTable('users')
+        .set({ password_hash: hash, password_change_required: 0, updated_at: iso(now) })
+        .where('id', '=', user.id)
+        .where('password_change_required', '=', 1)
+        .where('disabled_at', 'is', null)
+        .where('password_hash', '=', user.password_hash)
+        .executeTakeFirst();
+      if (Number(changed.numUpdatedRows) !== 1) return undefined;
+      return this.#createSession(trx, { ...user, password_change_required: 0 }, client, now);
+    });
+    if (session === undefined) throw refused;
     this.emit({ type: 'user_password_changed', level: 'INFO', description: 'one-time password replaced', args: [user.id], actor: user.id, subject: user.id }, client);
-    return this.#startSession({ ...user, password_change_required: 0 }, client, now);
+    return this.#sessionStarted(user, session, client);
   }
 
   // ── users API ────────────────────────────────────────────────────────────────────────────
@@ -404,10 +416,15 @@ export class IdentityService {
     const now = Date.now();
     this.#checkPassword(input.newPassword, user.email);
     const hash = await this.passwords.hash(input.newPassword);
-    await this.db.updateTable('users').set({ password_hash: hash, updated_at: iso(now), failed_logins: 0, locked_until: null }).where('id', '=', user.id).execute();
-    await this.#endAllSessions(user.id, 'password_changed', now);
+    // The new password, the end of every session and the new one: all or nothing (a 503 then means nothing changed).
+    const session = await this.db.transaction().execute(async (trx) => {
+      await trx.updateTable('users').set({ password_hash: hash, updated_at: iso(now), failed_logins: 0, locked_until: null }).where('id', '=', user.id).execute();
+      await this.#endAllSessionsIn(trx, user.id, 'password_changed', now);
+      return this.#createSession(trx, user, client, now + 1);
+    });
+    await this.#publishNotBefore(user.id, now);
     this.emit({ type: 'user_password_changed', level: 'INFO', description: 'password changed; every other session ended', args: [user.id], actor: actor.id, subject: user.id }, client);
-    return this.#startSession(user, client, now + 1);
+    return this.#sessionStarted(user, session, client);
   }
 
   /** Admin: a one-time password for the user (shown once); every session ends and the account is unlocked. */
@@ -417,8 +434,11 @@ export class IdentityService {
     const secret = oneTimePassword();
     const hash = await this.passwords.hash(secret);
     const now = Date.now();
-    await this.db.updateTable('users').set({ password_hash: hash, password_change_required: 1, failed_logins: 0, locked_until: null, updated_at: iso(now) }).where('id', '=', id).execute();
-    await this.#endAllSessions(id, 'password_reset', now);
+    await this.db.transaction().execute(async (trx) => {
+      await trx.updateTable('users').set({ password_hash: hash, password_change_required: 1, failed_logins: 0, locked_until: null, updated_at: iso(now) }).where('id', '=', id).execute();
+      await this.#endAllSessionsIn(trx, id, 'password_reset', now);
+    });
+    await this.#publishNotBefore(id, now);
     this.emit({ type: 'user_password_reset', level: 'WARN', description: 'password reset by an admin; every session ended', args: [id], actor: actor.id, subject: id }, client);
     return secret;
   }
@@ -559,22 +579,29 @@ export class IdentityService {
   }
 
   async #startSession(user: UserRow, client: ClientInfo, now: number): Promise<TokenResponse> {
+    const session = await this.db.transaction().execute((trx) => this.#createSession(trx, user, client, now));
+    return this.#sessionStarted(user, session, client);
+  }
+
+  /** A new login session (family, first refresh token, access token), all or nothing. */
+  async #createSession(trx: Transaction<Database>, user: UserRow, client: ClientInfo, now: number): Promise<{ family: string; refresh: string; access: IssuedAccess }> {
     const family = randomUUID();
     const refresh = randomSecret();
     const expires = now + this.settings.refreshAbsoluteMs;
-    const access = await this.db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('refresh_families')
-        .values({ id: family, user_id: user.id, client_id: this.tokens.clientId, created_at: iso(now), expires_at: iso(expires), last_used_at: iso(now), revoked_at: null, revoked_reason: null, client_ip: client.ip || null, user_agent: client.userAgent?.slice(0, 256) ?? null })
-        .execute();
-      await trx
-        .insertInto('refresh_tokens')
-        .values({ id: randomUUID(), family_id: family, user_id: user.id, token_hash: this.hasher.hash(refresh), issued_at: iso(now), expires_at: iso(Math.min(expires, now + this.settings.refreshIdleMs)), used_at: null, revoked_at: null, parent_id: null })
-        .execute();
-      return this.#issueAccess(trx, user, family, now);
-    });
-    this.emit({ type: 'authn_token_created', level: 'INFO', description: 'session started', args: [user.id], actor: user.id, subject: user.id, data: { session: family, jti: this.hasher.auditId(access.jti) } }, client);
-    return this.#tokenResponse(access, refresh, user);
+    await trx
+      .insertInto('refresh_families')
+      .values({ id: family, user_id: user.id, client_id: this.tokens.clientId, created_at: iso(now), expires_at: iso(expires), last_used_at: iso(now), revoked_at: null, revoked_reason: null, client_ip: client.ip || null, user_agent: client.userAgent?.slice(0, 256) ?? null })
+      .execute();
+    await trx
+      .insertInto('refresh_tokens')
+      .values({ id: randomUUID(), family_id: family, user_id: user.id, token_hash: this.hasher.hash(refresh), issued_at: iso(now), expires_at: iso(Math.min(expires, now + this.settings.refreshIdleMs)), used_at: null, revoked_at: null, parent_id: null })
+      .execute();
+    return { family, refresh, access: await this.#issueAccess(trx, user, family, now) };
+  }
+
+  #sessionStarted(user: UserRow, session: { family: string; refresh: string; access: IssuedAccess }, client: ClientInfo): TokenResponse {
+    this.emit({ type: 'authn_token_created', level: 'INFO', description: 'session started', args: [user.id], actor: user.id, subject: user.id, data: { session: session.family, jti: this.hasher.auditId(session.access.jti) } }, client);
+    return this.#tokenResponse(session.access, session.refresh, user);
   }
 
   async #issueAccess(db: Kysely<Database> | Transaction<Database>, user: UserRow, family: string, now: number): Promise<IssuedAccess> {
@@ -600,11 +627,23 @@ export class IdentityService {
   }
 
   async #endAllSessions(userId: string, reason: string, now: number): Promise<void> {
-    // Everything issued up to and including this millisecond is refused.
-    await this.db.updateTable('users').set({ tokens_not_before: iso(now + 1) }).where('id', '=', userId).execute();
+    await this.db.transaction().execute((trx) => this.#endAllSessionsIn(trx, userId, reason, now));
+    await this.#publishNotBefore(userId, now);
+  }
+
+  /**
+   * Every session of the user ends, in the database: the user's not-before time (which refuses
+   * every access token issued up to and including this millisecond, and every session created
+   * before it at its next refresh) and the families revoked.
+   */
+  async #endAllSessionsIn(trx: Transaction<Database>, userId: string, reason: string, now: number): Promise<void> {
+    await trx.updateTable('users').set({ tokens_not_before: iso(now + 1) }).where('id', '=', userId).execute();
+    await trx.updateTable('refresh_families').set({ revoked_at: iso(now), revoked_reason: reason }).where('user_id', '=', userId).where('revoked_at', 'is', null).execute();
+  }
+
+  /** The not-before time, to the revocation store every gateway checks (replayed from the database at start). */
+  async #publishNotBefore(userId: string, now: number): Promise<void> {
     await this.revocation.revokeSubject(userId, (now + 1) / 1000);
-    const families = await this.db.selectFrom('refresh_families').select('id').where('user_id', '=', userId).where('revoked_at', 'is', null).execute();
-    await this.#revokeFamilies(families.map((f) => f.id), reason, now);
   }
 
   /** Revokes sessions: their refresh tokens die with the family, their live access tokens are denylisted. */

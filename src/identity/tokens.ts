@@ -97,11 +97,11 @@ export class AccessTokens {
   }
 
   /** A token that can only set a new password (after login with a one-time password): 5 minutes. */
-  async issuePasswordChange(sub: string, now = Date.now()): Promise<{ token: string; jti: string; exp: number }> {
+  async issuePasswordChange(sub: string, binding: string, now = Date.now()): Promise<{ token: string; jti: string; exp: number }> {
     const signer = this.#keys.signer();
     const jti = randomUUID();
     const exp = Math.floor(now / 1000) + 300;
-    const token = await new SignJWT({ purpose: 'password-change' })
+    const token = await new SignJWT({ purpose: 'password-change', pwb: binding })
       .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'rampart-pwc+jwt' })
       .setIssuer(this.issuer)
       .setSubject(sub)
@@ -113,8 +113,11 @@ export class AccessTokens {
     return { token, jti, exp };
   }
 
-  /** Verifies a password-change token; undefined when it is not one (or expired). */
-  async verifyPasswordChange(token: string): Promise<{ sub: string; jti: string; exp: number } | undefined> {
+  /**
+   * Verifies a password-change token; undefined when it is not one (or expired). `binding` is the
+   * keyed hash of the one-time password's hash it was issued for.
+   */
+  async verifyPasswordChange(token: string): Promise<{ sub: string; jti: string; exp: number; binding: string } | undefined> {
     try {
       const { payload } = await jwtVerify(token, (header) => Promise.resolve(this.#keys.verificationKey(header.kid)), {
         issuer: this.issuer,
@@ -123,7 +126,7 @@ export class AccessTokens {
         algorithms: ['EdDSA', 'ES256'],
         requiredClaims: ['exp', 'sub', 'jti'],
       });
-      return isPasswordChange(payload) ? { sub: payload.sub!, jti: payload.jti!, exp: payload.exp! } : undefined;
+      return isPasswordChange(payload) ? { sub: payload.sub!, jti: payload.jti!, exp: payload.exp!, binding: payload.pwb as string } : undefined;
     } catch (error) {
       if (error instanceof errors.JOSEError) return undefined;
       throw error;
@@ -132,5 +135,5 @@ export class AccessTokens {
 }
 
 function isPasswordChange(payload: JWTPayload): boolean {
-  return payload.purpose === 'password-change' && typeof payload.sub === 'string' && typeof payload.jti === 'string' && typeof payload.exp === 'number';
+  return payload.purpose === 'password-change' && typeof payload.pwb === 'string' && typeof payload.sub === 'string' && typeof payload.jti === 'string' && typeof payload.exp === 'number';
 }

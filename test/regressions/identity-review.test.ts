@@ -218,3 +218,19 @@ describe('last-admin-can-remove-themselves', () => {
     expect((await service.updateUser(actor, first.id, { roles: ['user'] }, client))?.roles).toEqual(['user']);
   });
 });
+
+describe('password-change-token-outlives-reset', () => {
+  it('a password-change token given for one one-time password is void once an admin resets it again', async () => {
+    const id = await startIdentityGateway({ backend: 'sqlite' });
+    open.push(id);
+    const service = id.gw.runtime.identity!.service;
+    const boss = await service.bootstrapAdmin('boss@example.com');
+    const target = await service.createUser({ id: boss.id, roles: ['admin'], sid: undefined, jti: undefined, exp: undefined }, { email: 'temp@example.com' }, { ip: '', userAgent: undefined, requestId: 't' });
+    const stale = (await id.call('POST', '/api/v1/auth/login', { json: { email: 'temp@example.com', password: target.oneTimePassword } })).json<{ passwordChangeToken: string }>().passwordChangeToken;
+    const again = await service.resetPassword({ id: boss.id, roles: ['admin'], sid: undefined, jti: undefined, exp: undefined }, target.user.id, { ip: '', userAgent: undefined, requestId: 't' });
+    const refused = await id.call('POST', '/api/v1/auth/password', { json: { passwordChangeToken: stale, newPassword: 'a brand new passphrase 5' } });
+    expect([refused.status, refused.json().code]).toEqual([401, 'RMP_AUTH_TOKEN_INVALID']);
+    const fresh = (await id.call('POST', '/api/v1/auth/login', { json: { email: 'temp@example.com', password: again } })).json<{ passwordChangeToken: string }>().passwordChangeToken;
+    expect((await id.call('POST', '/api/v1/auth/password', { json: { passwordChangeToken: fresh, newPassword: 'a brand new passphrase 5' } })).status).toBe(200);
+  });
+});
