@@ -532,8 +532,9 @@ export class IdentityService {
    * an account disabled, locked or given a new password meanwhile does not log in.
    */
   async #attempt(user: UserRow, password: string, client: ClientInfo): Promise<{ ok: false } | { ok: true; user: UserRow; rehash: boolean; now: number }> {
-    const claim = await this.#claim(user.id);
-    const { ok, rehash } = await this.passwords.verify(user.password_hash, password);
+    // The claim's database round trips run alongside the Argon2 work, so a wrong password takes as
+    // long as an unknown user (whose path has no claim).
+    const [claim, { ok, rehash }] = await Promise.all([this.#claim(user.id), this.passwords.verify(user.password_hash, password)]);
     if (claim.refused !== undefined) {
       this.emit({ type: 'authn_login_fail', level: 'WARN', description: `login refused: account ${claim.refused}`, args: [user.id], subject: user.id, data: { reason: claim.refused } }, client);
       return { ok: false };
