@@ -19,7 +19,11 @@ export interface KeyTimes {
 
 interface LoadedKey {
   kid: string;
-  /** Revoked keys are kept in the list: they still retire their predecessors (never published, never signing). */
+  /**
+   * Revoked keys stay in the list when they had come into force: they still retire their
+   * predecessors (never published, never signing). A key revoked before it ever signed is left out,
+   * as if it had never been made.
+   */
   revoked: boolean;
   alg: string;
   activeFrom: number;
@@ -97,7 +101,8 @@ export class SigningKeys {
   /** Re-reads the keys (another node may have rotated or revoked). */
   async refresh(now = Date.now()): Promise<void> {
     const rows = await this.#db.selectFrom('signing_keys').selectAll().orderBy('active_from', 'asc').execute();
-    const keys: LoadedKey[] = rows.map((row) => {
+    const everSigned = rows.filter((row) => row.revoked_at === null || row.revoked_at >= row.active_from);
+    const keys: LoadedKey[] = everSigned.map((row) => {
       const publicJwk = JSON.parse(row.public_jwk) as JWK;
       return {
         kid: row.kid,
@@ -170,7 +175,7 @@ export class SigningKeys {
     await this.#db.updateTable('signing_keys').set({ active_from: new Date(from).toISOString() }).where('kid', '=', next.kid).execute();
     await this.refresh(now);
     // A new next key behind it, unless one is already scheduled (a second rotate before the first took effect).
-    if (!this.#keys.some((k) => k.alg === this.#alg && k.activeFrom > from)) await this.#create(now, from + this.#times.rotateEveryMs);
+    if (!this.#keys.some((k) => k.alg === this.#alg && !k.revoked && k.activeFrom > from)) await this.#create(now, from + this.#times.rotateEveryMs);
     await this.refresh(now);
     return { kid: next.kid, activeFrom: new Date(from).toISOString() };
   }

@@ -163,19 +163,30 @@ export class IdentityService {
     }
     const attempt = await this.#attempt(user, input.password, client);
     if (!attempt.ok) throw failed();
-    const fresh = attempt.user;
+    let fresh = attempt.user;
     const now = attempt.now;
-    if (attempt.rehash) {
+    // A one-time password is about to be replaced: no upgrade (it would void the change token).
+    if (attempt.rehash && fresh.password_change_required !== 1) {
       const upgraded = await this.passwords.hash(input.password);
-      await this.db.updateTable('users').set({ password_hash: upgraded }).where('id', '=', fresh.id).where('password_hash', '=', fresh.password_hash).execute();
+      const done = await this.db.updateTable('users').set({ password_hash: upgraded }).where('id', '=', fresh.id).where('password_hash', '=', fresh.password_hash).executeTakeFirst();
+      // The password changed meanwhile: this login is for a password that no longer exists.
+      if (Number(done.numUpdatedRows) !== 1) throw failed();
+      fresh = { ...fresh, password_hash: upgraded };
     }
     if (fresh.password_change_required === 1) {
       const change = await this.tokens.issuePasswordChange(fresh.id, this.hasher.auditId(fresh.password_hash), now);
       this.emit({ type: 'authn_login_success', level: 'INFO', description: 'login with a one-time password: password change required', args: [fresh.id], actor: fresh.id, subject: fresh.id, data: { passwordChangeRequired: true } }, client);
       return { passwordChangeToken: change.token, expiresIn: change.exp - Math.floor(now / 1000) };
     }
+    const session = await this.db.transaction().execute(async (trx) => {
+      // Still the account that was checked (not disabled, same password) when the session is made.
+      const current = await trx.selectFrom('users').select(['password_hash', 'disabled_at']).where('id', '=', fresh.id).executeTakeFirst();
+      if (current === undefined || current.disabled_at !== null || current.password_hash !== fresh.password_hash) return undefined;
+      return this.#createSession(trx, fresh, client, now);
+    });
+    if (session === undefined) throw failed();
     this.emit({ type: 'authn_login_success', level: 'INFO', description: 'login', args: [fresh.id], actor: fresh.id, subject: fresh.id }, client);
-    return this.#startSession(fresh, client, now);
+    return this.#sessionStarted(fresh, session, client);
   }
 
   /**
@@ -413,15 +424,21 @@ export class IdentityService {
   /** The owner changes their password (current one required); every session ends, a new one starts. */
   async changePassword(actor: Actor, input: { currentPassword: string; newPassword: string }, client: ClientInfo): Promise<TokenResponse> {
     const user = await this.checkOwnPassword(actor, input.currentPassword, client);
-    const now = Date.now();
     this.#checkPassword(input.newPassword, user.email);
     const hash = await this.passwords.hash(input.newPassword);
-    // The new password, the end of every session and the new one: all or nothing (a 503 then means nothing changed).
+    // The new password, the end of every session and the new one: all or nothing (a 503 then means
+    // nothing changed). Only over the password that was checked: a reset or another change since
+    // wins (regression test password-change-undoes-reset). The time is taken inside, after the
+    // hashing, so nothing issued before it survives.
+    let now = 0;
     const session = await this.db.transaction().execute(async (trx) => {
-      await trx.updateTable('users').set({ password_hash: hash, updated_at: iso(now), failed_logins: 0, locked_until: null }).where('id', '=', user.id).execute();
+      now = Date.now();
+      const changed = await trx.updateTable('users').set({ password_hash: hash, updated_at: iso(now), failed_logins: 0, locked_until: null }).where('id', '=', user.id).where('password_hash', '=', user.password_hash).executeTakeFirst();
+      if (Number(changed.numUpdatedRows) !== 1) return undefined;
       await this.#endAllSessionsIn(trx, user.id, 'password_changed', now);
-      return this.#createSession(trx, user, client, now + 1);
+      return this.#createSession(trx, { ...user, password_hash: hash }, client, now + 1);
     });
+    if (session === undefined) throw new RampartError('RMP_PASSWORD_INCORRECT', { detail: 'The password changed meanwhile.' });
     await this.#publishNotBefore(user.id, now);
     this.emit({ type: 'user_password_changed', level: 'INFO', description: 'password changed; every other session ended', args: [user.id], actor: actor.id, subject: user.id }, client);
     return this.#sessionStarted(user, session, client);
@@ -433,8 +450,9 @@ export class IdentityService {
     if (user === undefined) return undefined;
     const secret = oneTimePassword();
     const hash = await this.passwords.hash(secret);
-    const now = Date.now();
+    let now = 0;
     await this.db.transaction().execute(async (trx) => {
+      now = Date.now();
       await trx.updateTable('users').set({ password_hash: hash, password_change_required: 1, failed_logins: 0, locked_until: null, updated_at: iso(now) }).where('id', '=', id).execute();
       await this.#endAllSessionsIn(trx, id, 'password_reset', now);
     });
@@ -495,7 +513,7 @@ export class IdentityService {
 
   /** Replays revocations that must survive a restart into the (memory) revocation store. */
   async replayRevocations(now = Date.now()): Promise<void> {
-    const horizon = iso(now - this.tokens.ttlSeconds * 1000 - 60_000);
+    const horizon = iso(now - this.tokens.ttlSeconds * 1000 - (MAX_SKEW_S + 60) * 1000);
     const tokens = await this.db.selectFrom('revoked_tokens').select(['jti', 'expires_at']).where('expires_at', '>', iso(now)).execute();
     for (const t of tokens) if (!t.jti.startsWith('pwc:')) await this.revocation.revokeToken(t.jti, Date.parse(t.expires_at) / 1000);
     const users = await this.db.selectFrom('users').select(['id', 'tokens_not_before']).where('tokens_not_before', '>', horizon).execute();
@@ -534,7 +552,16 @@ export class IdentityService {
   async #attempt(user: UserRow, password: string, client: ClientInfo): Promise<{ ok: false } | { ok: true; user: UserRow; rehash: boolean; now: number }> {
     // The claim's database round trips run alongside the Argon2 work, so a wrong password takes as
     // long as an unknown user (whose path has no claim).
-    const [claim, { ok, rehash }] = await Promise.all([this.#claim(user.id), this.passwords.verify(user.password_hash, password)]);
+    const [claimed, verified] = await Promise.allSettled([this.#claim(user.id), this.passwords.verify(user.password_hash, password)]);
+    if (claimed.status === 'rejected') throw claimed.reason;
+    const claim = claimed.value;
+    if (verified.status === 'rejected') {
+      // No verdict (the hasher shed the attempt, 503): the attempt must not count against the
+      // account (regression test shed-attempt-locks-account).
+      if (claim.refused === undefined) await this.#unclaim(user.id, claim);
+      throw verified.reason;
+    }
+    const { ok, rehash } = verified.value;
     if (claim.refused !== undefined) {
       this.emit({ type: 'authn_login_fail', level: 'WARN', description: `login refused: account ${claim.refused}`, args: [user.id], subject: user.id, data: { reason: claim.refused } }, client);
       return { ok: false };
@@ -560,8 +587,15 @@ export class IdentityService {
     return { ok: true, user: fresh, rehash, now };
   }
 
+  /** Gives a claimed attempt back, if nothing counted since (compare-and-set). */
+  async #unclaim(id: string, claim: { failures: number; lockedUntil?: string; previousLock?: string | null }): Promise<void> {
+    let update = this.db.updateTable('users').set({ failed_logins: claim.failures - 1, locked_until: claim.previousLock ?? null }).where('id', '=', id).where('failed_logins', '=', claim.failures);
+    update = claim.lockedUntil === undefined ? update : update.where('locked_until', '=', claim.lockedUntil);
+    await update.execute();
+  }
+
   /** Counts an attempt as a failure until it succeeds; refuses it while the account is locked or disabled. */
-  async #claim(id: string): Promise<{ refused?: 'locked' | 'disabled'; failures: number; lockedUntil?: string }> {
+  async #claim(id: string): Promise<{ refused?: 'locked' | 'disabled'; failures: number; lockedUntil?: string; previousLock?: string | null }> {
     const { threshold, baseMs, maxMs, permanentAfter } = this.settings.lockout;
     for (let round = 0; round < 20; round++) {
       const row = await this.db.selectFrom('users').select(['failed_logins', 'locked_until', 'disabled_at']).where('id', '=', id).executeTakeFirst();
@@ -573,15 +607,10 @@ export class IdentityService {
       let update = this.db.updateTable('users').set({ failed_logins: failures, ...(lockedUntil !== undefined ? { locked_until: lockedUntil } : {}) }).where('id', '=', id).where('failed_logins', '=', row.failed_logins);
       update = row.locked_until === null ? update.where('locked_until', 'is', null) : update.where('locked_until', '=', row.locked_until);
       const claimed = await update.executeTakeFirst();
-      if (Number(claimed.numUpdatedRows) === 1) return { failures, ...(lockedUntil !== undefined ? { lockedUntil } : {}) };
+      if (Number(claimed.numUpdatedRows) === 1) return { failures, previousLock: row.locked_until, ...(lockedUntil !== undefined ? { lockedUntil } : {}) };
     }
     // Twenty lost races in a row: treat it as locked rather than count without bound.
     return { refused: 'locked', failures: 0 };
-  }
-
-  async #startSession(user: UserRow, client: ClientInfo, now: number): Promise<TokenResponse> {
-    const session = await this.db.transaction().execute((trx) => this.#createSession(trx, user, client, now));
-    return this.#sessionStarted(user, session, client);
   }
 
   /** A new login session (family, first refresh token, access token), all or nothing. */
@@ -638,13 +667,23 @@ export class IdentityService {
    * before it at its next refresh) and the families revoked.
    */
   async #endAllSessionsIn(trx: Transaction<Database>, userId: string, reason: string, now: number): Promise<void> {
-    await trx.updateTable('users').set({ tokens_not_before: iso(now + 1) }).where('id', '=', userId).execute();
+    // Only ever forward (ISO times of one format compare as text).
+    await trx
+      .updateTable('users')
+      .set({ tokens_not_before: iso(now + 1) })
+      .where('id', '=', userId)
+      .where((eb) => eb.or([eb('tokens_not_before', 'is', null), eb('tokens_not_before', '<', iso(now + 1))]))
+      .execute();
     await trx.updateTable('refresh_families').set({ revoked_at: iso(now), revoked_reason: reason }).where('user_id', '=', userId).where('revoked_at', 'is', null).execute();
   }
 
   /** The not-before time, to the revocation store every gateway checks (replayed from the database at start). */
   async #publishNotBefore(userId: string, now: number): Promise<void> {
     await this.revocation.revokeSubject(userId, (now + 1) / 1000);
+    // And every access token of theirs still alive, by id: one made by a refresh that raced the
+    // change carries a later `iat` than the not-before time.
+    const live = await this.db.selectFrom('access_tokens as a').innerJoin('refresh_families as f', 'f.id', 'a.family_id').select(['a.jti', 'a.expires_at']).where('a.user_id', '=', userId).where('f.revoked_at', 'is not', null).where('a.expires_at', '>', iso(Date.now() - MAX_SKEW_S * 1000)).execute();
+    for (const t of live) await this.#denyAccess(t.jti, Date.parse(t.expires_at) / 1000);
   }
 
   /** Revokes sessions: their refresh tokens die with the family, their live access tokens are denylisted. */

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../storage/schema.js';
 import type { EmittedEvent, EventSink } from './events.js';
@@ -31,9 +31,11 @@ export class AuditSink {
   }
 
   readonly sink: EventSink = (event) => {
+    // Full (the database has been away a long time): the newest events are dropped and counted,
+    // never ones a write in progress holds.
     if (this.#pending.length >= MAX_PENDING) {
-      this.#pending.shift();
       this.dropped++;
+      return;
     }
     this.#pending.push(event);
     if (this.#pending.length >= BATCH) void this.flush();
@@ -56,9 +58,10 @@ export class AuditSink {
       try {
         await this.#db.insertInto('audit_events').values(batch.map(toRow)).execute();
       } catch (error) {
-        // Is the database away, or is one of these rows unacceptable to it? A row it refuses must
-        // not hold back every event after it (regression test audit-sink-stuck-on-bad-row).
-        if (!(await this.#reachable())) {
+        // A row the database refuses (a constraint, a value it cannot store) must not hold back
+        // every event after it (regression test audit-sink-stuck-on-bad-row): those rows are
+        // tried one by one. Anything else means the database is away or busy: everything waits.
+        if (!isDataError(error)) {
           if (!this.#failing) this.#logger.error({ err: (error as Error).message, pending: this.#pending.length }, 'audit table unavailable: events are held in memory (bounded) until it is back');
           this.#failing = true;
           this.#timer ??= setTimeout(() => void this.flush(), 1000);
@@ -69,6 +72,13 @@ export class AuditSink {
             await this.#db.insertInto('audit_events').values(toRow(event)).execute();
             this.written++;
           } catch (rowError) {
+            if (!isDataError(rowError)) {
+              // The database went away mid-way: keep what is left of the batch for later.
+              this.#pending.splice(0, batch.indexOf(event));
+              this.#failing = true;
+              this.#timer ??= setTimeout(() => void this.flush(), 1000);
+              return;
+            }
             this.rejected++;
             this.#logger.error({ err: (rowError as Error).message, event: event.event.slice(0, 100) }, 'audit table refused an event; it is in the log only');
           }
@@ -80,15 +90,6 @@ export class AuditSink {
       this.#failing = false;
       this.#pending.splice(0, batch.length);
       this.written += batch.length;
-    }
-  }
-
-  async #reachable(): Promise<boolean> {
-    try {
-      await sql`select 1`.execute(this.#db);
-      return true;
-    } catch {
-      return false;
     }
   }
 
@@ -104,15 +105,30 @@ export class AuditSink {
   }
 }
 
+/**
+ * A database error about the row itself (PostgreSQL SQLSTATE classes 22 and 23, SQLite constraint
+ * and size errors), as opposed to the database being unreachable or busy.
+ */
+function isDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== 'string') return false;
+  return /^2[23][0-9A-Z]{3}$/.test(code) || /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH)/.test(code);
+}
+
+/** Text as a column can hold it: no NUL (PostgreSQL refuses it in text), at most `size` characters. */
+function clean(value: string, size: number): string {
+  return value.replaceAll('\u0000', '\uFFFD').slice(0, size);
+}
+
 /** A row of the audit table; every text cut to its column's size. */
 function toRow(e: EmittedEvent) {
-  const cut = (value: string | undefined, size: number) => (value === undefined ? null : value.slice(0, size));
+  const cut = (value: string | undefined, size: number) => (value === undefined ? null : clean(value, size));
   return {
     time: e.time,
-    event: e.event.slice(0, 200),
-    type: e.type.slice(0, 64),
+    event: clean(e.event, 200),
+    type: clean(e.type, 64),
     level: e.level,
-    description: e.description.slice(0, 2000),
+    description: clean(e.description, 2000),
     request_id: cut(e.requestId, 128),
     client_ip: cut(e.clientIp, 64),
     route: cut(e.route, 64),
@@ -123,6 +139,6 @@ function toRow(e: EmittedEvent) {
 }
 
 function boundedJson(data: unknown): string {
-  const text = JSON.stringify(data);
+  const text = clean(JSON.stringify(data), Infinity);
   return text.length <= 8000 ? text : JSON.stringify({ truncated: true, bytes: text.length });
 }

@@ -10,6 +10,7 @@ import { migrateToLatest } from '../../src/storage/migrate.js';
 import { SigningKeys } from '../../src/identity/keys.js';
 import { MasterKey } from '../../src/identity/master-key.js';
 import { LOCKED_FOREVER } from '../../src/identity/service.js';
+import { RampartError } from '../../src/errors/problem.js';
 import { AuditSink } from '../../src/observability/audit-sink.js';
 import { createEvents } from '../../src/observability/events.js';
 import { freshStorage, postgresAvailable, startIdentityGateway, type IdentityGateway } from '../helpers/identity.js';
@@ -193,10 +194,12 @@ describe.skipIf(!pgUp)('audit-sink-stuck-on-bad-row', () => {
     events.emit({ type: 'test_evil', level: 'INFO', description: 'evil' });
     events.emit({ type: 'test_good', level: 'INFO', description: 'after', subject: 'x'.repeat(1000) });
     await sink.flush();
-    events.emit({ type: 'test_good', level: 'INFO', description: 'later' });
+    // A NUL (PostgreSQL refuses it in text) is replaced, not a reason to lose the event.
+    events.emit({ type: 'test_good', level: 'INFO', description: 'later', subject: 'abc\u0000def' });
     await sink.flush();
     const rows = await storage.db.selectFrom('audit_events').select(['description', 'subject']).orderBy('id').execute();
     expect(rows.map((r) => r.description)).toEqual(['before', 'after', 'later']);
+    expect(rows[2]!.subject).toBe('abc\uFFFDdef');
     expect(rows[1]!.subject).toHaveLength(300);
     expect(sink.rejected).toBe(1);
     await sink.close();
@@ -232,5 +235,91 @@ describe('password-change-token-outlives-reset', () => {
     expect([refused.status, refused.json().code]).toEqual([401, 'RMP_AUTH_TOKEN_INVALID']);
     const fresh = (await id.call('POST', '/api/v1/auth/login', { json: { email: 'temp@example.com', password: again } })).json<{ passwordChangeToken: string }>().passwordChangeToken;
     expect((await id.call('POST', '/api/v1/auth/password', { json: { passwordChangeToken: fresh, newPassword: 'a brand new passphrase 5' } })).status).toBe(200);
+  });
+});
+
+/** Holds every Argon2 hash (not verification) until `release()`. */
+function holdHashes(id: IdentityGateway) {
+  const passwords = id.gw.runtime.identity!.service.passwords;
+  const original = passwords.hash.bind(passwords);
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let entered!: () => void;
+  const inside = new Promise<void>((r) => (entered = r));
+  passwords.hash = async (password) => {
+    passwords.hash = original;
+    entered();
+    await gate;
+    return original(password);
+  };
+  return { inside, release };
+}
+
+describe('identity second review regressions', () => {
+  const client = { ip: '', userAgent: undefined, requestId: 't' };
+
+  it('password-change-undoes-reset: a password change in flight loses to an admin reset made meanwhile', async () => {
+    const id = await gateway();
+    const service = id.gw.runtime.identity!.service;
+    const boss = await service.bootstrapAdmin('boss@example.com');
+    const attacker = (await id.call('POST', '/api/v1/auth/login', { json: { email: 'victim@example.com', password: PASSWORD } })).json<{ access_token: string }>();
+    const victim = await service.db.selectFrom('users').select('id').where('email', '=', 'victim@example.com').executeTakeFirstOrThrow();
+    const hold = holdHashes(id);
+    const changing = id.call('PUT', '/api/v1/users/me/password', { token: attacker.access_token, json: { currentPassword: PASSWORD, newPassword: 'the attacker passphrase 8' } });
+    await hold.inside;
+    const otp = await service.resetPassword({ id: boss.id, roles: ['admin'], sid: undefined, jti: undefined, exp: undefined }, victim.id, client);
+    hold.release();
+    const changed = await changing;
+    expect(changed.status).not.toBe(200);
+    expect((await id.call('POST', '/api/v1/auth/login', { json: { email: 'victim@example.com', password: 'the attacker passphrase 8' } })).status).toBe(401);
+    const relogin = await id.call('POST', '/api/v1/auth/login', { json: { email: 'victim@example.com', password: otp } });
+    expect([relogin.status, relogin.json().code]).toEqual([403, 'RMP_PASSWORD_CHANGE_REQUIRED']);
+  });
+
+  it('tokens-survive-password-change: a refresh made while the new password is hashed does not outlive the change', async () => {
+    const id = await gateway();
+    const owner = (await id.call('POST', '/api/v1/auth/login', { json: { email: 'victim@example.com', password: PASSWORD } })).json<{ access_token: string }>();
+    const stolen = (await id.call('POST', '/api/v1/auth/login', { json: { email: 'victim@example.com', password: PASSWORD } })).json<{ refresh_token: string }>();
+    const hold = holdHashes(id);
+    const changing = id.call('PUT', '/api/v1/users/me/password', { token: owner.access_token, json: { currentPassword: PASSWORD, newPassword: 'the owner passphrase 8' } });
+    await hold.inside;
+    const raced = (await id.call('POST', '/api/v1/auth/refresh', { json: { refresh_token: stolen.refresh_token } })).json<{ access_token: string; refresh_token: string }>();
+    hold.release();
+    expect((await changing).status).toBe(200);
+    const me = await id.call('GET', '/api/v1/users/me', { token: raced.access_token });
+    expect([me.status, me.json().code]).toEqual([401, 'RMP_AUTH_TOKEN_REVOKED']);
+    expect((await id.call('POST', '/api/v1/auth/refresh', { json: { refresh_token: raced.refresh_token } })).status).toBe(401);
+  });
+
+  it('shed-attempt-locks-account: attempts the hasher sheds (503) do not count towards the lockout', async () => {
+    const id = await gateway({ lockout: { threshold: 3, baseDelay: '1h', maxDelay: '1h' } });
+    const passwords = id.gw.runtime.identity!.service.passwords;
+    const original = passwords.verify.bind(passwords);
+    passwords.verify = () => Promise.reject(new RampartError('RMP_OVERLOADED', { headers: { 'retry-after': '1' } }));
+    for (let i = 0; i < 3; i++) expect((await id.call('POST', '/api/v1/auth/login', { json: { email: 'victim@example.com', password: PASSWORD } })).status).toBe(503);
+    passwords.verify = original;
+    const row = await id.gw.runtime.identity!.service.db.selectFrom('users').select(['failed_logins', 'locked_until']).executeTakeFirstOrThrow();
+    expect(row).toEqual({ failed_logins: 0, locked_until: null });
+    expect((await id.call('POST', '/api/v1/auth/login', { json: { email: 'victim@example.com', password: PASSWORD } })).status).toBe(200);
+  });
+
+  it('revoked-next-key-breaks-schedule: revoking the next key before it signs leaves a published next key to take over on time', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-keys-'));
+    const storage: Storage = openStorage(`sqlite:${join(dir, 'k.db')}`, '/');
+    open.push(storage);
+    await migrateToLatest(storage.db);
+    const keys = new SigningKeys(storage.db, new MasterKey(randomBytes(32)), 'EdDSA', { rotateEveryMs: 30 * DAY, jwksMaxAgeMs: 600_000, retainMs: 900_000 });
+    const t0 = Date.now();
+    await keys.ensure(t0);
+    const first = keys.list(t0);
+    const next = first.find((k) => k.state === 'next')!.kid;
+    expect(await keys.revoke(next, t0 + DAY)).toBe(true);
+    const replacement = keys.list(t0 + DAY).find((k) => k.state === 'next')!;
+    expect(replacement.kid).not.toBe(next);
+    await keys.rotate(t0 + 2 * DAY);
+    // A month on: the key published at day 1 and promoted by the rotation signs; nothing unpublished does.
+    await keys.ensure(t0 + 31 * DAY);
+    expect(keys.signer().kid).toBe(replacement.kid);
+    expect(keys.list(t0 + 31 * DAY).some((k) => k.state === 'next')).toBe(true);
   });
 });
