@@ -222,6 +222,15 @@ describe('rampart users and keys', () => {
     expect(unknown).toMatchObject({ code: 1, stderr: ["rampart: no published key 'no-such-kid'"] });
   });
 
+  it('explains in one line that the keys were encrypted under another master key', async () => {
+    const keyA = Buffer.alloc(32, 1).toString('base64');
+    const keyB = Buffer.alloc(32, 2).toString('base64');
+    const config = (key: string) => writeConfig(['storage:', '  url: sqlite:./db/keys.db', 'identity:', '  issuer: https://localhost', `  masterKey: ${key}`, 'routes: []']);
+    expect((await run(['keys', 'list', '-c', config(keyA)])).code).toBe(0);
+    const wrong = await run(['keys', 'list', '-c', config(keyB)]);
+    expect(wrong).toMatchObject({ code: 1, stderr: ['rampart: identity service: the signing keys in the database were encrypted under another master key (identity.masterKey, or data/master.key in development)'] });
+  });
+
   it('refuses a config without an identity section', async () => {
     const file = writeConfig(['routes: []']);
     const result = await run(['keys', 'list', '-c', file]);

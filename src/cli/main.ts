@@ -11,7 +11,7 @@ import { createLogger } from '../observability/logger.js';
 import { describePipeline } from './describe.js';
 import { openStorage } from '../storage/database.js';
 import { migrateToLatest } from '../storage/migrate.js';
-import { startIdentity, type IdentityRuntime } from '../identity/index.js';
+import { IdentityStartError, startIdentity, type IdentityRuntime } from '../identity/index.js';
 import { Stores } from '../stores/stores.js';
 import { RampartError } from '../errors/problem.js';
 
@@ -222,7 +222,7 @@ function reportStartupError(error: unknown, io: Io): number {
     io.err(`rampart: ${error.issues.length} error${error.issues.length === 1 ? '' : 's'} in the config`);
     return 1;
   }
-  if (error instanceof ConfigFileError || error instanceof ListenError) {
+  if (error instanceof ConfigFileError || error instanceof ListenError || error instanceof IdentityStartError) {
     io.err(`rampart: ${error.message}`);
     return 1;
   }

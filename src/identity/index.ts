@@ -27,6 +27,14 @@ export interface IdentityRuntime {
   close(): Promise<void>;
 }
 
+/** The identity service could not start (database unreachable, wrong master key, …): a one-line reason. */
+export class IdentityStartError extends Error {
+  constructor(message: string, cause: unknown) {
+    super(`identity service: ${message}`, { cause });
+    this.name = 'IdentityStartError';
+  }
+}
+
 /** Access tokens live at most this long (the revocation replay and key retention rely on it). */
 export const MAX_ACCESS_TTL_MS = 3_600_000;
 
@@ -140,6 +148,10 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
   } catch (error) {
     removeSink?.();
     await storage.close();
-    throw error;
+    const message = (error as Error).message;
+    if (/unable to authenticate data|not a v1 ciphertext|ciphertext too short/.test(message)) {
+      throw new IdentityStartError('the signing keys in the database were encrypted under another master key (identity.masterKey, or data/master.key in development)', error);
+    }
+    throw new IdentityStartError(`cannot open ${storage.dialect === 'sqlite' ? 'the SQLite database' : 'PostgreSQL'} (storage.url): ${message}`, error);
   }
 }
