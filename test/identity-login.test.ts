@@ -187,6 +187,11 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       // Stored as a hash only.
       const rows = await service.db.selectFrom('invites').select('token_hash').execute();
       expect(rows.map((r) => r.token_hash)).not.toContain(inviteToken);
+      // Expired invitations open nothing.
+      const late = (await id.call('POST', '/api/v1/invites', { token, json: { expiresIn: '1h' } })).json<{ id: string; token: string }>();
+      await service.db.updateTable('invites').set({ expires_at: new Date(Date.now() - 1000).toISOString() }).where('id', '=', late.id).execute();
+      const expired = await id.call('POST', '/api/v1/auth/register', { json: { email: 'late@example.com', password: PASSWORD, invite: late.token } });
+      expect([expired.status, expired.json().code]).toEqual([403, 'RMP_REGISTRATION_CLOSED']);
     });
 
     it('logout-all ends every session of the user', async () => {
