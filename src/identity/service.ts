@@ -1,5 +1,5 @@
 import { randomInt, randomUUID } from 'node:crypto';
-import { sql, type Kysely, type Selectable, type Transaction, type Updateable } from 'kysely';
+import { PostgresAdapter, sql, type Kysely, type Selectable, type Transaction, type Updateable } from 'kysely';
 import type { Logger } from 'pino';
 import { RampartError } from '../errors/problem.js';
 import type { Events, SecurityEvent } from '../observability/events.js';
@@ -361,7 +361,6 @@ export class IdentityService {
     const user = await this.#user(id);
     if (user === undefined) return undefined;
     const losesAdmin = parseRoles(user.roles).includes('admin') && ((patch.roles !== undefined && !patch.roles.includes('admin')) || patch.status === 'disabled');
-    if (losesAdmin) await this.#keepAnAdmin(id);
     const now = Date.now();
     const set: Updateable<UserTable> = { updated_at: iso(now) };
     const changed: string[] = [];
@@ -385,7 +384,10 @@ export class IdentityService {
       changed.push('status');
     }
     try {
-      await this.db.updateTable('users').set(set).where('id', '=', id).execute();
+      await this.db.transaction().execute(async (trx) => {
+        if (losesAdmin) await this.#keepAnAdmin(trx, id);
+        await trx.updateTable('users').set(set).where('id', '=', id).execute();
+      });
     } catch (error) {
       if (isUniqueViolation(error)) throw new RampartError('RMP_USER_EXISTS');
       throw error;
@@ -401,13 +403,17 @@ export class IdentityService {
     const now = Date.now();
     const target = await this.#user(id);
     if (target === undefined) return false;
-    if (parseRoles(target.roles).includes('admin')) await this.#keepAnAdmin(id);
+    if (parseRoles(target.roles).includes('admin')) await this.db.transaction().execute((trx) => this.#keepAnAdmin(trx, id));
     await this.#endAllSessions(id, 'deleted', now);
     await this.db.deleteFrom('access_tokens').where('user_id', '=', id).execute();
     const user = await this.#user(id);
     // Invitations addressed to them keep no trace of the address.
     if (user !== undefined) await this.db.updateTable('invites').set({ email: null }).where('email', '=', user.email).execute();
-    await this.db.deleteFrom('users').where('id', '=', id).execute();
+    await this.db.transaction().execute(async (trx) => {
+      // Checked again with the rows locked: two admins removing each other at once leave one.
+      if (parseRoles(target.roles).includes('admin')) await this.#keepAnAdmin(trx, id);
+      await trx.deleteFrom('users').where('id', '=', id).execute();
+    });
     this.emit({ type: 'user_deleted', level: 'INFO', description: 'user deleted', args: [id], actor: actor.id, subject: id }, client);
     return true;
   }
@@ -704,17 +710,16 @@ export class IdentityService {
     await this.db.insertInto('revoked_tokens').values({ jti, expires_at: iso(until * 1000) }).onConflict((oc) => oc.column('jti').doNothing()).execute();
   }
 
-  /** Refuses a change that would leave no active admin (nobody could manage users any more). */
-  async #keepAnAdmin(leaving: string): Promise<void> {
-    const others = await this.db
-      .selectFrom('users')
-      .select('id')
-      .where('id', '!=', leaving)
-      .where('disabled_at', 'is', null)
-      .where(sql<boolean>`roles like ${'%"admin"%'}`)
-      .limit(1)
-      .execute();
-    if (others.length === 0) throw new RampartError('RMP_LAST_ADMIN');
+  /**
+   * Refuses a change that would leave no active admin (nobody could manage users any more). Runs
+   * in the transaction that makes the change: on PostgreSQL the admin rows are locked (FOR UPDATE),
+   * so two admins removing each other at once are serialized; SQLite serializes transactions anyway.
+   */
+  async #keepAnAdmin(trx: Transaction<Database>, leaving: string): Promise<void> {
+    let query = trx.selectFrom('users').select('id').where('disabled_at', 'is', null).where(sql<boolean>`roles like ${'%"admin"%'}`);
+    if (trx.getExecutor().adapter instanceof PostgresAdapter) query = query.forUpdate();
+    const admins = await query.execute();
+    if (!admins.some((a) => a.id !== leaving)) throw new RampartError('RMP_LAST_ADMIN');
   }
 
   async #user(id: string): Promise<UserRow | undefined> {

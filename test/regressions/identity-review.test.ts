@@ -323,3 +323,21 @@ describe('identity second review regressions', () => {
     expect(keys.list(t0 + 31 * DAY).some((k) => k.state === 'next')).toBe(true);
   });
 });
+
+for (const backend of ['sqlite', 'postgres'] as const) {
+  describe.skipIf(backend === 'postgres' && !pgUp)(`last-admin-race on ${backend}`, () => {
+    it('two admins removing each other at once leave one admin', async () => {
+      const id = await startIdentityGateway({ backend });
+      open.push(id);
+      const service = id.gw.runtime.identity!.service;
+      const a = await service.bootstrapAdmin('a@example.com');
+      const b = await service.bootstrapAdmin('b@example.com');
+      const as = (who: string) => ({ id: who, roles: ['admin'], sid: undefined, jti: undefined, exp: undefined });
+      const client = { ip: '', userAgent: undefined, requestId: 't' };
+      const results = await Promise.allSettled([service.updateUser(as(a.id), a.id, { roles: ['user'] }, client), service.deleteUser(as(a.id), b.id, client)]);
+      expect(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(['RMP_LAST_ADMIN']);
+      const admins = (await service.db.selectFrom('users').select(['roles', 'disabled_at']).execute()).filter((u) => u.roles.includes('"admin"') && u.disabled_at === null);
+      expect(admins).toHaveLength(1);
+    });
+  });
+}
