@@ -87,8 +87,11 @@ export class SigningKeys {
     await this.refresh(now);
     const current = this.#current(now);
     if (current === undefined) {
-      // First start (or every key revoked): nothing can have cached an older JWKS of ours.
-      await this.#create(now, now);
+      // No key signs (its key was revoked): the published next key takes over at once; only on
+      // first start, with nothing published, is a key made that signs straight away.
+      const next = this.#next(now);
+      if (next !== undefined) await this.#db.updateTable('signing_keys').set({ active_from: new Date(now).toISOString() }).where('kid', '=', next.kid).where('revoked_at', 'is', null).execute();
+      else await this.#create(now, now);
       await this.refresh(now);
     }
     if (this.#next(now) === undefined) {
@@ -172,7 +175,9 @@ export class SigningKeys {
     await this.ensure(now);
     const next = this.#next(now)!;
     const from = Math.max(now, next.createdAt + this.#times.jwksMaxAgeMs);
-    await this.#db.updateTable('signing_keys').set({ active_from: new Date(from).toISOString() }).where('kid', '=', next.kid).execute();
+    const moved = await this.#db.updateTable('signing_keys').set({ active_from: new Date(from).toISOString() }).where('kid', '=', next.kid).where('revoked_at', 'is', null).executeTakeFirst();
+    // Revoked meanwhile (by another node): start again with the schedule as it now is.
+    if (Number(moved.numUpdatedRows) !== 1) return this.rotate(now);
     await this.refresh(now);
     // A new next key behind it, unless one is already scheduled (a second rotate before the first took effect).
     if (!this.#keys.some((k) => k.alg === this.#alg && !k.revoked && k.activeFrom > from)) await this.#create(now, from + this.#times.rotateEveryMs);

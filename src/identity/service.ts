@@ -11,6 +11,13 @@ import { randomSecret, TokenHasher, type AccessTokens, type IssuedAccess } from 
 import type { SigningKeys } from './keys.js';
 import type { AuditSink } from '../observability/audit-sink.js';
 
+/** The account changed while a session was being made for it: the transaction is rolled back. */
+class StaleAccount extends Error {
+  constructor() {
+    super('the account changed while the session was being made');
+  }
+}
+
 /** The largest `clockSkew` the jwt policy accepts (seconds): revocations outlive `exp` by it. */
 const MAX_SKEW_S = 300;
 
@@ -178,15 +185,10 @@ export class IdentityService {
       this.emit({ type: 'authn_login_success', level: 'INFO', description: 'login with a one-time password: password change required', args: [fresh.id], actor: fresh.id, subject: fresh.id, data: { passwordChangeRequired: true } }, client);
       return { passwordChangeToken: change.token, expiresIn: change.exp - Math.floor(now / 1000) };
     }
-    const session = await this.db.transaction().execute(async (trx) => {
-      // Still the account that was checked (not disabled, same password) when the session is made.
-      const current = await trx.selectFrom('users').select(['password_hash', 'disabled_at']).where('id', '=', fresh.id).executeTakeFirst();
-      if (current === undefined || current.disabled_at !== null || current.password_hash !== fresh.password_hash) return undefined;
-      return this.#createSession(trx, fresh, client, now);
-    });
+    const session = await this.#unlessStale(this.db.transaction().execute((trx) => this.#createSession(trx, fresh.id, fresh.password_hash, client, now)));
     if (session === undefined) throw failed();
     this.emit({ type: 'authn_login_success', level: 'INFO', description: 'login', args: [fresh.id], actor: fresh.id, subject: fresh.id }, client);
-    return this.#sessionStarted(fresh, session, client);
+    return this.#sessionStarted(session, client);
   }
 
   /**
@@ -294,7 +296,7 @@ export class IdentityService {
     const now = Date.now();
     // Spending the token, the new password and the session: all or nothing. The token is bound to
     // the one-time password it was given for (a reset since then voids it).
-    const session = await this.db.transaction().execute(async (trx) => {
+    const session = await this.#unlessStale(this.db.transaction().execute(async (trx) => {
       const spent = await trx.insertInto('revoked_tokens').values({ jti: `pwc:${claims.jti}`, expires_at: iso(claims.exp * 1000) }).onConflict((oc) => oc.column('jti').doNothing()).executeTakeFirst();
       if (numInserted(spent) !== 1) return undefined;
       const changed = await trx
@@ -306,11 +308,11 @@ export class IdentityService {
         .where('password_hash', '=', user.password_hash)
         .executeTakeFirst();
       if (Number(changed.numUpdatedRows) !== 1) return undefined;
-      return this.#createSession(trx, { ...user, password_change_required: 0 }, client, now);
-    });
+      return this.#createSession(trx, user.id, hash, client, now);
+    }));
     if (session === undefined) throw refused;
     this.emit({ type: 'user_password_changed', level: 'INFO', description: 'one-time password replaced', args: [user.id], actor: user.id, subject: user.id }, client);
-    return this.#sessionStarted(user, session, client);
+    return this.#sessionStarted(session, client);
   }
 
   // ── users API ────────────────────────────────────────────────────────────────────────────
@@ -406,12 +408,12 @@ export class IdentityService {
     if (parseRoles(target.roles).includes('admin')) await this.db.transaction().execute((trx) => this.#keepAnAdmin(trx, id));
     await this.#endAllSessions(id, 'deleted', now);
     await this.db.deleteFrom('access_tokens').where('user_id', '=', id).execute();
-    const user = await this.#user(id);
-    // Invitations addressed to them keep no trace of the address.
-    if (user !== undefined) await this.db.updateTable('invites').set({ email: null }).where('email', '=', user.email).execute();
     await this.db.transaction().execute(async (trx) => {
       // Checked again with the rows locked: two admins removing each other at once leave one.
       if (parseRoles(target.roles).includes('admin')) await this.#keepAnAdmin(trx, id);
+      // Invitations addressed to them keep no trace of the address; unused ones die with them.
+      await trx.updateTable('invites').set({ email: null, expires_at: iso(now) }).where('email', '=', target.email).where('used_at', 'is', null).execute();
+      await trx.updateTable('invites').set({ email: null }).where('email', '=', target.email).execute();
       await trx.deleteFrom('users').where('id', '=', id).execute();
     });
     this.emit({ type: 'user_deleted', level: 'INFO', description: 'user deleted', args: [id], actor: actor.id, subject: id }, client);
@@ -437,17 +439,23 @@ export class IdentityService {
     // wins (regression test password-change-undoes-reset). The time is taken inside, after the
     // hashing, so nothing issued before it survives.
     let now = 0;
-    const session = await this.db.transaction().execute(async (trx) => {
+    const session = await this.#unlessStale(this.db.transaction().execute(async (trx) => {
       now = Date.now();
-      const changed = await trx.updateTable('users').set({ password_hash: hash, updated_at: iso(now), failed_logins: 0, locked_until: null }).where('id', '=', user.id).where('password_hash', '=', user.password_hash).executeTakeFirst();
+      const changed = await trx
+        .updateTable('users')
+        .set({ password_hash: hash, updated_at: iso(now), failed_logins: 0, locked_until: null })
+        .where('id', '=', user.id)
+        .where('password_hash', '=', user.password_hash)
+        .where('disabled_at', 'is', null)
+        .executeTakeFirst();
       if (Number(changed.numUpdatedRows) !== 1) return undefined;
       await this.#endAllSessionsIn(trx, user.id, 'password_changed', now);
-      return this.#createSession(trx, { ...user, password_hash: hash }, client, now + 1);
-    });
+      return this.#createSession(trx, user.id, hash, client, now + 1);
+    }));
     if (session === undefined) throw new RampartError('RMP_PASSWORD_INCORRECT', { detail: 'The password changed meanwhile.' });
     await this.#publishNotBefore(user.id, now);
     this.emit({ type: 'user_password_changed', level: 'INFO', description: 'password changed; every other session ended', args: [user.id], actor: actor.id, subject: user.id }, client);
-    return this.#sessionStarted(user, session, client);
+    return this.#sessionStarted(session, client);
   }
 
   /** Admin: a one-time password for the user (shown once); every session ends and the account is unlocked. */
@@ -619,8 +627,17 @@ export class IdentityService {
     return { refused: 'locked', failures: 0 };
   }
 
-  /** A new login session (family, first refresh token, access token), all or nothing. */
-  async #createSession(trx: Transaction<Database>, user: UserRow, client: ClientInfo, now: number): Promise<{ family: string; refresh: string; access: IssuedAccess }> {
+  /**
+   * A new login session (family, first refresh token, access token), all or nothing, for the
+   * account as it is in this transaction: not disabled, with the password that was checked, and
+   * with its roles as they are now (regression test session-from-stale-account). Otherwise the
+   * transaction is rolled back with StaleAccount.
+   */
+  async #createSession(trx: Transaction<Database>, userId: string, expectedHash: string, client: ClientInfo, now: number): Promise<{ user: UserRow; family: string; refresh: string; access: IssuedAccess }> {
+    let query = trx.selectFrom('users').selectAll().where('id', '=', userId);
+    if (trx.getExecutor().adapter instanceof PostgresAdapter) query = query.forShare();
+    const user = (await query.executeTakeFirst()) as UserRow | undefined;
+    if (user === undefined || user.disabled_at !== null || user.password_hash !== expectedHash) throw new StaleAccount();
     const family = randomUUID();
     const refresh = randomSecret();
     const expires = now + this.settings.refreshAbsoluteMs;
@@ -632,10 +649,11 @@ export class IdentityService {
       .insertInto('refresh_tokens')
       .values({ id: randomUUID(), family_id: family, user_id: user.id, token_hash: this.hasher.hash(refresh), issued_at: iso(now), expires_at: iso(Math.min(expires, now + this.settings.refreshIdleMs)), used_at: null, revoked_at: null, parent_id: null })
       .execute();
-    return { family, refresh, access: await this.#issueAccess(trx, user, family, now) };
+    return { user, family, refresh, access: await this.#issueAccess(trx, user, family, now) };
   }
 
-  #sessionStarted(user: UserRow, session: { family: string; refresh: string; access: IssuedAccess }, client: ClientInfo): TokenResponse {
+  #sessionStarted(session: { user: UserRow; family: string; refresh: string; access: IssuedAccess }, client: ClientInfo): TokenResponse {
+    const user = session.user;
     this.emit({ type: 'authn_token_created', level: 'INFO', description: 'session started', args: [user.id], actor: user.id, subject: user.id, data: { session: session.family, jti: this.hasher.auditId(session.access.jti) } }, client);
     return this.#tokenResponse(session.access, session.refresh, user);
   }
@@ -645,6 +663,16 @@ export class IdentityService {
     const access = await this.tokens.issue({ sub: user.id, roles, scope: this.#scopes(roles), sid: family }, now);
     await db.insertInto('access_tokens').values({ jti: access.jti, family_id: family, user_id: user.id, expires_at: iso(access.exp * 1000) }).execute();
     return access;
+  }
+
+  /** A transaction's result, or undefined when it was rolled back because the account changed meanwhile. */
+  async #unlessStale<T>(work: Promise<T>): Promise<T | undefined> {
+    try {
+      return await work;
+    } catch (error) {
+      if (error instanceof StaleAccount) return undefined;
+      throw error;
+    }
   }
 
   async #sessionEnded(family: string): Promise<boolean> {
@@ -717,7 +745,8 @@ export class IdentityService {
    */
   async #keepAnAdmin(trx: Transaction<Database>, leaving: string): Promise<void> {
     let query = trx.selectFrom('users').select('id').where('disabled_at', 'is', null).where(sql<boolean>`roles like ${'%"admin"%'}`);
-    if (trx.getExecutor().adapter instanceof PostgresAdapter) query = query.forUpdate();
+    // Locked in one order (by id) so two such transactions cannot deadlock.
+    if (trx.getExecutor().adapter instanceof PostgresAdapter) query = query.orderBy('id').forUpdate();
     const admins = await query.execute();
     if (!admins.some((a) => a.id !== leaving)) throw new RampartError('RMP_LAST_ADMIN');
   }

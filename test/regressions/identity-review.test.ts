@@ -341,3 +341,38 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     });
   });
 }
+
+describe('session-from-stale-account', () => {
+  const client = { ip: '', userAgent: undefined, requestId: 't' };
+
+  it('a password change in flight makes its new session from the account as it is: demoted means no admin token, disabled means no change', async () => {
+    const id = await gateway();
+    const service = id.gw.runtime.identity!.service;
+    const boss = await service.bootstrapAdmin('boss@example.com');
+    const asBoss = { id: boss.id, roles: ['admin'], sid: undefined, jti: undefined, exp: undefined };
+    const victim = await service.db.selectFrom('users').select('id').where('email', '=', 'victim@example.com').executeTakeFirstOrThrow();
+    await service.updateUser(asBoss, victim.id, { roles: ['admin'] }, client);
+    const login = (await id.call('POST', '/api/v1/auth/login', { json: { email: 'victim@example.com', password: PASSWORD } })).json<{ access_token: string }>();
+
+    const hold = holdHashes(id);
+    const changing = id.call('PUT', '/api/v1/users/me/password', { token: login.access_token, json: { currentPassword: PASSWORD, newPassword: 'a changed passphrase 9' } });
+    await hold.inside;
+    await service.updateUser(asBoss, victim.id, { roles: ['user'] }, client);
+    hold.release();
+    const changed = await changing;
+    expect(changed.status).toBe(200);
+    const token = changed.json<{ access_token: string }>().access_token;
+    expect(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).roles).toEqual(['user']);
+    expect((await id.call('GET', '/api/v1/users', { token })).status).toBe(403);
+
+    const hold2 = holdHashes(id);
+    const again = id.call('PUT', '/api/v1/users/me/password', { token, json: { currentPassword: 'a changed passphrase 9', newPassword: 'another changed phrase 4' } });
+    await hold2.inside;
+    await service.updateUser(asBoss, victim.id, { status: 'disabled' }, client);
+    hold2.release();
+    expect((await again).status).not.toBe(200);
+    await service.updateUser(asBoss, victim.id, { status: 'active' }, client);
+    // The password did not change while disabled.
+    expect((await id.call('POST', '/api/v1/auth/login', { json: { email: 'victim@example.com', password: 'a changed passphrase 9' } })).status).toBe(200);
+  });
+});
