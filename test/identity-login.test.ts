@@ -77,11 +77,13 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       const locked = await median('held@example.com', PASSWORD);
       const wrong = await median('timed@example.com', 'not the password at all');
       console.log(`login timing on ${backend} (median of 7): unknown ${unknown.toFixed(1)} ms, wrong password ${wrong.toFixed(1)} ms, locked ${locked.toFixed(1)} ms`);
-      // Without the dummy verification an unknown user answers in a few ms against tens for Argon2:
-      // a generous band still tells them apart on a busy machine.
+      // Without the dummy verification an unknown user answers in a few ms against tens for Argon2
+      // (a ratio near 0.1). Measured alone: about 25 ms each; with the whole suite running on two
+      // cores the medians swing up to 2× either way, so the band is generous and the failure it
+      // guards against is still far outside it.
       for (const other of [wrong, locked]) {
-        expect(unknown / other).toBeGreaterThan(0.5);
-        expect(unknown / other).toBeLessThan(2);
+        expect(unknown / other).toBeGreaterThan(0.35);
+        expect(unknown / other).toBeLessThan(4);
       }
     });
 
