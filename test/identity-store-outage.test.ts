@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /**
- * PostgreSQL goes away (a TCP proxy the test owns is cut, never the shared server): the identity
+ * PostgreSQL goes away (a TCP proxy the test owns is cut, never the shared server), also in the
+ * middle of a transaction (regression: a dropped connection crashed the process): the identity
  * endpoints answer 503 RMP_STORE_UNAVAILABLE with Retry-After and change nothing, proxying with
  * tokens already issued goes on, the process does not crash, and everything works again once the
  * database is back.
@@ -60,7 +61,26 @@ describe.skipIf(!pgUp)('identity store outage (PostgreSQL behind a proxy the tes
     expect(login.status).toBe(200);
     const { access_token: token, refresh_token: refresh } = login.json<{ access_token: string; refresh_token: string }>();
 
+    // The connection drops in the middle of a transaction (the refresh's, held while it signs):
+    // the process must not crash, the refresh answers 503 and spends nothing.
+    const tokens = gw.runtime.identity!.service.tokens;
+    const issue = tokens.issue.bind(tokens);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let entered!: () => void;
+    const inside = new Promise<void>((r) => (entered = r));
+    tokens.issue = async (claims, now) => {
+      tokens.issue = issue;
+      entered();
+      await gate;
+      return issue(claims, now);
+    };
+    const midway = call('POST', '/api/v1/auth/refresh', { refresh_token: refresh });
+    await inside;
     proxy.cut();
+    release();
+    const cutMidway = await midway;
+    expect([cutMidway.status, cutMidway.json().code]).toEqual([503, 'RMP_STORE_UNAVAILABLE']);
     for (const reply of [await call('POST', '/api/v1/auth/login', credentials), await call('POST', '/api/v1/auth/refresh', { refresh_token: refresh }), await call('GET', '/api/v1/users/me', undefined, token)]) {
       expect(reply.status).toBe(503);
       expect(reply.json().code).toBe('RMP_STORE_UNAVAILABLE');

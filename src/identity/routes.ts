@@ -385,6 +385,6 @@ export function storeError(error: unknown): unknown {
   const message = error instanceof Error ? error.message : '';
   const store =
     (typeof code === 'string' && (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|ENOSPC|EIO)$/.test(code) || /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|CORRUPT)/.test(code) || /^(08|53|57P|40P01|40001)/.test(code))) ||
-    /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED/.test(message);
+    /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|not queryable|Connection closed/.test(message);
   return store ? new RampartError('RMP_STORE_UNAVAILABLE', { detail: 'The identity store is unavailable; nothing was changed.', headers: { 'retry-after': '5' }, cause: error }) : error;
 }

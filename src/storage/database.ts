@@ -36,6 +36,12 @@ export function openStorage(url: string, baseDir: string): Storage {
     // crashes the process (regression test identity-store-outage). The pool discards the client
     // and queries fail (and are answered 503) until the database is back.
     pool.on('error', () => undefined);
+    // A client in use (a transaction between two statements, say) whose connection drops emits
+    // 'error' on itself, where the pool no longer listens: without this the process crashes
+    // (regression test identity-store-outage). Its next statement fails, and the answer is 503.
+    pool.on('connect', (client) => {
+      client.on('error', () => undefined);
+    });
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return { db, dialect: 'postgres', close: () => db.destroy() };
   }
