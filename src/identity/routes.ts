@@ -287,6 +287,28 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
       }),
     },
     {
+      route: route('identity-sessions', '/api/v1/users/:id/sessions', ['GET', 'DELETE'], true),
+      handler: run(async (s, ctx, reply) => {
+        const actor = actorOf(ctx);
+        // The owner lists theirs; an admin any user's. Ending them all is logout-all (admins: for anyone).
+        const id = ownedTarget(s, actor, ctx);
+        check(NoQuery, queryObject(ctx.query), '/query');
+        if (ctx.request.method === 'GET') return sendJson(reply, 200, { items: await s.listSessions(id, actor.sid) });
+        if ((await s.getUser(id)) === undefined) throw notFound();
+        await s.logoutAll(id, actor.id, clientOf(ctx), actor.id === id ? 'logout_all' : 'ended_by_admin');
+        return reply.code(204).header('cache-control', 'no-store').send();
+      }),
+    },
+    {
+      route: route('identity-session', '/api/v1/users/:id/sessions/:session', ['DELETE'], true),
+      handler: run(async (s, ctx, reply) => {
+        const actor = actorOf(ctx);
+        const id = ownedTarget(s, actor, ctx);
+        if (!(await s.endSession(actor, id, ctx.params.session!, clientOf(ctx)))) throw new RampartError('RMP_OBJECT_NOT_FOUND', { detail: 'No such session.' });
+        return reply.code(204).header('cache-control', 'no-store').send();
+      }),
+    },
+    {
       route: route('identity-invites', '/api/v1/invites', ['POST'], true),
       handler: run(async (s, ctx, reply) => {
         const actor = actorOf(ctx);

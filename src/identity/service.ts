@@ -59,6 +59,18 @@ export interface UserDto {
   updatedAt: string;
 }
 
+/** A login session as its owner or an admin sees it. */
+export interface SessionDto {
+  id: string;
+  createdAt: string;
+  lastUsedAt: string;
+  expiresAt: string;
+  ip: string | null;
+  userAgent: string | null;
+  /** The session of the access token that asked. */
+  current: boolean;
+}
+
 export interface IdentitySettings {
   registration: 'open' | 'invite' | 'off';
   minPasswordLength: number;
@@ -281,6 +293,30 @@ export class IdentityService {
   async logoutAll(userId: string, actorId: string, client: ClientInfo, reason = 'logout_all'): Promise<void> {
     await this.#endAllSessions(userId, reason, Date.now());
     this.emit({ type: 'authn_token_revoked', level: 'INFO', description: `every session ended (${reason})`, args: [userId], actor: actorId, subject: userId, data: { reason } }, client);
+  }
+
+  /** A user's live sessions (login sessions: refresh-token families), newest first. */
+  async listSessions(userId: string, currentSid: string | undefined): Promise<SessionDto[]> {
+    const now = iso(Date.now());
+    const rows = await this.db
+      .selectFrom('refresh_families')
+      .select(['id', 'created_at', 'last_used_at', 'expires_at', 'client_ip', 'user_agent'])
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', now)
+      .orderBy('created_at', 'desc')
+      .limit(100)
+      .execute();
+    return rows.map((r) => ({ id: r.id, createdAt: r.created_at, lastUsedAt: r.last_used_at, expiresAt: r.expires_at, ip: r.client_ip, userAgent: r.user_agent, current: r.id === currentSid }));
+  }
+
+  /** Ends one session of the user (its refresh tokens and live access tokens); false when it is not theirs or not live. */
+  async endSession(actor: Actor, userId: string, sessionId: string, client: ClientInfo): Promise<boolean> {
+    const row = await this.db.selectFrom('refresh_families').select('id').where('id', '=', sessionId).where('user_id', '=', userId).where('revoked_at', 'is', null).executeTakeFirst();
+    if (row === undefined) return false;
+    await this.#revokeFamilies([row.id], actor.id === userId ? 'ended_by_user' : 'ended_by_admin', Date.now());
+    this.emit({ type: 'authn_token_revoked', level: 'INFO', description: 'session ended', args: [userId], actor: actor.id, subject: userId, data: { session: row.id } }, client);
+    return true;
   }
 
   /** Sets a new password with the token login gave for a one-time password; then logs in. */
