@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { postgresAvailable, startIdentityGateway, type IdentityGateway } from './helpers/identity.js';
-import { startUpstream, type TestUpstream } from './helpers/gateway.js';
+import { postgresAvailable, startNotesBehindIdentity } from './helpers/identity.js';
 
 /**
  * Browser mode (identity.browser.refreshCookie): the refresh token lives in a __Host- cookie out of
@@ -25,15 +24,9 @@ function cookiesOf(setCookie: string | string[] | undefined): Record<string, str
 for (const backend of ['sqlite', 'postgres'] as const) {
   describe.skipIf(backend === 'postgres' && !pgUp)(`browser mode on ${backend}`, () => {
     it('keeps the refresh token in a __Host- cookie, demands CSRF proof to use it, and never forwards it', async () => {
-      const upstream: TestUpstream = await startUpstream();
-      open.push(upstream);
-      const id: IdentityGateway = await startIdentityGateway({
-        backend,
-        identity: { browser: { refreshCookie: true, origins: ['https://app.example.com'] } },
-        upstreams: { notes: { targets: [{ url: upstream.url }] } },
-        routes: [{ name: 'notes', match: { path: '/api/notes/*' }, upstream: 'notes', policies: { jwt: { identity: true } } }],
-      });
-      open.push(id);
+      const notes = await startNotesBehindIdentity({ backend, identity: { browser: { refreshCookie: true, origins: ['https://app.example.com'] } } });
+      open.push(notes);
+      const { id, upstream } = notes;
       const credentials = { email: 'web@example.com', password: 'a long enough passphrase 7' };
       await id.call('POST', '/api/v1/auth/register', { json: credentials });
       const login = await id.call('POST', '/api/v1/auth/login', { json: credentials });

@@ -1,8 +1,8 @@
 import { createHmac, createPublicKey, KeyObject, sign as edSign, type JsonWebKey as NodeJsonWebKey, type webcrypto } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
-import { postgresAvailable, startIdentityGateway, type IdentityGateway, type Reply } from './helpers/identity.js';
-import { startUpstream, type TestUpstream } from './helpers/gateway.js';
+import { postgresAvailable, startNotesBehindIdentity, type IdentityGateway, type Reply } from './helpers/identity.js';
+import type { TestUpstream } from './helpers/gateway.js';
 
 /**
  * The identity service's signing keys seen from outside: a negative corpus of tokens rebuilt from
@@ -23,16 +23,9 @@ const RETAIN_MS = 600_000 + 300_000;
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'];
 
 async function setup(backend: 'sqlite' | 'postgres', identity: Record<string, unknown> = {}): Promise<{ id: IdentityGateway; upstream: TestUpstream }> {
-  const upstream = await startUpstream();
-  open.push(upstream);
-  const id = await startIdentityGateway({
-    backend,
-    identity,
-    upstreams: { notes: { targets: [{ url: upstream.url }] } },
-    routes: [{ name: 'notes', match: { path: '/api/notes/*' }, upstream: 'notes', policies: { jwt: { identity: true } } }],
-  });
-  open.push(id);
-  return { id, upstream };
+  const notes = await startNotesBehindIdentity({ backend, identity });
+  open.push(notes);
+  return notes;
 }
 
 const credentials = { email: 'keys@example.com', password: 'violet submarine orchestra 93' };

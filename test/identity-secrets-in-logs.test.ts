@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startIdentityGateway, type IdentityGateway } from './helpers/identity.js';
-import { startUpstream, type TestUpstream } from './helpers/gateway.js';
+import { startNotesBehindIdentity } from './helpers/identity.js';
 
 /**
  * Nothing secret reaches the logs: every password, token, one-time password and invitation this
@@ -14,15 +13,9 @@ afterEach(async () => {
 
 describe('secrets never logged', () => {
   it('no password, access or refresh token, one-time password, change token or invitation appears in any log line', async () => {
-    const upstream: TestUpstream = await startUpstream();
-    open.push(upstream);
-    const id: IdentityGateway = await startIdentityGateway({
-      backend: 'sqlite',
-      identity: { registration: 'invite' },
-      upstreams: { notes: { targets: [{ url: upstream.url }] } },
-      routes: [{ name: 'notes', match: { path: '/api/notes/*' }, upstream: 'notes', policies: { jwt: { identity: true } } }],
-    });
-    open.push(id);
+    const notes = await startNotesBehindIdentity({ backend: 'sqlite', identity: { registration: 'invite' } });
+    open.push(notes);
+    const id = notes.id;
     const secrets: string[] = [];
     const keep = (...values: (string | undefined)[]) => {
       for (const v of values) if (v !== undefined) secrets.push(v);

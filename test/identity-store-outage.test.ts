@@ -1,10 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { MASTER_KEY, PG_URL, freshStorage, postgresAvailable, type Reply } from './helpers/identity.js';
-import { startGateway, startUpstream } from './helpers/gateway.js';
+import { PG_URL, freshStorage, holdNextCall, postgresAvailable, startNotesBehindIdentity, type Reply } from './helpers/identity.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
-import { request as httpsRequest } from 'node:https';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 
 /**
  * PostgreSQL goes away (a TCP proxy the test owns is cut, never the shared server), also in the
@@ -25,36 +21,12 @@ describe.skipIf(!pgUp)('identity store outage (PostgreSQL behind a proxy the tes
     open.push({ close: storage.drop });
     const proxy = await startTcpProxy(5432);
     open.push(proxy);
-    const upstream = await startUpstream();
-    open.push(upstream);
     const url = storage.url.replace(new URL(PG_URL).host, `127.0.0.1:${proxy.port}`);
-    const gw = await startGateway({
-      mode: 'development',
-      server: { tls: 'auto' },
-      storage: { url },
-      identity: { issuer: 'https://localhost', registration: 'open', masterKey: MASTER_KEY },
-      upstreams: { notes: { targets: [{ url: upstream.url }] } },
-      routes: [{ name: 'notes', match: { path: '/api/notes/*' }, upstream: 'notes', policies: { jwt: { identity: true } } }],
-    });
-    open.push(gw);
-    const ca = readFileSync(join(dirname(gw.configFile), 'data', 'tls', 'localhost.crt'), 'utf8');
-    const call = (method: string, path: string, json?: unknown, token?: string): Promise<Reply> =>
-      new Promise((resolve, reject) => {
-        const body = json === undefined ? undefined : JSON.stringify(json);
-        const headers: Record<string, string> = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) };
-        if (token !== undefined) headers.authorization = `Bearer ${token}`;
-        const u = new URL(path, gw.url);
-        const req = httpsRequest({ host: '127.0.0.1', port: u.port, path: u.pathname, method, headers, ca, servername: 'localhost', agent: false }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            resolve({ status: res.statusCode!, headers: res.headers, text, json: () => JSON.parse(text) });
-          });
-        });
-        req.on('error', reject);
-        req.end(body);
-      });
+    const notes = await startNotesBehindIdentity({ backend: 'postgres', storageUrl: url });
+    open.push(notes);
+    const id = notes.id;
+    const gw = id.gw;
+    const call = (method: string, path: string, json?: unknown, token?: string): Promise<Reply> => id.call(method, path, { json, ...(token !== undefined ? { token } : {}) });
     const credentials = { email: 'steady@example.com', password: 'a long enough passphrase 7' };
     expect((await call('POST', '/api/v1/auth/register', credentials)).status).toBe(202);
     const login = await call('POST', '/api/v1/auth/login', credentials);
@@ -63,18 +35,7 @@ describe.skipIf(!pgUp)('identity store outage (PostgreSQL behind a proxy the tes
 
     // The connection drops in the middle of a transaction (the refresh's, held while it signs):
     // the process must not crash, the refresh answers 503 and spends nothing.
-    const tokens = gw.runtime.identity!.service.tokens;
-    const issue = tokens.issue.bind(tokens);
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let entered!: () => void;
-    const inside = new Promise<void>((r) => (entered = r));
-    tokens.issue = async (claims, now) => {
-      tokens.issue = issue;
-      entered();
-      await gate;
-      return issue(claims, now);
-    };
+    const { inside, release } = holdNextCall(gw.runtime.identity!.service.tokens, 'issue');
     const midway = call('POST', '/api/v1/auth/refresh', { refresh_token: refresh });
     await inside;
     proxy.cut();

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { assertNoSecrets, postgresAvailable, startIdentityGateway, type IdentityGateway, type Reply } from './helpers/identity.js';
-import { startUpstream, type TestUpstream } from './helpers/gateway.js';
+import { assertNoSecrets, postgresAvailable, startNotesBehindIdentity, type IdentityGateway, type Reply } from './helpers/identity.js';
+import type { TestUpstream } from './helpers/gateway.js';
 
 const pgUp = await postgresAvailable();
 const open: { close(): Promise<void> }[] = [];
@@ -9,16 +9,9 @@ afterEach(async () => {
 });
 
 async function setup(backend: 'sqlite' | 'postgres', identity: Record<string, unknown> = {}): Promise<{ id: IdentityGateway; upstream: TestUpstream }> {
-  const upstream = await startUpstream();
-  open.push(upstream);
-  const id = await startIdentityGateway({
-    backend,
-    identity,
-    upstreams: { notes: { targets: [{ url: upstream.url }] } },
-    routes: [{ name: 'notes', match: { path: '/api/notes/*' }, upstream: 'notes', policies: { jwt: { identity: true } } }],
-  });
-  open.push(id);
-  return { id, upstream };
+  const notes = await startNotesBehindIdentity({ backend, identity });
+  open.push(notes);
+  return notes;
 }
 
 const checked = (r: Reply) => (assertNoSecrets(r), r);

@@ -1,8 +1,7 @@
-import type { Readable } from 'node:stream';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { TSchema, Static } from '@sinclair/typebox';
 import type { FastifyReply } from 'fastify';
-import secureJson from 'secure-json-parse';
+import { parseJsonBody, readBody as readRequestBody } from '../gateway/body.js';
 import { RampartError } from '../errors/problem.js';
 import type { RequestContext } from '../gateway/context.js';
 
@@ -22,14 +21,7 @@ export async function readBody<S extends TSchema>(ctx: RequestContext, schema: S
   if (type === undefined || !/^application\/json\s*(;\s*charset=utf-8\s*)?$/i.test(type.trim())) {
     throw new RampartError('RMP_UNSUPPORTED_MEDIA_TYPE', { detail: 'Send the body as application/json.' });
   }
-  const bytes = await readLimited(ctx.requestBody ?? ctx.request.raw, MAX_BODY);
-  let value: unknown;
-  try {
-    value = secureJson.parse(bytes.toString('utf8'), null, { protoAction: 'error', constructorAction: 'error' });
-  } catch {
-    throw new RampartError('RMP_JSON_INVALID', { detail: 'The body is not valid JSON.' });
-  }
-  return check(schema, value, '');
+  return check(schema, parseJsonBody(await readRequestBody(ctx.requestBody ?? ctx.request.raw, MAX_BODY)), '');
 }
 
 /** Validates a value (a body, or the query as an object) against a closed schema. */
@@ -66,33 +58,6 @@ function describe(errors: readonly ErrorObject[], base: string): { pointer: stri
 
 function escapePointer(name: string): string {
   return name.replace(/~/g, '~0').replace(/\//g, '~1');
-}
-
-function readLimited(stream: Readable, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        cleanup();
-        stream.resume();
-        reject(new RampartError('RMP_BODY_TOO_LARGE', { detail: `Bodies here are at most ${limit} bytes.` }));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => (cleanup(), resolve(Buffer.concat(chunks)));
-    const onError = (error: Error) => (cleanup(), reject(error instanceof RampartError ? error : new RampartError('RMP_REQUEST_MALFORMED', { cause: error })));
-    const cleanup = () => {
-      stream.off('data', onData);
-      stream.off('end', onEnd);
-      stream.off('error', onError);
-    };
-    stream.on('data', onData);
-    stream.once('end', onEnd);
-    stream.once('error', onError);
-  });
 }
 
 /** A JSON answer that no cache keeps (every identity answer concerns credentials or accounts). */

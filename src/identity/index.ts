@@ -93,7 +93,6 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
       passwords: new PasswordHasher(identity.passwords.argon2, { concurrency: identity.passwords.maxConcurrentHashes }),
       revocation: deps.stores.revocation(deps.redis),
       events: deps.events,
-      logger: deps.logger,
       audit,
       limits: { login: limit('login', identity.limits.login), register: limit('register', identity.limits.register), refresh: limit('refresh', identity.limits.refresh) },
       settings: {

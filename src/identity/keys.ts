@@ -66,8 +66,6 @@ export class SigningKeys {
   #fingerprint = '';
   /** Bumped whenever the set of accepted keys changes (verified-token caches check it). */
   generation = 0;
-  /** When the keys were last read (ms). */
-  loadedAt = 0;
 
   readonly #onChange: ((change: KeyChange) => void) | undefined;
 
@@ -119,7 +117,6 @@ export class SigningKeys {
       };
     });
     this.#keys = keys;
-    this.loadedAt = now;
     const published = this.#published(now);
     const fingerprint = published.map((k) => k.kid).join(',');
     if (fingerprint !== this.#fingerprint) {

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { addressKey } from '../policies/rate-limit/limits.js';
+import { requestHasBody } from '../gateway/proxy/headers.js';
 import type { FastifyReply } from 'fastify';
 import { RampartError } from '../errors/problem.js';
 import type { RequestContext } from '../gateway/context.js';
@@ -170,7 +171,7 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
           case 'refresh': {
             await limit(s.limits.refresh, ctx);
             if (browser) {
-              if (hasBody(ctx)) await readBody(ctx, NoQuery);
+              if (requestHasBody(ctx.request.raw.headers)) await readBody(ctx, NoQuery);
               return sendTokens(reply, await s.refresh(cookieRefreshToken(ctx), client));
             }
             const body = await readBody(ctx, RefreshBody);
@@ -189,7 +190,7 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
     {
       route: route('identity-logout', '/api/v1/auth/logout', ['POST'], true),
       handler: run(async (s, ctx, reply) => {
-        const body = hasBody(ctx) ? await readBody(ctx, LogoutBody) : {};
+        const body = requestHasBody(ctx.request.raw.headers) ? await readBody(ctx, LogoutBody) : {};
         let refreshToken = body.refresh_token;
         if (browser) {
           const cookie = ctx.request.raw.headers.cookie;
@@ -379,11 +380,6 @@ function denied(s: IdentityService, actor: Actor, ctx: RequestContext, why: stri
 
 function notFound(): RampartError {
   return new RampartError('RMP_OBJECT_NOT_FOUND', { detail: 'No such user.' });
-}
-
-function hasBody(ctx: RequestContext): boolean {
-  const h = ctx.request.raw.headers;
-  return (h['content-length'] !== undefined && h['content-length'] !== '0') || h['transfer-encoding'] !== undefined;
 }
 
 async function limit(limiter: IdentityService['limits']['login'], ctx: RequestContext, key = addressKey(ctx.clientIp)): Promise<void> {

@@ -1,6 +1,5 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { PostgresAdapter, sql, type Kysely, type Selectable, type Transaction, type Updateable } from 'kysely';
-import type { Logger } from 'pino';
 import { RampartError } from '../errors/problem.js';
 import type { Events, SecurityEvent } from '../observability/events.js';
 import type { Revocation } from '../revocation/revocation.js';
@@ -90,7 +89,6 @@ export interface IdentityParts {
   passwords: PasswordHasher;
   revocation: Revocation;
   events: Events;
-  logger: Logger;
   limits: { login: Limiter; register: Limiter; refresh: Limiter };
   settings: IdentitySettings;
   audit: AuditSink;

@@ -1,4 +1,5 @@
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 
 export interface Response {
@@ -9,18 +10,21 @@ export interface Response {
 }
 
 /**
- * One HTTP request with node:http, which sends the path exactly as given (no normalization), on
- * a fresh connection.
+ * One HTTP(S) request with node:http(s), which sends the path exactly as given (no normalization),
+ * on a fresh connection.
  */
 export function send(
   base: string,
   path: string,
-  options: { method?: string; headers?: Record<string, string | string[]>; body?: string | Buffer } = {},
+  options: { method?: string; headers?: Record<string, string | string[]>; body?: string | Buffer; ca?: string } = {},
 ): Promise<Response> {
   const url = new URL(base);
+  // HTTPS (with `ca`, the development certificate for localhost) or plain HTTP.
+  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  const tls = url.protocol === 'https:' ? { ca: options.ca, servername: 'localhost' } : {};
   return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      { host: url.hostname, port: url.port, path, method: options.method ?? 'GET', headers: options.headers, agent: false },
+    const req = request(
+      { host: url.hostname, port: url.port, path, method: options.method ?? 'GET', headers: options.headers, agent: false, ...tls },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import { request as httpsRequest } from 'node:https';
+import { send, type Response } from './http.js';
 import pg from 'pg';
-import { startGateway, type TestGateway } from './gateway.js';
+import { startGateway, startUpstream, type TestGateway, type TestUpstream } from './gateway.js';
 
 export const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -41,12 +41,7 @@ export async function freshStorage(backend: 'sqlite' | 'postgres'): Promise<{ ur
   };
 }
 
-export interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-  json<T = Record<string, unknown>>(): T;
-}
+export type Reply = Response;
 
 export interface IdentityGateway {
   gw: TestGateway;
@@ -96,19 +91,7 @@ export async function startIdentityGateway(options: {
     }
     if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
     if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
-    return new Promise((resolve, reject) => {
-      const req = httpsRequest({ host: '127.0.0.1', port: target.port, path: target.pathname + target.search, method, headers, ca, servername: 'localhost', agent: false }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          resolve({ status: res.statusCode!, headers: res.headers, text, json: () => JSON.parse(text) });
-        });
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
+    return send(url, target.pathname + target.search, { method, headers, ca, ...(body !== undefined ? { body } : {}) });
   };
   return {
     gw,
@@ -126,4 +109,50 @@ export async function startIdentityGateway(options: {
 /** Asserts that no answer anywhere carries a password hash or a password field. */
 export function assertNoSecrets(reply: Reply): void {
   if (/\$argon2/.test(reply.text) || /"password(Hash|_hash)?"\s*:/.test(reply.text)) throw new Error(`a response carries a password or hash: ${reply.text.slice(0, 200)}`);
+}
+
+/**
+ * The usual setup: a recording upstream as `notes`, and a gateway with the identity service whose
+ * `/api/notes/*` route takes this service's access tokens. `close()` stops both.
+ */
+export async function startNotesBehindIdentity(options: Omit<Parameters<typeof startIdentityGateway>[0], 'upstreams' | 'routes'>): Promise<{ id: IdentityGateway; upstream: TestUpstream; close(): Promise<void> }> {
+  const upstream = await startUpstream();
+  let id: IdentityGateway;
+  try {
+    id = await startIdentityGateway({
+      ...options,
+      upstreams: { notes: { targets: [{ url: upstream.url }] } },
+      routes: [{ name: 'notes', match: { path: '/api/notes/*' }, upstream: 'notes', policies: { jwt: { identity: true } } }],
+    });
+  } catch (error) {
+    await upstream.close();
+    throw error;
+  }
+  return {
+    id,
+    upstream,
+    async close() {
+      await id.close();
+      await upstream.close();
+    },
+  };
+}
+
+/**
+ * Holds the next call of `target[method]` until `release()`: `inside` resolves once the call has
+ * started. Later calls go straight through (the original is put back when the call starts).
+ */
+export function holdNextCall<T extends object, K extends keyof T>(target: T, method: K): { inside: Promise<void>; release: () => void } {
+  const original = target[method] as unknown as (...args: unknown[]) => Promise<unknown>;
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let entered!: () => void;
+  const inside = new Promise<void>((r) => (entered = r));
+  (target as Record<K, unknown>)[method] = async (...args: unknown[]) => {
+    (target as Record<K, unknown>)[method] = original;
+    entered();
+    await gate;
+    return original.apply(target, args);
+  };
+  return { inside, release };
 }

@@ -13,7 +13,7 @@ import { LOCKED_FOREVER } from '../../src/identity/service.js';
 import { RampartError } from '../../src/errors/problem.js';
 import { AuditSink } from '../../src/observability/audit-sink.js';
 import { createEvents } from '../../src/observability/events.js';
-import { freshStorage, postgresAvailable, startIdentityGateway, type IdentityGateway } from '../helpers/identity.js';
+import { freshStorage, holdNextCall, postgresAvailable, startIdentityGateway, type IdentityGateway } from '../helpers/identity.js';
 
 /**
  * Bugs a hostile review of the identity service found, one test each, named after the bug.
@@ -34,21 +34,6 @@ async function gateway(identity: Record<string, unknown> = {}): Promise<Identity
   return id;
 }
 
-/** Holds every password verification until `release()`. */
-function holdVerifications(id: IdentityGateway) {
-  const passwords = id.gw.runtime.identity!.service.passwords;
-  const original = passwords.verify.bind(passwords);
-  let release!: () => void;
-  const gate = new Promise<void>((r) => (release = r));
-  let entered!: () => void;
-  const inside = new Promise<void>((r) => (entered = r));
-  passwords.verify = async (stored, password) => {
-    entered();
-    await gate;
-    return original(stored, password);
-  };
-  return { inside, release: () => (release(), (passwords.verify = original)) };
-}
 
 describe('identity review regressions', () => {
   it('concurrent-guesses-bypass-lockout: 12 simultaneous wrong passwords count up to the lock, not past it, and never reach the permanent lock', async () => {
@@ -67,7 +52,7 @@ describe('identity review regressions', () => {
     const id = await gateway();
     const service = id.gw.runtime.identity!.service;
     const victim = await service.db.selectFrom('users').select('id').executeTakeFirstOrThrow();
-    const hold = holdVerifications(id);
+    const hold = holdNextCall(id.gw.runtime.identity!.service.passwords, 'verify');
     const pending = id.call('POST', '/api/v1/auth/login', { json: { email: 'victim@example.com', password: PASSWORD } });
     await hold.inside;
     await service.updateUser({ id: 'admin', roles: ['admin'], sid: undefined, jti: undefined, exp: undefined }, victim.id, { status: 'disabled' }, { ip: '', userAgent: undefined, requestId: 't' });
@@ -108,17 +93,7 @@ describe('identity review regressions', () => {
     const id = await gateway();
     const tokens = id.gw.runtime.identity!.service.tokens;
     const login = (await id.call('POST', '/api/v1/auth/login', { json: { email: 'victim@example.com', password: PASSWORD } })).json<{ access_token: string; refresh_token: string }>();
-    const original = tokens.issue.bind(tokens);
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let entered!: () => void;
-    const inside = new Promise<void>((r) => (entered = r));
-    tokens.issue = async (claims, now) => {
-      tokens.issue = original;
-      entered();
-      await gate;
-      return original(claims, now);
-    };
+    const { inside, release } = holdNextCall(tokens, 'issue');
     const refreshing = id.call('POST', '/api/v1/auth/refresh', { json: { refresh_token: login.refresh_token } });
     await inside;
     const loggingOut = id.call('POST', '/api/v1/auth/logout', { token: login.access_token });
@@ -238,22 +213,6 @@ describe('password-change-token-outlives-reset', () => {
   });
 });
 
-/** Holds every Argon2 hash (not verification) until `release()`. */
-function holdHashes(id: IdentityGateway) {
-  const passwords = id.gw.runtime.identity!.service.passwords;
-  const original = passwords.hash.bind(passwords);
-  let release!: () => void;
-  const gate = new Promise<void>((r) => (release = r));
-  let entered!: () => void;
-  const inside = new Promise<void>((r) => (entered = r));
-  passwords.hash = async (password) => {
-    passwords.hash = original;
-    entered();
-    await gate;
-    return original(password);
-  };
-  return { inside, release };
-}
 
 describe('identity second review regressions', () => {
   const client = { ip: '', userAgent: undefined, requestId: 't' };
@@ -264,7 +223,7 @@ describe('identity second review regressions', () => {
     const boss = await service.bootstrapAdmin('boss@example.com');
     const attacker = (await id.call('POST', '/api/v1/auth/login', { json: { email: 'victim@example.com', password: PASSWORD } })).json<{ access_token: string }>();
     const victim = await service.db.selectFrom('users').select('id').where('email', '=', 'victim@example.com').executeTakeFirstOrThrow();
-    const hold = holdHashes(id);
+    const hold = holdNextCall(id.gw.runtime.identity!.service.passwords, 'hash');
     const changing = id.call('PUT', '/api/v1/users/me/password', { token: attacker.access_token, json: { currentPassword: PASSWORD, newPassword: 'the attacker passphrase 8' } });
     await hold.inside;
     const otp = await service.resetPassword({ id: boss.id, roles: ['admin'], sid: undefined, jti: undefined, exp: undefined }, victim.id, client);
@@ -280,7 +239,7 @@ describe('identity second review regressions', () => {
     const id = await gateway();
     const owner = (await id.call('POST', '/api/v1/auth/login', { json: { email: 'victim@example.com', password: PASSWORD } })).json<{ access_token: string }>();
     const stolen = (await id.call('POST', '/api/v1/auth/login', { json: { email: 'victim@example.com', password: PASSWORD } })).json<{ refresh_token: string }>();
-    const hold = holdHashes(id);
+    const hold = holdNextCall(id.gw.runtime.identity!.service.passwords, 'hash');
     const changing = id.call('PUT', '/api/v1/users/me/password', { token: owner.access_token, json: { currentPassword: PASSWORD, newPassword: 'the owner passphrase 8' } });
     await hold.inside;
     const raced = (await id.call('POST', '/api/v1/auth/refresh', { json: { refresh_token: stolen.refresh_token } })).json<{ access_token: string; refresh_token: string }>();
@@ -354,7 +313,7 @@ describe('session-from-stale-account', () => {
     await service.updateUser(asBoss, victim.id, { roles: ['admin'] }, client);
     const login = (await id.call('POST', '/api/v1/auth/login', { json: { email: 'victim@example.com', password: PASSWORD } })).json<{ access_token: string }>();
 
-    const hold = holdHashes(id);
+    const hold = holdNextCall(id.gw.runtime.identity!.service.passwords, 'hash');
     const changing = id.call('PUT', '/api/v1/users/me/password', { token: login.access_token, json: { currentPassword: PASSWORD, newPassword: 'a changed passphrase 9' } });
     await hold.inside;
     await service.updateUser(asBoss, victim.id, { roles: ['user'] }, client);
@@ -365,7 +324,7 @@ describe('session-from-stale-account', () => {
     expect(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).roles).toEqual(['user']);
     expect((await id.call('GET', '/api/v1/users', { token })).status).toBe(403);
 
-    const hold2 = holdHashes(id);
+    const hold2 = holdNextCall(id.gw.runtime.identity!.service.passwords, 'hash');
     const again = id.call('PUT', '/api/v1/users/me/password', { token, json: { currentPassword: 'a changed passphrase 9', newPassword: 'another changed phrase 4' } });
     await hold2.inside;
     await service.updateUser(asBoss, victim.id, { status: 'disabled' }, client);

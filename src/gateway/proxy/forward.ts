@@ -5,7 +5,7 @@ import type { Dispatcher } from 'undici';
 import { RampartError } from '../../errors/problem.js';
 import type { RequestContext } from '../context.js';
 import type { Target, Upstream } from './upstream.js';
-import { clientResponseHeaders, upstreamRequestHeaders, type ForwardingInfo } from './headers.js';
+import { clientResponseHeaders, requestHasBody, upstreamRequestHeaders, type ForwardingInfo } from './headers.js';
 import { plainAddress } from '../client-ip.js';
 import { runResponseHooks } from '../plugin.js';
 
@@ -34,7 +34,7 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
   }
   const raw = request.raw;
   const method = request.method;
-  const hasBody = raw.headers['content-length'] !== undefined ? raw.headers['content-length'] !== '0' : raw.headers['transfer-encoding'] !== undefined;
+  const hasBody = requestHasBody(raw.headers);
   const path = route.mapPath(ctx) + ctx.query;
   const forwarding = forwardingInfo(ctx, request, upstream);
   const maxAttempts = IDEMPOTENT.has(method) && !hasBody ? upstream.retries + 1 : 1;

@@ -106,6 +106,12 @@ export function upstreamRequestHeaders(
   return out;
 }
 
+/** Whether a request has a body: a non-zero Content-Length, or (without one) a Transfer-Encoding. */
+export function requestHasBody(headers: IncomingHttpHeaders): boolean {
+  const length = headers['content-length'];
+  return length !== undefined ? length !== '0' : headers['transfer-encoding'] !== undefined;
+}
+
 /** The gateway's own cookies (the identity service's refresh and CSRF cookies in browser mode). */
 export const OWN_COOKIE_PREFIX = '__Host-rampart-';
 

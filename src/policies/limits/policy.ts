@@ -1,10 +1,10 @@
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import secureJson from 'secure-json-parse';
 import type { RequestContext } from '../../gateway/context.js';
 import contentType from 'fast-content-type-parse';
 import { parseSize } from '../../config/units.js';
 import { RampartError } from '../../errors/problem.js';
 import { definePolicy } from '../define.js';
+import { parseJsonBody, readBody, tooLarge } from '../../gateway/body.js';
 import { LimitsSchema } from './schema.js';
 import { XML_TYPE, createXmlCheck, xmlCharsetAllowed } from './xml.js';
 
@@ -35,18 +35,6 @@ function compileMediaTypes(patterns: readonly string[]): (type: string) => boole
 
 const JSON_TYPE = /^application\/(?:[a-z0-9!#$&^_.+-]+\+)?json$/;
 
-/** Reads a body into memory, refusing it past `limit` bytes. */
-async function readBody(stream: NodeJS.ReadableStream, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw tooLarge(limit);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
-}
-
 /** Depth, keys per object and items per array of a parsed JSON value, walked without recursion. */
 function checkJsonShape(value: unknown, limits: { depth: number; keys: number; items: number }): string | undefined {
   const stack: [unknown, number][] = [[value, 1]];
@@ -67,10 +55,6 @@ function checkJsonShape(value: unknown, limits: { depth: number; keys: number; i
     }
   }
   return undefined;
-}
-
-function tooLarge(limit: number): RampartError {
-  return new RampartError('RMP_BODY_TOO_LARGE', { detail: `The request body is larger than ${limit} bytes.` });
 }
 
 /**
@@ -95,16 +79,7 @@ export const limitsPolicy = definePolicy({
     // bytes that were checked, so the upstream parses exactly what the gateway validated.
     const checkJson = async (ctx: RequestContext): Promise<void> => {
       const bytes = await readBody(ctx.request.raw, body);
-      let value: unknown;
-      try {
-        value = secureJson.parse(bytes.toString('utf8'), null, { protoAction: 'error', constructorAction: 'error' });
-      } catch (error) {
-        // secure-json-parse's own message; V8's syntax errors quote the input, so match it exactly.
-        const proto = (error as Error).message === 'Object contains forbidden prototype property';
-        throw new RampartError(proto ? 'RMP_JSON_FORBIDDEN_KEY' : 'RMP_JSON_INVALID', {
-          detail: proto ? 'JSON keys "__proto__" and "constructor.prototype" are not accepted.' : 'The request body is not valid JSON.',
-        });
-      }
+      const value = parseJsonBody(bytes);
       const problem = checkJsonShape(value, shape);
       if (problem !== undefined) throw new RampartError('RMP_JSON_LIMIT_EXCEEDED', { detail: `The JSON body is too complex: ${problem}.` });
       ctx.requestBody = Readable.from([bytes]);
