@@ -121,12 +121,24 @@ Examples:
     });
 
   try {
-    await program.parseAsync([...argv], { from: 'user' });
+    await program.parseAsync(keyIdsAsOperands(argv), { from: 'user' });
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
     throw error;
   }
   return code;
+}
+
+/**
+ * A key id is an RFC 7638 thumbprint: 43 base64url characters, so one in 64 starts with '-' and
+ * the parser would take it for an option (regression cli-kid-starting-with-dash). Such an id
+ * given to `keys revoke` is moved behind '--'; no option of the CLI looks like one.
+ */
+const KID_WITH_DASH = /^-[A-Za-z0-9_-]{42}$/;
+function keyIdsAsOperands(argv: readonly string[]): string[] {
+  if (argv[0] !== 'keys' || argv[1] !== 'revoke' || argv.includes('--')) return [...argv];
+  const kids = argv.filter((a) => KID_WITH_DASH.test(a));
+  return kids.length === 0 ? [...argv] : [...argv.filter((a) => !KID_WITH_DASH.test(a)), '--', ...kids];
 }
 
 function validate(file: string, io: Io): number {
