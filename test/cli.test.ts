@@ -176,7 +176,7 @@ describe('rampart migrate', () => {
     const file = writeConfig(['storage:', '  url: sqlite:./db/rampart.db']);
     const first = await runCli(['migrate', '-c', file]);
     expect(first.stderr).toEqual([]);
-    expect(first.stdout).toEqual(['sqlite: applied 0001-audit-events, 0002-identity, 0003-identity-sessions']);
+    expect(first.stdout).toEqual(['sqlite: applied 0001-audit-events, 0002-identity, 0003-identity-sessions, 0004-machine-credentials']);
     expect(first.code).toBe(0);
     expect(existsSync(join(dir, 'db', 'rampart.db'))).toBe(true);
     const again = await runCli(['migrate', '-c', file]);
@@ -237,7 +237,7 @@ describe('rampart users and keys', () => {
     const config = (key: string) => writeConfig(['storage:', '  url: sqlite:./db/keys.db', 'identity:', '  issuer: https://localhost', `  masterKey: ${key}`, 'routes: []']);
     expect((await run(['keys', 'list', '-c', config(keyA)])).code).toBe(0);
     const wrong = await run(['keys', 'list', '-c', config(keyB)]);
-    expect(wrong).toMatchObject({ code: 1, stderr: ['rampart: identity service: the signing keys in the database were encrypted under another master key (identity.masterKey, or data/master.key in development)'] });
+    expect(wrong).toMatchObject({ code: 1, stderr: ['rampart: identity service: the keys in the database were encrypted under another master key (identity.masterKey, or data/master.key in development)'] });
   });
 
   it('refuses a config without an identity section', async () => {

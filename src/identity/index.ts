@@ -12,6 +12,7 @@ import type { RedisSettings, Stores } from '../stores/stores.js';
 import { SigningKeys } from './keys.js';
 import { loadMasterKey } from './master-key.js';
 import { PasswordHasher } from './passwords.js';
+import { SecretKeys } from './secret-keys.js';
 import type { IdentityConfig } from './schema.js';
 import { IdentityService } from './service.js';
 import { AccessTokens, TokenHasher } from './tokens.js';
@@ -57,7 +58,7 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
   const config = loaded.config;
   const identity = config.identity!;
   const dataDir = resolve(loaded.dir, config.dataDir);
-  const master = loadMasterKey({ configured: identity.masterKey, mode: config.mode, dataDir });
+  const master = loadMasterKey({ configured: identity.masterKey, previous: identity.previousMasterKeys, mode: config.mode, dataDir });
   if (master.file !== undefined) {
     deps.logger.warn(
       { masterKeyFile: master.file, created: master.generated },
@@ -71,6 +72,7 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
   try {
     const { applied } = await migrateToLatest(storage.db);
     if (applied.length > 0) deps.logger.info({ applied }, `database migrated (${storage.dialect})`);
+    const secretKeys = await SecretKeys.open(storage.db, master.key);
     const audit = new AuditSink(storage.db, deps.logger);
     removeSink = deps.events.addSink(audit.sink);
     const keys = new SigningKeys(storage.db, master.key, identity.tokens.algorithm, {
@@ -89,7 +91,7 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
       db: storage.db,
       keys,
       tokens: new AccessTokens(keys, { issuer: identity.issuer, audience: identity.audience ?? [identity.issuer], clientId: identity.clientId, ttlMs: accessTtlMs }),
-      hasher: new TokenHasher(master.key),
+      hasher: new TokenHasher(secretKeys),
       passwords: new PasswordHasher(identity.passwords.argon2, { concurrency: identity.passwords.maxConcurrentHashes }),
       revocation: deps.stores.revocation(deps.redis),
       events: deps.events,
@@ -149,7 +151,7 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
     await storage.close();
     const message = (error as Error).message;
     if (/unable to authenticate data|not a v1 ciphertext|ciphertext too short/.test(message)) {
-      throw new IdentityStartError('the signing keys in the database were encrypted under another master key (identity.masterKey, or data/master.key in development)', error);
+      throw new IdentityStartError('the keys in the database were encrypted under another master key (identity.masterKey, or data/master.key in development)', error);
     }
     throw new IdentityStartError(`cannot open ${storage.dialect === 'sqlite' ? 'the SQLite database' : 'PostgreSQL'} (storage.url): ${message}`, error);
   }

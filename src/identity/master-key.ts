@@ -12,11 +12,23 @@ export class MasterKey {
   /** A short fingerprint, for logs (never the key). */
   readonly id: string;
   readonly #secret: Buffer;
+  /**
+   * Keys being rotated away from (`identity.previousMasterKeys`): they still decrypt, never
+   * encrypt, until `rampart keys rotate-master` has re-encrypted everything under this one.
+   */
+  readonly #previous: readonly MasterKey[];
 
-  constructor(secret: Buffer) {
+  constructor(secret: Buffer, previous: readonly Buffer[] = []) {
     if (secret.length < 32) throw new Error('the master key must be at least 32 bytes (base64 of 32 random bytes)');
     this.#secret = secret;
     this.id = createHash('sha256').update(secret).digest('base64url').slice(0, 10);
+    this.#previous = previous.map((p) => new MasterKey(p));
+    if (this.#previous.some((p) => p.id === this.id)) throw new Error('a previous master key is the same as the master key');
+  }
+
+  /** Whether keys being rotated away from were given. */
+  get rotating(): boolean {
+    return this.#previous.length > 0;
   }
 
   /** A 32-byte key for one purpose and version (`signing-keys`, `api-key-pepper`, …). */
@@ -33,8 +45,37 @@ export class MasterKey {
     return `v1.${iv.toString('base64url')}.${body.toString('base64url')}`;
   }
 
-  /** Throws when the text was not encrypted by this key for this purpose (or was altered). */
+  /**
+   * Decrypts under this key or, failing that, a previous one. Throws when none of them encrypted
+   * the text for this purpose (or it was altered).
+   */
   decrypt(ciphertext: string, purpose: string): string {
+    try {
+      return this.decryptCurrent(ciphertext, purpose);
+    } catch (error) {
+      for (const previous of this.#previous) {
+        try {
+          return previous.decryptCurrent(ciphertext, purpose);
+        } catch {
+          // next one
+        }
+      }
+      throw error;
+    }
+  }
+
+  /** Whether this key (not a previous one) encrypted the text. */
+  isCurrent(ciphertext: string, purpose: string): boolean {
+    try {
+      this.decryptCurrent(ciphertext, purpose);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Throws when the text was not encrypted by this very key for this purpose (or was altered). */
+  decryptCurrent(ciphertext: string, purpose: string): string {
     const [version, ivText, bodyText] = ciphertext.split('.');
     if (version !== 'v1' || ivText === undefined || bodyText === undefined) throw new Error('not a v1 ciphertext');
     const body = Buffer.from(bodyText, 'base64url');
@@ -50,8 +91,10 @@ export class MasterKey {
  * The configured master key (base64), or in development one kept in `<dataDir>/master.key`
  * (created with mode 0600 on first use). Production without a configured key is an error.
  */
-export function loadMasterKey(options: { configured: string | undefined; mode: 'production' | 'development'; dataDir: string }): { key: MasterKey; generated: boolean; file: string | undefined } {
-  if (options.configured !== undefined) return { key: new MasterKey(Buffer.from(options.configured.trim(), 'base64')), generated: false, file: undefined };
+export function loadMasterKey(options: { configured: string | undefined; previous?: readonly string[] | undefined; mode: 'production' | 'development'; dataDir: string }): { key: MasterKey; generated: boolean; file: string | undefined } {
+  const previous = (options.previous ?? []).map((p) => Buffer.from(p.trim(), 'base64'));
+  if (options.configured !== undefined) return { key: new MasterKey(Buffer.from(options.configured.trim(), 'base64'), previous), generated: false, file: undefined };
+  if (previous.length > 0) throw new Error('identity.previousMasterKeys needs identity.masterKey (the key rotated to)');
   if (options.mode !== 'development') throw new Error('identity.masterKey is required in production (base64 of 32 random bytes, e.g. ${file:/run/secrets/rampart-master-key})');
   const file = join(options.dataDir, 'master.key');
   try {

@@ -34,6 +34,13 @@ export const IdentitySchema = Strict(
           'Base64 of 32 or more random bytes that encrypts private signing keys at rest (`${RAMPART_MASTER_KEY}` or `${file:/run/secrets/rampart-master-key}`). Required in production; development generates `<dataDir>/master.key` with a warning.',
       }),
     ),
+    previousMasterKeys: Type.Optional(
+      Type.Array(Type.String({ minLength: 40, description: 'Base64 of a master key being rotated away from.' }), {
+        maxItems: 4,
+        description:
+          'Master keys being rotated away from: they still decrypt what was encrypted under them, never encrypt. Set the new key as `masterKey` and the old one here on every node, run `rampart keys rotate-master`, then remove it (docs/identity.md, "Rotating the master key").',
+      }),
+    ),
     registration: StringEnum(['open', 'invite', 'off'] as const, {
       description: '`open`: anyone may register (202 whether or not the e-mail exists); `invite`: only with an invitation an admin created; `off`: accounts are created by admins only.',
       default: 'off',

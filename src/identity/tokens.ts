@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { SignJWT, jwtVerify, errors, type JWTPayload } from 'jose';
-import type { MasterKey } from './master-key.js';
+import type { SecretKeys } from './secret-keys.js';
 import type { SigningKeys } from './keys.js';
 
 /** Opaque secrets (refresh tokens, invitations, one-time passwords): 256 bits, base64url. */
@@ -9,16 +9,18 @@ export function randomSecret(): string {
 }
 
 /**
- * Hashes and derivations of opaque tokens, keyed from the master key: a copy of the database alone
- * can neither check a token nor compute a successor.
+ * Hashes and derivations of opaque tokens, under server keys derived from the master key (and
+ * stored encrypted under it): a copy of the database alone can neither check a token nor compute
+ * a successor.
  */
 export class TokenHasher {
   readonly #hashKey: Buffer;
   readonly #successorKey: Buffer;
 
-  constructor(master: MasterKey) {
-    this.#hashKey = master.derive('token-hash');
-    this.#successorKey = master.derive('refresh-successor');
+  constructor(keys: SecretKeys) {
+    // One version each, for good: these hashes are looked up, so they cannot change under them.
+    this.#hashKey = keys.all('token-hash')[0]!.key;
+    this.#successorKey = keys.all('refresh-successor')[0]!.key;
   }
 
   /** HMAC-SHA-256 of a token, as stored. */

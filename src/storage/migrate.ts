@@ -2,12 +2,14 @@ import { Migrator, PostgresAdapter, sql, type Kysely, type Migration, type Migra
 import { auditEvents } from './migrations/0001-audit-events.js';
 import { identity } from './migrations/0002-identity.js';
 import { identitySessions } from './migrations/0003-identity-sessions.js';
+import { machineCredentials } from './migrations/0004-machine-credentials.js';
 
 /** Every migration, in order; names are stable forever (they are recorded in the database). */
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-audit-events': auditEvents,
   '0002-identity': identity,
   '0003-identity-sessions': identitySessions,
+  '0004-machine-credentials': machineCredentials,
 };
 
 /**

@@ -10,6 +10,97 @@ export interface Database {
   invites: InviteTable;
   revoked_tokens: RevokedTokenTable;
   access_tokens: AccessTokenTable;
+  secret_keys: SecretKeyTable;
+  api_keys: ApiKeyTable;
+  oauth_clients: OAuthClientTable;
+  client_secrets: ClientSecretTable;
+  user_mfa: UserMfaTable;
+  recovery_codes: RecoveryCodeTable;
+}
+
+/**
+ * Server keys derived from the master key when first needed (HKDF, one per purpose and version:
+ * token hashing, API-key and client-secret peppers) and kept encrypted under it, so rotating the
+ * master key re-encrypts them rather than voiding every credential hashed with them.
+ */
+export interface SecretKeyTable {
+  purpose: string;
+  version: number;
+  value_encrypted: string;
+  created_at: string;
+}
+
+/** An API key: only its HMAC-SHA-256 under a versioned pepper is stored, with a displayable prefix. */
+export interface ApiKeyTable {
+  id: string;
+  /** The owner: the key acts as this user, with at most their scopes. */
+  user_id: string;
+  name: string;
+  /** The first characters of the key (`rmp_live_AbCd1234`), to recognise it in a list. */
+  prefix: string;
+  key_hash: string;
+  pepper_version: number;
+  /** JSON list. */
+  scopes: Generated<string>;
+  /** Who made it: a user id, or `cli`. */
+  created_by: string;
+  created_at: string;
+  expires_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+/** An OAuth 2.0 confidential client (client credentials grant). */
+export interface OAuthClientTable {
+  id: string;
+  name: string;
+  /** JSON list: the scope ceiling; a token never carries a scope outside it. */
+  scopes: Generated<string>;
+  auth_method: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+  /** JSON Web Key Set of the client's public keys (private_key_jwt). */
+  jwks: string | null;
+  /** 1 when the client may introspect any token of this server (a resource server). */
+  introspection: Generated<number>;
+  /** Access-token lifetime in seconds (null: the identity service's). */
+  token_ttl: number | null;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+  disabled_at: string | null;
+}
+
+/** A client secret (HMAC under a versioned pepper); during a rotation the old one lives until `expires_at`. */
+export interface ClientSecretTable {
+  id: string;
+  client_id: string;
+  prefix: string;
+  secret_hash: string;
+  pepper_version: number;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+}
+
+/** A TOTP enrolment: the secret encrypted under the master key; pending until the first code is verified. */
+export interface UserMfaTable {
+  user_id: string;
+  secret_encrypted: string;
+  created_at: string;
+  enabled_at: string | null;
+  /** The last time step accepted: a code is used once (a step at or before it is refused). */
+  last_step: Generated<number>;
+  /** Consecutive failed codes (separate from the password's count). */
+  failed: Generated<number>;
+  locked_until: string | null;
+}
+
+/** A single-use recovery code (hashed). */
+export interface RecoveryCodeTable {
+  id: string;
+  user_id: string;
+  code_hash: string;
+  created_at: string;
+  used_at: string | null;
 }
 
 /** An access token issued (its `jti`), so revoking its session can denylist it until it expires. */
@@ -52,6 +143,8 @@ export interface RefreshFamilyTable {
   revoked_reason: string | null;
   client_ip: string | null;
   user_agent: string | null;
+  /** How the session was authenticated (JSON list of RFC 8176 `amr` values), null for `["pwd"]`. */
+  amr: string | null;
 }
 
 /** A single-use invitation to register (`registration: invite`); only its hash is stored. */
