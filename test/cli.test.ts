@@ -240,6 +240,28 @@ describe('rampart users and keys', () => {
     expect(wrong).toMatchObject({ code: 1, stderr: ['rampart: identity service: the keys in the database were encrypted under another master key (identity.masterKey, or data/master.key in development)'] });
   });
 
+  it('apikeys create prints a key once; list shows it without the key; revoke ends it; bad input is one line', async () => {
+    const file = identityConfig();
+    expect((await run(['users', 'create', '--admin', 'ops@example.com', '-c', file])).code).toBe(0);
+    const made = await run(['apikeys', 'create', '--user', 'ops@example.com', '--name', 'nightly export', '--expires', '7d', '-c', file]);
+    expect(made.code, made.stderr.join('\n')).toBe(0);
+    expect(made.stdout[0]).toMatch(/^created API key ([0-9a-f-]{36}) for ops@example\.com \(scopes: none; expires \d{4}-\d\d-\d\dT[\d:.]+Z\)$/);
+    expect(made.stdout[1]).toMatch(/^key: rmp_live_[0-9A-Za-z]{49}$/);
+    const id = /API key ([0-9a-f-]{36})/.exec(made.stdout[0]!)![1]!;
+    const key = made.stdout[1]!.slice('key: '.length);
+    const listed = await run(['apikeys', 'list', '-c', file]);
+    expect(listed.stdout).toHaveLength(1);
+    expect(listed.stdout[0]).toContain(`${id}  ${key.slice(0, 17)}…  active`);
+    expect(listed.stdout.join('\n')).not.toContain(key);
+    expect(await run(['apikeys', 'revoke', id, '-c', file])).toMatchObject({ code: 0, stdout: [`revoked ${id} (${key.slice(0, 17)}…)`] });
+    expect((await run(['apikeys', 'list', '--user', 'ops@example.com', '-c', file])).stdout[0]).toContain('revoked');
+    expect(await run(['apikeys', 'revoke', 'nope', '-c', file])).toMatchObject({ code: 1, stderr: ["rampart: no API key 'nope'"] });
+    expect(await run(['apikeys', 'create', '--user', 'nobody@example.com', '-c', file])).toMatchObject({ code: 1, stderr: ["rampart: no user 'nobody@example.com'"] });
+    expect(await run(['apikeys', 'create', '--user', 'ops@example.com', '--expires', 'soon', '-c', file])).toMatchObject({ code: 1, stderr: ["rampart: 'soon' is not a duration (e.g. 90d, 12h, 30m)"] });
+    const beyond = await run(['apikeys', 'create', '--user', 'ops@example.com', '--scopes', 'everything', '-c', file]);
+    expect(beyond).toMatchObject({ code: 1, stderr: ['rampart: An API key cannot grant scopes its creator does not have: everything.'] });
+  });
+
   it('refuses a config without an identity section', async () => {
     const file = writeConfig(['routes: []']);
     const result = await run(['keys', 'list', '-c', file]);

@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { loadConfigFile } from '../config/load.js';
 import { ConfigError, ConfigFileError, formatIssue } from '../config/errors.js';
-import { buildPipeline } from '../gateway/pipeline.js';
+import { buildPipeline, redisSettings } from '../gateway/pipeline.js';
+import { DURATION_PATTERN, parseDuration } from '../config/units.js';
 import { GatewayRuntime, ListenError } from '../gateway/runtime.js';
 import { createEvents } from '../observability/events.js';
 import { createLogger } from '../observability/logger.js';
@@ -42,6 +43,7 @@ Examples:
   rampart migrate -c rampart.yaml      bring the database to the latest version
   rampart users create --admin a@b.c   create the first admin (prints a one-time password)
   rampart keys list                    show the signing keys (next, current, previous)
+  rampart apikeys create --user a@b.c  make an API key for a user (printed once)
   kill -HUP <pid>                      reload the config without dropping requests`,
     );
 
@@ -120,6 +122,63 @@ Examples:
       });
     });
 
+  const apikeys = program.command('apikeys').description('manage the identity service\'s API keys');
+  apikeys
+    .command('create')
+    .description('make an API key for a user and print it once (it acts as the user, with at most their scopes)')
+    .requiredOption('--user <email>', 'the owner of the key')
+    .option('--name <name>', 'what the key is for (shown in lists)', 'made with the CLI')
+    .option('--scopes <scopes>', 'comma-separated scopes (default: every scope the owner has)')
+    .option('--expires <duration>', 'lifetime such as 30d (default: identity.apiKeys.defaultTtl)')
+    .option('-c, --config <file>', 'config file', 'rampart.yaml')
+    .addHelpText('after', '\nExample:\n  rampart apikeys create --user ci@example.com --scopes notes:read --expires 30d -c rampart.yaml')
+    .action(async (opts: { user: string; name: string; scopes?: string; expires?: string; config: string }) => {
+      code = await withIdentity(opts.config, io, async (identity) => {
+        const s = identity.service;
+        const owner = await s.userIdByEmail(opts.user);
+        if (owner === undefined) throw new Error(`no user '${opts.user}'`);
+        const scopes = opts.scopes?.split(',').map((x) => x.trim()).filter((x) => x !== '');
+        const created = await s.apiKeys.create({ id: 'cli', roles: undefined }, { ownerId: owner, name: opts.name, scopes, expiresInMs: opts.expires === undefined ? undefined : parseCliDuration(opts.expires) }, CLI_CLIENT);
+        io.out(`created API key ${created.key.id} for ${opts.user} (scopes: ${created.key.scopes.join(' ') || 'none'}; expires ${created.key.expiresAt})`);
+        io.out(`key: ${created.secret}`);
+        io.out('It is shown once; only its hash is stored. Send it in the X-API-Key header.');
+      });
+    });
+  apikeys
+    .command('list')
+    .description('list API keys (all of them, or one user\'s): id, prefix, status, scopes, expiry, last use')
+    .option('--user <email>', 'only this user\'s keys')
+    .option('-c, --config <file>', 'config file', 'rampart.yaml')
+    .action(async (opts: { user?: string; config: string }) => {
+      code = await withIdentity(opts.config, io, async (identity) => {
+        const s = identity.service;
+        let userId: string | undefined;
+        if (opts.user !== undefined) {
+          userId = await s.userIdByEmail(opts.user);
+          if (userId === undefined) throw new Error(`no user '${opts.user}'`);
+        }
+        let cursor: string | undefined;
+        do {
+          const page = await s.apiKeys.list({ userId, limit: 100, cursor });
+          for (const k of page.items) io.out(`${k.id}  ${k.prefix}…  ${k.status.padEnd(7)}  user ${k.userId}  scopes ${k.scopes.join(' ') || '-'}  expires ${k.expiresAt}  last used ${k.lastUsedAt ?? 'never'}`);
+          cursor = page.nextCursor ?? undefined;
+        } while (cursor !== undefined);
+      });
+    });
+  apikeys
+    .command('revoke')
+    .argument('<id>', 'the key id (from apikeys list)')
+    .description('revoke an API key: gateways sharing Redis refuse it at once, others within identity.apiKeys.cacheTtl')
+    .option('-c, --config <file>', 'config file', 'rampart.yaml')
+    .action(async (id: string, opts: { config: string }) => {
+      code = await withIdentity(opts.config, io, async (identity) => {
+        const key = await identity.service.apiKeys.get(id);
+        if (key === undefined) throw new Error(`no API key '${id}'`);
+        if (key.revokedAt === null) await identity.service.apiKeys.revoke('cli', id, CLI_CLIENT, 'revoked_by_operator');
+        io.out(`revoked ${id} (${key.prefix}…)`);
+      });
+    });
+
   try {
     await program.parseAsync(keyIdsAsOperands(argv), { from: 'user' });
   } catch (error) {
@@ -175,6 +234,15 @@ async function migrate(file: string, io: Io): Promise<number> {
   }
 }
 
+/** Who the CLI is in the audit trail. */
+const CLI_CLIENT = { ip: '', userAgent: 'rampart-cli', requestId: 'cli' };
+
+/** A duration option such as `30d`; a bad one is a one-line error. */
+function parseCliDuration(text: string): number {
+  if (!new RegExp(DURATION_PATTERN).test(text)) throw new Error(`'${text}' is not a duration (e.g. 90d, 12h, 30m)`);
+  return parseDuration(text);
+}
+
 /** Runs a command against the identity service of a config (its database and keys), then closes it. */
 async function withIdentity(file: string, io: Io, work: (identity: IdentityRuntime) => Promise<void>): Promise<number> {
   let loaded;
@@ -189,10 +257,16 @@ async function withIdentity(file: string, io: Io, work: (identity: IdentityRunti
   }
   // Errors only: the gateway's start-up warnings (development master key, …) are its own to give.
   const logger = createLogger({ level: 'error', destination: 'stderr' });
-  const stores = new Stores(logger, { connect: false });
+  // With Redis, revocations made here reach every running gateway at once (as the API's do).
+  const redis = loaded.config.redis === undefined ? undefined : redisSettings(loaded.config.redis);
+  const stores = new Stores(logger, { connect: redis !== undefined });
   let identity: IdentityRuntime | undefined;
   try {
-    identity = await startIdentity(loaded, { logger, events: createEvents(logger), stores, redis: undefined });
+    if (redis !== undefined) {
+      stores.revocation(redis);
+      if (!(await stores.ready(redis.connectTimeoutMs))) throw new Error(`Redis (${loaded.config.redis!.url.replace(/\/\/[^@]*@/, '//***@')}) does not answer: revocations could not reach running gateways`);
+    }
+    identity = await startIdentity(loaded, { logger, events: createEvents(logger), stores, redis });
     await work(identity);
     return 0;
   } catch (error) {

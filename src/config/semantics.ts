@@ -168,4 +168,9 @@ function checkIdentity(config: RampartConfig, source: Source, issues: ConfigIssu
   if (parseDuration(identity.lockout.baseDelay) > parseDuration(identity.lockout.maxDelay)) {
     issues.push(source.issue(['identity', 'lockout', 'baseDelay'], 'expected at most lockout.maxDelay'));
   }
+  const keys = identity.apiKeys;
+  const keyCache = parseDuration(keys.cacheTtl);
+  if (keyCache < 1000 || keyCache > 300_000) issues.push(source.issue(['identity', 'apiKeys', 'cacheTtl'], 'expected a duration between 1s and 5m'));
+  if (parseDuration(keys.defaultTtl) < 60_000) issues.push(source.issue(['identity', 'apiKeys', 'defaultTtl'], 'expected at least 1m'));
+  if (parseDuration(keys.defaultTtl) > parseDuration(keys.maxTtl)) issues.push(source.issue(['identity', 'apiKeys', 'defaultTtl'], 'expected at most apiKeys.maxTtl'));
 }

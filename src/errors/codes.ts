@@ -138,6 +138,16 @@ export const errorCodes = {
     title: 'The last admin cannot go',
     doc: 'Deleting, disabling or removing the admin role from the only active admin would leave nobody able to manage users. Make another admin first (or `rampart users create --admin`).',
   },
+  RMP_SCOPE_EXCEEDED: {
+    status: 403,
+    title: 'Scope beyond the caller\'s',
+    doc: 'An API key or OAuth client was asked for scopes its creator (or, for a key, its owner) does not have. A credential can never grant more than the principal who made it; `scopes` lists the ones refused. Nothing was created.',
+  },
+  RMP_API_KEY_LIMIT: {
+    status: 409,
+    title: 'Too many API keys',
+    doc: 'The user already holds the most live API keys allowed (`identity.apiKeys.maxPerUser`). Revoke one (`DELETE /api/v1/api-keys/{id}`) first.',
+  },
   RMP_STORE_UNAVAILABLE: {
     status: 503,
     title: 'The identity store is unavailable',

@@ -13,6 +13,7 @@ import { SigningKeys } from './keys.js';
 import { loadMasterKey } from './master-key.js';
 import { PasswordHasher } from './passwords.js';
 import { SecretKeys } from './secret-keys.js';
+import type { ApiKeySettings } from './api-keys.js';
 import type { IdentityConfig } from './schema.js';
 import { IdentityService } from './service.js';
 import { AccessTokens, TokenHasher } from './tokens.js';
@@ -36,6 +37,12 @@ export class IdentityStartError extends Error {
   }
 }
 
+/** The API-key settings (their bounds are checked at config load). */
+function apiKeySettings(identity: IdentityConfig): ApiKeySettings {
+  const k = identity.apiKeys;
+  return { env: k.environment, defaultTtlMs: parseDuration(k.defaultTtl), maxTtlMs: parseDuration(k.maxTtl), maxPerUser: k.maxPerUser, cacheTtlMs: parseDuration(k.cacheTtl) };
+}
+
 /** Access tokens live at most this long (the revocation replay and key retention rely on it). */
 export const MAX_ACCESS_TTL_MS = 3_600_000;
 
@@ -47,6 +54,7 @@ export function identityLink(config: IdentityConfig, running?: Pick<IdentityRunt
     algorithms: [config.tokens.algorithm],
     keys: running?.service.keys,
     revocation: running?.service.revocation,
+    apiKeys: running?.service.apiKeys.source,
   };
 }
 
@@ -96,6 +104,8 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
       revocation: deps.stores.revocation(deps.redis),
       events: deps.events,
       audit,
+      secrets: secretKeys,
+      apiKeys: apiKeySettings(identity),
       limits: { login: limit('login', identity.limits.login), register: limit('register', identity.limits.register), refresh: limit('refresh', identity.limits.refresh) },
       settings: {
         registration: identity.registration,
@@ -113,6 +123,7 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
       },
     });
     await service.replayRevocations();
+    await service.apiKeys.replayRevocations();
     const timers: NodeJS.Timeout[] = [];
     const every = (ms: number, what: string, work: () => Promise<void>) => {
       let running = false;
@@ -128,7 +139,8 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
     };
     // Picks up rotations and revocations from other nodes or the CLI, and promotes the next key on time.
     every(parseDuration(identity.keys.refresh), 'key refresh', () => keys.ensure());
-    every(600_000, 'sweep', () => service.sweep());
+    every(600_000, 'sweep', () => service.sweep().then(() => service.apiKeys.sweep()));
+    every(60_000, 'API key use', () => service.apiKeys.flushUse());
     const retention = parseDuration(identity.audit.retention);
     const ipRetention = parseDuration(identity.audit.ipRetention);
     every(3_600_000, 'audit retention', () => audit.applyRetention(retention, ipRetention));
@@ -140,6 +152,7 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
       link: identityLink(identity, { service }),
       async close() {
         for (const t of timers) clearInterval(t);
+        await service.apiKeys.flushUse().catch((error: unknown) => deps.logger.warn({ err: (error as Error).message }, 'identity: API key use not recorded'));
         removeSink?.();
         await audit.close();
         await storage.close();

@@ -1,26 +1,21 @@
 import { Type } from '@sinclair/typebox';
-import { addressKey } from '../policies/rate-limit/limits.js';
 import { requestHasBody } from '../gateway/proxy/headers.js';
 import type { FastifyReply } from 'fastify';
 import { RampartError } from '../errors/problem.js';
 import type { RequestContext } from '../gateway/context.js';
-import type { RouteConfig } from '../config/schema.js';
 import { DURATION_PATTERN, parseDuration } from '../config/units.js';
 import { check, queryObject, readBody, sendJson } from './http.js';
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
-import type { Actor, ClientInfo, IdentityService, TokenResponse } from './service.js';
+import type { Actor, IdentityService, TokenResponse } from './service.js';
 import { randomSecret, TokenHasher } from './tokens.js';
 import type { IdentityConfig } from './schema.js';
 
-export type RouteHandler = (ctx: RequestContext, reply: FastifyReply) => Promise<unknown>;
+import { apiKeyRoutes } from './api-key-routes.js';
+import { actorOf, clientOf, closed, denied, guarded, isAdmin, limit, Limit, NoQuery, requireAdmin, route, type BuiltinRoute } from './route-kit.js';
 
-/** A route the gateway serves itself: an ordinary route (default policies apply) with a handler instead of an upstream. */
-export interface BuiltinRoute {
-  route: RouteConfig;
-  handler: RouteHandler;
-}
+export type { BuiltinRoute, RouteHandler } from './route-kit.js';
+export { storeError } from './route-kit.js';
 
-const closed = { additionalProperties: false } as const;
 const Email = Type.String({ minLength: 3, maxLength: 320 });
 // Length rules (and the 1 KiB cap) are the password rules' own, with their own codes.
 const Password = Type.String({ minLength: 1, maxLength: 4096 });
@@ -37,7 +32,6 @@ const CreateUserBody = Type.Object({ email: Email, roles: Type.Optional(Roles), 
 const PatchUserBody = Type.Object({ email: Type.Optional(Email), currentPassword: Type.Optional(Password), roles: Type.Optional(Roles), status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('disabled')])) }, { ...closed, minProperties: 1 });
 const ChangePasswordBody = Type.Object({ currentPassword: Password, newPassword: Password }, closed);
 const InviteBody = Type.Object({ email: Type.Optional(Email), roles: Type.Optional(Roles), expiresIn: Type.Optional(Type.String({ pattern: DURATION_PATTERN })) }, closed);
-const Limit = Type.String({ pattern: '^(?:[1-9]|[1-9][0-9]|100)$' });
 const UsersQuery = Type.Object(
   { limit: Type.Optional(Limit), cursor: Type.Optional(Type.String({ maxLength: 512 })), email: Type.Optional(Type.String({ maxLength: 320 })), role: Type.Optional(Role), status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('disabled'), Type.Literal('locked')])) },
   closed,
@@ -55,7 +49,6 @@ const AuditQuery = Type.Object(
   },
   closed,
 );
-const NoQuery = Type.Object({}, closed);
 
 /** Browser mode's cookies (`__Host-`: Secure, path /, no Domain; the proxy never forwards them). */
 const REFRESH_COOKIE = '__Host-rampart-refresh';
@@ -70,23 +63,7 @@ const MAX_INVITE_MS = 30 * 86_400_000;
  * (`jwt: { identity: true }`) and decides ownership and roles itself.
  */
 export function identityRoutes(config: IdentityConfig, service: IdentityService | undefined): BuiltinRoute[] {
-  const run = (handler: (s: IdentityService, ctx: RequestContext, reply: FastifyReply) => Promise<unknown>): RouteHandler => {
-    return (ctx, reply) => {
-      if (service === undefined) return Promise.reject(new RampartError('RMP_STORE_UNAVAILABLE', { detail: 'The identity service is not running.', headers: { 'retry-after': '5' } }));
-      return handler(service, ctx, reply).catch((error: unknown) => {
-        throw noStore(storeError(error));
-      });
-    };
-  };
-  // Answers about credentials and accounts are never cached, refusals by the jwt policy included.
-  const noCache = { headers: { cacheControl: 'no-store' } };
-  const route = (name: string, path: string, methods: string[], authenticated: boolean, cacheable = false): RouteConfig => ({
-    name,
-    match: { path, methods: methods as RouteConfig['match']['methods'] },
-    public: !authenticated,
-    allowInsecure: false,
-    policies: { ...(authenticated ? { jwt: { identity: true } } : {}), ...(cacheable ? {} : noCache) },
-  });
+  const run = guarded(service);
 
   const metadata = JSON.stringify({
     issuer: config.issuer,
@@ -331,36 +308,8 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
         return sendJson(reply, 200, await s.listAudit({ limit: Number(q.limit ?? 50), cursor: q.cursor === undefined ? undefined : Number(q.cursor), type: q.type, actor: q.actor, subject: q.subject, since: q.since, until: q.until }));
       }),
     },
+    ...apiKeyRoutes(service),
   ];
-}
-
-function clientOf(ctx: RequestContext): ClientInfo {
-  const ua = ctx.request.raw.headers['user-agent'];
-  return { ip: ctx.clientIp, userAgent: typeof ua === 'string' ? ua : undefined, requestId: ctx.requestId };
-}
-
-/** The caller, from the access token the route's jwt policy (identity: true) verified. */
-function actorOf(ctx: RequestContext): Actor {
-  const consumer = ctx.consumer;
-  if (consumer === undefined || consumer.type !== 'user') throw new RampartError('RMP_AUTH_REQUIRED', { headers: { 'www-authenticate': 'Bearer realm="rampart"' } });
-  const claims = consumer.claims ?? {};
-  return {
-    id: consumer.id,
-    roles: consumer.roles,
-    sid: typeof claims.sid === 'string' ? claims.sid : undefined,
-    jti: typeof claims.jti === 'string' ? claims.jti : undefined,
-    exp: typeof claims.exp === 'number' ? claims.exp : undefined,
-  };
-}
-
-function isAdmin(actor: Actor): boolean {
-  return actor.roles.includes('admin');
-}
-
-function requireAdmin(s: IdentityService, actor: Actor, ctx: RequestContext): void {
-  if (isAdmin(actor)) return;
-  denied(s, actor, ctx, 'admin role required');
-  throw new RampartError('RMP_AUTHZ_DENIED', { detail: 'This needs the admin role.' });
 }
 
 /**
@@ -374,35 +323,7 @@ function ownedTarget(s: IdentityService, actor: Actor, ctx: RequestContext): str
   throw notFound();
 }
 
-function denied(s: IdentityService, actor: Actor, ctx: RequestContext, why: string): void {
-  s.emit({ type: 'authz_fail', level: 'WARN', description: `refused: ${why}`, args: [actor.id], actor: actor.id, subject: ctx.params.id ?? '', route: ctx.route.name, data: { method: ctx.request.method } }, clientOf(ctx));
-}
-
 function notFound(): RampartError {
   return new RampartError('RMP_OBJECT_NOT_FOUND', { detail: 'No such user.' });
 }
 
-async function limit(limiter: IdentityService['limits']['login'], ctx: RequestContext, key = addressKey(ctx.clientIp)): Promise<void> {
-  const decision = await limiter.consume(key);
-  if (!decision.allowed) {
-    const retry = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
-    throw new RampartError('RMP_RATE_LIMITED', { detail: 'Too many attempts from this address.', headers: { 'retry-after': String(retry) } });
-  }
-}
-
-/** Errors of the identity endpoints concern credentials too: no cache keeps them. */
-function noStore(error: unknown): unknown {
-  if (!(error instanceof RampartError)) return error;
-  return new RampartError(error.code, { detail: error.detail, headers: { ...error.headers, 'cache-control': 'no-store' }, extensions: error.extensions, cause: error.cause });
-}
-
-/** Database failures answer 503 RMP_STORE_UNAVAILABLE (nothing was changed); anything else stays an error. */
-export function storeError(error: unknown): unknown {
-  if (error instanceof RampartError) return error;
-  const code = (error as { code?: unknown }).code;
-  const message = error instanceof Error ? error.message : '';
-  const store =
-    (typeof code === 'string' && (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|ENOSPC|EIO)$/.test(code) || /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|CORRUPT)/.test(code) || /^(08|53|57P|40P01|40001)/.test(code))) ||
-    /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|not queryable|Connection closed/.test(message);
-  return store ? new RampartError('RMP_STORE_UNAVAILABLE', { detail: 'The identity store is unavailable; nothing was changed.', headers: { 'retry-after': '5' }, cause: error }) : error;
-}

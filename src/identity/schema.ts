@@ -101,6 +101,23 @@ export const IdentitySchema = Strict(
       },
       { description: 'Signing keys: generated on first start, rotated on schedule.', default: {} },
     ),
+    apiKeys: Strict(
+      {
+        environment: StringEnum(['live', 'test'] as const, {
+          description: 'The `<env>` of keys made here (`rmp_live_…` or `rmp_test_…`): a gateway accepts only its own environment\'s keys, and secret scanners tell them apart.',
+          default: 'live',
+        }),
+        defaultTtl: Duration({ description: 'Lifetime of a key when its creator gives none (every key expires).', default: '90d' }),
+        maxTtl: Duration({ description: 'The longest lifetime a key may be given.', default: '365d' }),
+        maxPerUser: Type.Integer({ minimum: 1, maximum: 1000, description: 'Live (unexpired, unrevoked) keys one user may hold.', default: 50 }),
+        cacheTtl: Duration({
+          description:
+            'How long a gateway keeps a looked-up key before reading it again (1s to 5m). Revocation through the API or Redis is seen on the next request regardless; this bounds how late a change made elsewhere (the CLI without Redis, a role removed from the owner on another node) is seen.',
+          default: '15s',
+        }),
+      },
+      { description: 'API keys (`POST /api/v1/api-keys`, `rampart apikeys`), accepted by `api-key: { identity: true }`.', default: {} },
+    ),
     lockout: Strict(
       {
         threshold: Type.Integer({ minimum: 1, maximum: 100, description: 'Consecutive failed logins before the account is locked for a while.', default: 5 }),

@@ -9,6 +9,8 @@ import { passwordProblem, type PasswordHasher } from './passwords.js';
 import { randomSecret, TokenHasher, type AccessTokens, type IssuedAccess } from './tokens.js';
 import type { SigningKeys } from './keys.js';
 import type { AuditSink } from '../observability/audit-sink.js';
+import { ApiKeys, type ApiKeySettings } from './api-keys.js';
+import type { SecretKeys } from './secret-keys.js';
 
 /** The account changed while a session was being made for it: the transaction is rolled back. */
 class StaleAccount extends Error {
@@ -92,6 +94,8 @@ export interface IdentityParts {
   limits: { login: Limiter; register: Limiter; refresh: Limiter };
   settings: IdentitySettings;
   audit: AuditSink;
+  secrets: SecretKeys;
+  apiKeys: ApiKeySettings;
 }
 
 type UserRow = Selectable<UserTable>;
@@ -114,6 +118,8 @@ export class IdentityService {
   readonly #events: Events;
   readonly limits: IdentityParts['limits'];
   readonly audit: AuditSink;
+  readonly secrets: SecretKeys;
+  readonly apiKeys: ApiKeys;
 
   constructor(parts: IdentityParts) {
     this.db = parts.db;
@@ -126,6 +132,8 @@ export class IdentityService {
     this.#events = parts.events;
     this.limits = parts.limits;
     this.audit = parts.audit;
+    this.secrets = parts.secrets;
+    this.apiKeys = new ApiKeys({ db: parts.db, secrets: parts.secrets, revocation: parts.revocation, emit: (e, c) => this.emit(e, c), scopesOf: (roles) => this.scopesOf(roles), settings: parts.apiKeys });
   }
 
   // ── registration and login ───────────────────────────────────────────────────────────────
@@ -430,6 +438,8 @@ export class IdentityService {
     }
     // New roles must not ride on old tokens; a disabled user keeps none.
     if (endSessions || patch.roles !== undefined) await this.#endAllSessions(id, endSessions ? 'disabled' : 'roles_changed', now);
+    // A disabled user's API keys stop at once (a role change cuts them down at their next look-up).
+    if (endSessions) await this.apiKeys.revokeAllOf(id, actor.id, client, 'user_disabled');
     this.emit({ type: 'user_updated', level: 'INFO', description: `user updated: ${changed.join(', ') || 'nothing'}`, args: [id], actor: actor.id, subject: id, data: { fields: changed.join(' ') } }, client);
     return toDto((await this.#user(id))!, now);
   }
@@ -441,6 +451,7 @@ export class IdentityService {
     if (target === undefined) return false;
     if (parseRoles(target.roles).includes('admin')) await this.db.transaction().execute((trx) => this.#keepAnAdmin(trx, id));
     await this.#endAllSessions(id, 'deleted', now);
+    await this.apiKeys.revokeAllOf(id, actor.id, client, 'user_deleted');
     await this.db.deleteFrom('access_tokens').where('user_id', '=', id).execute();
     await this.db.transaction().execute(async (trx) => {
       // Checked again with the rows locked: two admins removing each other at once leave one.
@@ -551,6 +562,12 @@ export class IdentityService {
       })),
       nextCursor: rows.length > query.limit ? String(page[page.length - 1]!.id) : null,
     };
+  }
+
+  /** The id of the user with this e-mail (the CLI names users by e-mail). */
+  async userIdByEmail(email: string): Promise<string | undefined> {
+    const normalized = normalizeEmail(email, false);
+    return normalized === undefined ? undefined : (await this.#userByEmail(normalized))?.id;
   }
 
   /** Admin bootstrap (`rampart users create --admin`): no default accounts exist. */
@@ -719,9 +736,14 @@ export class IdentityService {
   }
 
   #scopes(roles: readonly string[]): string {
+    return this.scopesOf(roles).join(' ');
+  }
+
+  /** The scopes roles give (the union over them). */
+  scopesOf(roles: readonly string[]): string[] {
     const scopes = new Set<string>();
     for (const role of roles) for (const s of this.settings.scopes[role] ?? []) scopes.add(s);
-    return [...scopes].join(' ');
+    return [...scopes];
   }
 
   async #endAllSessions(userId: string, reason: string, now: number): Promise<void> {

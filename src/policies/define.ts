@@ -6,6 +6,7 @@ import type { RequestContext } from '../gateway/context.js';
 import type { KeyObject } from 'node:crypto';
 import type { RedisSettings, Stores } from '../stores/stores.js';
 import type { Revocation } from '../revocation/revocation.js';
+import type { KeySource } from './api-key/policy.js';
 
 /** What the jwt policy needs of the built-in identity service (`jwt: { identity: true }`). */
 export interface IdentityLink {
@@ -16,6 +17,8 @@ export interface IdentityLink {
   readonly keys: { readonly generation: number; verificationKey(kid: string | undefined): KeyObject } | undefined;
   /** Where the service records revocations (the jwt policy must read the same store). */
   readonly revocation: Revocation | undefined;
+  /** The service's API keys (`api-key: { identity: true }`); undefined when it is not running. */
+  readonly apiKeys: KeySource | undefined;
 }
 
 /** The phases of DESIGN.md, in the order a request passes through them. */

@@ -156,3 +156,22 @@ export function holdNextCall<T extends object, K extends keyof T>(target: T, met
   };
   return { inside, release };
 }
+
+/** The first admin, made as `rampart users create --admin` does, with its one-time password changed: an access token. */
+export async function adminToken(id: IdentityGateway, email = 'boss@example.com', password = 'the chief passphrase 2'): Promise<string> {
+  const boot = await id.gw.runtime.identity!.service.bootstrapAdmin(email);
+  const change = (await id.call('POST', '/api/v1/auth/login', { json: { email, password: boot.oneTimePassword } })).json<{ passwordChangeToken: string }>();
+  const done = await id.call('POST', '/api/v1/auth/password', { json: { passwordChangeToken: change.passwordChangeToken, newPassword: password } });
+  if (done.status !== 200) throw new Error(`admin bootstrap failed: ${done.status} ${done.text}`);
+  return done.json<{ access_token: string }>().access_token;
+}
+
+/** Registers (open registration) and logs in: the access token and the user's id. */
+export async function userToken(id: IdentityGateway, email: string, password = 'a long enough passphrase 7'): Promise<{ token: string; id: string }> {
+  await id.call('POST', '/api/v1/auth/register', { json: { email, password } });
+  const login = await id.call('POST', '/api/v1/auth/login', { json: { email, password } });
+  if (login.status !== 200) throw new Error(`login failed: ${login.status} ${login.text}`);
+  const token = login.json<{ access_token: string }>().access_token;
+  const me = (await id.call('GET', '/api/v1/users/me', { token })).json<{ id: string }>();
+  return { token, id: me.id };
+}

@@ -100,21 +100,21 @@ describe('cachedKeySource', () => {
     let now = 0;
     const lookups: string[] = [];
     const consumer = { id: 'k', type: 'apiKey' as const, scopes: [], roles: [], keyId: 'k' };
-    const slow = { lookup: (hash: Buffer) => (lookups.push(hash.toString('hex')), Promise.resolve(hash[0] === 1 ? { id: 'k', consumer } : undefined)) };
+    const slow = { lookup: (_key: string, hash: Buffer) => (lookups.push(hash.toString('hex')), Promise.resolve(hash[0] === 1 ? { id: 'k', consumer } : undefined)) };
     const cached = cachedKeySource(slow, { size: 2, ttlMs: 60_000, negativeTtlMs: 10_000, now: () => now });
     const known = Buffer.from([1, 2]);
     const unknown = Buffer.from([9, 9]);
-    expect(await cached.lookup(known)).toMatchObject({ id: 'k' });
-    expect(await cached.lookup(known)).toMatchObject({ id: 'k' });
-    expect(await cached.lookup(unknown)).toBeUndefined();
-    expect(await cached.lookup(unknown)).toBeUndefined();
+    expect(await cached.lookup('k', known)).toMatchObject({ id: 'k' });
+    expect(await cached.lookup('k', known)).toMatchObject({ id: 'k' });
+    expect(await cached.lookup('k', unknown)).toBeUndefined();
+    expect(await cached.lookup('k', unknown)).toBeUndefined();
     expect(lookups).toEqual(['0102', '0909']);
     now = 10_001; // the negative answer expires first
-    await cached.lookup(unknown);
-    await cached.lookup(known);
+    await cached.lookup('k', unknown);
+    await cached.lookup('k', known);
     expect(lookups).toEqual(['0102', '0909', '0909']);
-    await cached.lookup(Buffer.from([7])); // a third key: the oldest entry goes
-    await cached.lookup(known);
+    await cached.lookup('k', Buffer.from([7])); // a third key: the oldest entry goes
+    await cached.lookup('k', known);
     expect(lookups.length).toBe(5);
   });
 });

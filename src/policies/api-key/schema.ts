@@ -19,7 +19,12 @@ const Key = Strict(
 export const ApiKeySchema = Strict(
   {
     header: Type.String({ pattern: '^[a-z0-9-]{1,64}$', 'x-expected': 'a lowercase header name', description: 'Request header carrying the key; it is never forwarded.', default: 'x-api-key' }),
-    keys: Type.Array(Key, { minItems: 1, description: 'Accepted keys, by hash.' }),
+    keys: Type.Optional(Type.Array(Key, { minItems: 1, description: 'Accepted keys, by hash (or `identity: true`).' })),
+    identity: Type.Boolean({
+      description:
+        'Accept the API keys of the built-in identity service (`rmp_<env>_…`, made with `POST /api/v1/api-keys` or `rampart apikeys create`): looked up by HMAC, acting as their owner with the key\'s scopes, refused once expired or revoked. Replaces `keys`.',
+      default: false,
+    }),
     revocation: StringEnum(['auto', 'memory', 'redis'] as const, { description: 'Where key revocations are looked up (by key id).', default: 'auto' }),
     anonymous: Type.Boolean({ description: 'Credentials optional: a request without the header goes on without a consumer.', default: false }),
   },
