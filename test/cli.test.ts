@@ -262,6 +262,26 @@ describe('rampart users and keys', () => {
     expect(beyond).toMatchObject({ code: 1, stderr: ['rampart: An API key cannot grant scopes its creator does not have: everything.'] });
   });
 
+  it('clients create prints a secret once; list shows it by prefix; rotate-secret keeps the old one for the overlap; delete removes it', async () => {
+    const file = identityConfig();
+    const made = await run(['clients', 'create', '--id', 'billing', '--name', 'Billing service', '--scopes', 'orders:read,orders:write', '-c', file]);
+    expect(made.code, made.stderr.join('\n')).toBe(0);
+    expect(made.stdout[0]).toBe('created client billing (client_secret_basic; scopes: orders:read orders:write)');
+    expect(made.stdout[1]).toMatch(/^client_secret: rmpcs_live_[0-9A-Za-z]{49}$/);
+    const secret = made.stdout[1]!.slice('client_secret: '.length);
+    const rotated = await run(['clients', 'rotate-secret', 'billing', '--overlap', '2h', '-c', file]);
+    expect(rotated.stdout[0]).toMatch(/^client_secret: rmpcs_live_[0-9A-Za-z]{49}$/);
+    expect(rotated.stdout[1]).toMatch(/^The previous secrets work until \d{4}-/);
+    const listed = await run(['clients', 'list', '-c', file]);
+    expect(listed.stdout).toHaveLength(1);
+    expect(listed.stdout[0]).toMatch(new RegExp(`^billing  active    client_secret_basic  scopes orders:read orders:write  secrets ${escape(secret.slice(0, 19))}… expiring until \\S+, rmpcs_live_\\w{8}… active$`));
+    expect(listed.stdout[0]).not.toContain(secret);
+    expect(await run(['clients', 'create', '--id', 'billing', '--name', 'x', '--scopes', 'a', '-c', file])).toMatchObject({ code: 1, stderr: ['rampart: A client with this id exists'] });
+    expect(await run(['clients', 'create', '--name', 'x', '--scopes', 'a', '--auth-method', 'none', '-c', file])).toMatchObject({ code: 1, stderr: ['rampart: --auth-method must be one of client_secret_basic, client_secret_post, private_key_jwt'] });
+    expect(await run(['clients', 'delete', 'billing', '-c', file])).toMatchObject({ code: 0, stdout: ['deleted client billing; its tokens are refused'] });
+    expect(await run(['clients', 'delete', 'billing', '-c', file])).toMatchObject({ code: 1, stderr: ["rampart: no client 'billing'"] });
+  });
+
   it('refuses a config without an identity section', async () => {
     const file = writeConfig(['routes: []']);
     const result = await run(['keys', 'list', '-c', file]);

@@ -369,9 +369,18 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       expect(metadata.issuer).toBe(ISSUER);
       expect(String(metadata.jwks_uri)).toMatch(/\/\.well-known\/jwks\.json$/);
       expect(metadata.jwks_uri).toBe(`${ISSUER}/.well-known/jwks.json`);
-      for (const absent of ['token_endpoint', 'revocation_endpoint', 'introspection_endpoint', 'registration_endpoint', 'authorization_endpoint', 'userinfo_endpoint']) {
+      for (const absent of ['registration_endpoint', 'authorization_endpoint', 'userinfo_endpoint', 'device_authorization_endpoint']) {
         expect(metadata, absent).not.toHaveProperty(absent);
       }
+      // Every endpoint it names is served here (an unauthenticated call is an OAuth error, not a 404).
+      for (const name of ['token_endpoint', 'revocation_endpoint', 'introspection_endpoint']) {
+        const url = new URL(String(metadata[name]));
+        expect(url.origin, name).toBe(ISSUER);
+        const answer = await id.call('POST', url.pathname, { body: 'token=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+        expect([answer.status, answer.json().error], name).toEqual([401, 'invalid_client']);
+      }
+      expect(metadata.grant_types_supported).toEqual(['client_credentials']);
+      expect(metadata.token_endpoint_auth_methods_supported).toEqual(['client_secret_basic', 'client_secret_post', 'private_key_jwt']);
       expect(metadata.access_token_signing_alg_values_supported).toEqual(['EdDSA']);
       // The jwks_uri's path is served by this gateway.
       const jwks = await id.call('GET', new URL(String(metadata.jwks_uri)).pathname);

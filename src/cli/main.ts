@@ -14,6 +14,8 @@ import { openStorage } from '../storage/database.js';
 import { migrateToLatest } from '../storage/migrate.js';
 import { IdentityStartError, startIdentity, type IdentityRuntime } from '../identity/index.js';
 import { Stores } from '../stores/stores.js';
+import { CLIENT_AUTH_METHODS, type ClientAuthMethod } from '../identity/clients.js';
+import type { JSONWebKeySet } from 'jose';
 import { RampartError } from '../errors/problem.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -44,6 +46,7 @@ Examples:
   rampart users create --admin a@b.c   create the first admin (prints a one-time password)
   rampart keys list                    show the signing keys (next, current, previous)
   rampart apikeys create --user a@b.c  make an API key for a user (printed once)
+  rampart clients create --name … --scopes …   register an OAuth client (client credentials)
   kill -HUP <pid>                      reload the config without dropping requests`,
     );
 
@@ -176,6 +179,91 @@ Examples:
         if (key === undefined) throw new Error(`no API key '${id}'`);
         if (key.revokedAt === null) await identity.service.apiKeys.revoke('cli', id, CLI_CLIENT, 'revoked_by_operator');
         io.out(`revoked ${id} (${key.prefix}…)`);
+      });
+    });
+
+  const clients = program.command('clients').description('manage the identity service\'s OAuth clients (client credentials)');
+  clients
+    .command('create')
+    .description('register an OAuth client and print its secret once (or give its public keys for private_key_jwt)')
+    .requiredOption('--name <name>', 'what the client is')
+    .requiredOption('--scopes <scopes>', 'comma-separated scope ceiling: a token never carries a scope outside it')
+    .option('--id <id>', 'the client_id (default: generated)')
+    .option('--auth-method <method>', 'client_secret_basic, client_secret_post or private_key_jwt', 'client_secret_basic')
+    .option('--jwks <file>', 'a JSON Web Key Set of the client\'s public keys (private_key_jwt)')
+    .option('--introspection', 'may introspect any token of this server (a resource server)')
+    .option('--token-ttl <duration>', 'access-token lifetime, at most 1h')
+    .option('-c, --config <file>', 'config file', 'rampart.yaml')
+    .addHelpText('after', '\nExample:\n  rampart clients create --id billing --name "Billing service" --scopes notes:read -c rampart.yaml')
+    .action(async (opts: { name: string; scopes: string; id?: string; authMethod: string; jwks?: string; introspection?: boolean; tokenTtl?: string; config: string }) => {
+      code = await withIdentity(opts.config, io, async (identity) => {
+        if (!(CLIENT_AUTH_METHODS as readonly string[]).includes(opts.authMethod)) throw new Error(`--auth-method must be one of ${CLIENT_AUTH_METHODS.join(', ')}`);
+        let jwks;
+        if (opts.jwks !== undefined) {
+          try {
+            jwks = JSON.parse(readFileSync(opts.jwks, 'utf8')) as JSONWebKeySet;
+          } catch (error) {
+            throw new Error(`cannot read the JWK Set '${opts.jwks}': ${(error as Error).message}`);
+          }
+        }
+        const input = {
+          id: opts.id,
+          name: opts.name,
+          scopes: opts.scopes.split(',').map((x) => x.trim()).filter((x) => x !== ''),
+          authMethod: opts.authMethod as ClientAuthMethod,
+          jwks,
+          introspection: opts.introspection === true,
+          tokenTtlS: opts.tokenTtl === undefined ? undefined : Math.floor(parseCliDuration(opts.tokenTtl) / 1000),
+        };
+        const created = await identity.service.clients.create('cli', undefined, input, CLI_CLIENT);
+        io.out(`created client ${created.client.id} (${created.client.authMethod}; scopes: ${created.client.scopes.join(' ') || 'none'})`);
+        if (created.secret !== undefined) {
+          io.out(`client_secret: ${created.secret}`);
+          io.out('It is shown once; only its hash is stored.');
+        }
+      });
+    });
+  clients
+    .command('list')
+    .description('list the OAuth clients: id, status, method, scopes, secrets')
+    .option('-c, --config <file>', 'config file', 'rampart.yaml')
+    .action(async (opts: { config: string }) => {
+      code = await withIdentity(opts.config, io, async (identity) => {
+        let after: string | undefined;
+        do {
+          const page = await identity.service.clients.list({ limit: 100, after });
+          for (const c of page.items) {
+            const secrets = c.secrets.filter((x) => x.status === 'active' || x.status === 'expiring').map((x) => `${x.prefix}… ${x.status}${x.expiresAt !== null ? ` until ${x.expiresAt}` : ''}`);
+            io.out(`${c.id}  ${c.status.padEnd(8)}  ${c.authMethod}  scopes ${c.scopes.join(' ') || '-'}${secrets.length > 0 ? `  secrets ${secrets.join(', ')}` : ''}`);
+          }
+          after = page.nextCursor ?? undefined;
+        } while (after !== undefined);
+      });
+    });
+  clients
+    .command('rotate-secret')
+    .argument('<id>', 'the client_id')
+    .description('print a new secret once; the old ones keep working for the overlap')
+    .option('--overlap <duration>', 'how long the old secrets keep working (default identity.clients.secretOverlap; 0s ends them now)')
+    .option('-c, --config <file>', 'config file', 'rampart.yaml')
+    .action(async (id: string, opts: { overlap?: string; config: string }) => {
+      code = await withIdentity(opts.config, io, async (identity) => {
+        const s = identity.service.clients;
+        const rotated = await s.rotateSecret('cli', id, opts.overlap === undefined ? s.settings.defaultOverlapMs : parseCliDuration(opts.overlap), CLI_CLIENT);
+        if (rotated === undefined) throw new Error(`no client '${id}'`);
+        io.out(`client_secret: ${rotated.secret}`);
+        io.out(`The previous secrets work until ${rotated.previousExpireAt}. This one is shown once.`);
+      });
+    });
+  clients
+    .command('delete')
+    .argument('<id>', 'the client_id')
+    .description('delete a client: its secrets with it, and every token it holds refused')
+    .option('-c, --config <file>', 'config file', 'rampart.yaml')
+    .action(async (id: string, opts: { config: string }) => {
+      code = await withIdentity(opts.config, io, async (identity) => {
+        if (!(await identity.service.clients.delete('cli', id, CLI_CLIENT))) throw new Error(`no client '${id}'`);
+        io.out(`deleted client ${id}; its tokens are refused`);
       });
     });
 

@@ -168,6 +168,11 @@ function checkIdentity(config: RampartConfig, source: Source, issues: ConfigIssu
   if (parseDuration(identity.lockout.baseDelay) > parseDuration(identity.lockout.maxDelay)) {
     issues.push(source.issue(['identity', 'lockout', 'baseDelay'], 'expected at most lockout.maxDelay'));
   }
+  if (identity.clients.tokenTtl !== undefined) {
+    const clientTtl = parseDuration(identity.clients.tokenTtl);
+    if (clientTtl < 60_000 || clientTtl > 3_600_000) issues.push(source.issue(['identity', 'clients', 'tokenTtl'], 'expected a duration between 1m and 1h'));
+  }
+  if (parseDuration(identity.clients.secretOverlap) > 30 * 86_400_000) issues.push(source.issue(['identity', 'clients', 'secretOverlap'], 'expected at most 30d'));
   const keys = identity.apiKeys;
   const keyCache = parseDuration(keys.cacheTtl);
   if (keyCache < 1000 || keyCache > 300_000) issues.push(source.issue(['identity', 'apiKeys', 'cacheTtl'], 'expected a duration between 1s and 5m'));

@@ -148,6 +148,11 @@ export const errorCodes = {
     title: 'Too many API keys',
     doc: 'The user already holds the most live API keys allowed (`identity.apiKeys.maxPerUser`). Revoke one (`DELETE /api/v1/api-keys/{id}`) first.',
   },
+  RMP_CLIENT_EXISTS: {
+    status: 409,
+    title: 'A client with this id exists',
+    doc: 'An admin registered an OAuth client under an id that is taken. Pick another `id`, or leave it out for a generated one.',
+  },
   RMP_STORE_UNAVAILABLE: {
     status: 503,
     title: 'The identity store is unavailable',

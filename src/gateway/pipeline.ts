@@ -15,7 +15,7 @@ import { Upstream } from './proxy/upstream.js';
 import { Stores, type RedisSettings } from '../stores/stores.js';
 import { parseDuration } from '../config/units.js';
 import { identityLink, type IdentityRuntime } from '../identity/index.js';
-import { identityRoutes, type BuiltinRoute, type RouteHandler } from '../identity/routes.js';
+import { identityRoutes, type BuiltinRoute, type ErrorRenderer, type RouteHandler } from '../identity/routes.js';
 
 export type RequestHook = (ctx: RequestContext) => void | Promise<void>;
 export type ResponseHook = (ctx: RequestContext, reply: FastifyReply) => void;
@@ -40,6 +40,8 @@ export interface CompiledRoute {
   readonly hiddenHeaders: readonly string[] | undefined;
   /** A built-in route's own handler (identity, JWKS): it answers instead of an upstream. */
   readonly handler: RouteHandler | undefined;
+  /** How the route answers errors when not as problem+json (the OAuth endpoints: RFC 6749 §5.2). */
+  readonly renderError: ErrorRenderer | undefined;
   /** The path sent upstream (before the target's base path and the query). */
   mapPath(ctx: RequestContext): string;
 }
@@ -240,6 +242,7 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
       allowInsecure: route?.allowInsecure ?? false,
       hiddenHeaders: hidden.length === 0 ? undefined : [...new Set(hidden)],
       handler: builtin?.handler,
+      renderError: builtin?.renderError,
       mapPath: route === undefined ? (c) => c.path : compilePathMapper(route),
     };
   };

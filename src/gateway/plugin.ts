@@ -276,6 +276,7 @@ export function sendProblem(reply: FastifyReply, error: unknown, ctx: RequestCon
     return reply;
   }
   if (ctx !== null) ctx.errorCode = problem.code;
+  if (ctx?.route.renderError !== undefined) return ctx.route.renderError(reply, problem, ctx);
   const url = reply.request.url;
   const body = JSON.stringify(toProblem(problem, requestId, ctx !== null && ctx.path !== '' ? ctx.path : url.split(/[?#]/)[0]));
   reply.code(problem.status).header('content-type', PROBLEM_CONTENT_TYPE);

@@ -1,4 +1,4 @@
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import { RampartError } from '../errors/problem.js';
 import type { SecurityEvent } from '../observability/events.js';
@@ -6,7 +6,9 @@ import { cachedKeySource, type FoundKey, type KeySource } from '../policies/api-
 import type { Revocation } from '../revocation/revocation.js';
 import type { ApiKeyTable, Database } from '../storage/schema.js';
 import { credentialHash, isCredential, newCredential, shownPrefix, type CredentialEnvironment } from './credentials.js';
+import { decodeCursor, encodeCursor, iso, parseList } from './rows.js';
 import type { SecretKeys } from './secret-keys.js';
+import { TokenHasher } from './tokens.js';
 import type { ClientInfo } from './service.js';
 
 /** Revocations outlive `expires_at` by the largest clock skew any check allows (seconds). */
@@ -49,7 +51,6 @@ export interface KeyCreator {
 type Emit = (event: SecurityEvent, client: ClientInfo) => void;
 type Row = Selectable<ApiKeyTable>;
 
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
  * API keys of the identity service: `rmp_<env>_…` credentials a user makes for a program. Only an
@@ -153,7 +154,7 @@ export class ApiKeys {
     const now = Date.now();
     const page = rows.slice(0, query.limit);
     const last = rows.length > query.limit ? page[page.length - 1] : undefined;
-    return { items: page.map((r) => toDto(r, now)), nextCursor: last === undefined ? null : Buffer.from(JSON.stringify([last.created_at, last.id])).toString('base64url') };
+    return { items: page.map((r) => toDto(r, now)), nextCursor: last === undefined ? null : encodeCursor(last.created_at, last.id) };
   }
 
   /**
@@ -219,7 +220,7 @@ export class ApiKeys {
     for (const row of rows) {
       const candidate = candidates.find((c) => c.version === Number(row.pepper_version));
       // The index narrows to one row; the comparison that decides is constant-time.
-      if (candidate === undefined || !equal(candidate.hash, row.key_hash)) continue;
+      if (candidate === undefined || !TokenHasher.equal(candidate.hash, row.key_hash)) continue;
       const revoked = row.revoked_at !== null || row.disabled_at !== null;
       const allowed = new Set(this.#scopesOf(parseList(row.roles)));
       const scopes = parseList(row.scopes).filter((s) => allowed.has(s));
@@ -299,29 +300,4 @@ function toDto(row: Row, now: number): ApiKeyDto {
     lastUsedAt: row.last_used_at,
     revokedAt: row.revoked_at,
   };
-}
-
-function parseList(text: string): string[] {
-  try {
-    const value = JSON.parse(text) as unknown;
-    return Array.isArray(value) ? value.filter((r): r is string => typeof r === 'string') : [];
-  } catch {
-    return [];
-  }
-}
-
-function equal(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
-function decodeCursor(cursor: string): [string, string] {
-  try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'string') return [value[0], value[1]];
-  } catch {
-    // fall through
-  }
-  throw new RampartError('RMP_VALIDATION_FAILED', { extensions: { errors: [{ pointer: '/query/cursor', detail: 'is not a cursor this API gave' }] } });
 }

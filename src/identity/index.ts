@@ -106,7 +106,20 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
       audit,
       secrets: secretKeys,
       apiKeys: apiKeySettings(identity),
-      limits: { login: limit('login', identity.limits.login), register: limit('register', identity.limits.register), refresh: limit('refresh', identity.limits.refresh) },
+      clients: {
+        env: identity.apiKeys.environment,
+        firstPartyId: identity.clientId,
+        defaultTokenTtlS: Math.floor((identity.clients.tokenTtl === undefined ? accessTtlMs : parseDuration(identity.clients.tokenTtl)) / 1000),
+        maxTokenTtlS: MAX_ACCESS_TTL_MS / 1000,
+        defaultOverlapMs: parseDuration(identity.clients.secretOverlap),
+      },
+      limits: {
+        login: limit('login', identity.limits.login),
+        register: limit('register', identity.limits.register),
+        refresh: limit('refresh', identity.limits.refresh),
+        clientAuth: limit('client-auth', identity.limits.clientAuth),
+        clientAuthIp: limit('client-auth-ip', identity.limits.clientAuthIp),
+      },
       settings: {
         registration: identity.registration,
         minPasswordLength: identity.passwords.minLength,

@@ -10,10 +10,15 @@ import type { Actor, ClientInfo, IdentityService } from './service.js';
 
 export type RouteHandler = (ctx: RequestContext, reply: FastifyReply) => Promise<unknown>;
 
+/** Renders a refusal in a format of the route's own (the OAuth endpoints answer as RFC 6749 §5.2 says). */
+export type ErrorRenderer = (reply: FastifyReply, error: RampartError, ctx: RequestContext) => FastifyReply;
+
 /** A route the gateway serves itself: an ordinary route (default policies apply) with a handler instead of an upstream. */
 export interface BuiltinRoute {
   route: RouteConfig;
   handler: RouteHandler;
+  /** Errors of this route (its policies' too) rendered this way instead of problem+json. */
+  renderError?: ErrorRenderer;
 }
 
 export const closed = { additionalProperties: false } as const;

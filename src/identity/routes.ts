@@ -11,9 +11,12 @@ import { randomSecret, TokenHasher } from './tokens.js';
 import type { IdentityConfig } from './schema.js';
 
 import { apiKeyRoutes } from './api-key-routes.js';
+import { clientRoutes } from './client-routes.js';
+import { ASSERTION_ALGORITHMS, CLIENT_AUTH_METHODS } from './clients.js';
+import { oauthRoutes } from './oauth.js';
 import { actorOf, clientOf, closed, denied, guarded, isAdmin, limit, Limit, NoQuery, requireAdmin, route, type BuiltinRoute } from './route-kit.js';
 
-export type { BuiltinRoute, RouteHandler } from './route-kit.js';
+export type { BuiltinRoute, ErrorRenderer, RouteHandler } from './route-kit.js';
 export { storeError } from './route-kit.js';
 
 const Email = Type.String({ minLength: 3, maxLength: 320 });
@@ -68,10 +71,18 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
   const metadata = JSON.stringify({
     issuer: config.issuer,
     jwks_uri: `${config.issuer}/.well-known/jwks.json`,
-    // Only what exists: first-party login is not an OAuth grant; client credentials and revocation come with issue 7.
+    // Only what exists (RFC 8414): no authorization endpoint (first-party login is not an OAuth grant).
+    token_endpoint: `${config.issuer}/oauth/token`,
+    revocation_endpoint: `${config.issuer}/oauth/revoke`,
+    introspection_endpoint: `${config.issuer}/oauth/introspect`,
     response_types_supported: [],
-    grant_types_supported: [],
-    token_endpoint_auth_methods_supported: [],
+    grant_types_supported: ['client_credentials'],
+    token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+    token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
+    revocation_endpoint_auth_methods_supported: [...CLIENT_AUTH_METHODS, 'none'],
+    revocation_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
+    introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+    introspection_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
     scopes_supported: [...new Set(Object.values(config.scopes).flat())],
     claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope', 'roles', 'sid'],
     access_token_signing_alg_values_supported: [config.tokens.algorithm],
@@ -309,6 +320,8 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
       }),
     },
     ...apiKeyRoutes(service),
+    ...clientRoutes(service),
+    ...oauthRoutes(config, service),
   ];
 }
 

@@ -118,6 +118,13 @@ export const IdentitySchema = Strict(
       },
       { description: 'API keys (`POST /api/v1/api-keys`, `rampart apikeys`), accepted by `api-key: { identity: true }`.', default: {} },
     ),
+    clients: Strict(
+      {
+        tokenTtl: Type.Optional(Duration({ description: 'Lifetime of client credentials access tokens (at most 1h; a client may have its own). Default: `tokens.accessTtl`.' })),
+        secretOverlap: Duration({ description: 'How long a rotated-out client secret keeps working next to the new one, when the rotation names no overlap (at most 30d).', default: '1d' }),
+      },
+      { description: 'OAuth 2.0 clients (client credentials grant at `POST /oauth/token`), managed with `/api/v1/clients` and `rampart clients`.', default: {} },
+    ),
     lockout: Strict(
       {
         threshold: Type.Integer({ minimum: 1, maximum: 100, description: 'Consecutive failed logins before the account is locked for a while.', default: 5 }),
@@ -132,6 +139,18 @@ export const IdentitySchema = Strict(
         login: PerIp('login attempts', 20, '1m'),
         register: PerIp('registrations', 10, '1h'),
         refresh: PerIp('refreshes', 60, '1m'),
+        clientAuth: Strict(
+          {
+            limit: Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Failed client authentications allowed per client id per window.', default: 10 }),
+            window: Duration({ description: 'The window the limit counts over.', default: '1m' }),
+          },
+          {
+            description:
+              'Per-client limit on failed authentications at the OAuth endpoints: past it, every attempt for that client id (right or wrong) is answered 429 with `Retry-After` until the window lets one more through.',
+            default: {},
+          },
+        ),
+        clientAuthIp: PerIp('failed client authentications', 30, '1m'),
       },
       { description: 'Per-IP rate limits on the authentication endpoints.', default: {} },
     ),

@@ -10,6 +10,7 @@ import { randomSecret, TokenHasher, type AccessTokens, type IssuedAccess } from 
 import type { SigningKeys } from './keys.js';
 import type { AuditSink } from '../observability/audit-sink.js';
 import { ApiKeys, type ApiKeySettings } from './api-keys.js';
+import { OAuthClients, type ClientSettings } from './clients.js';
 import type { SecretKeys } from './secret-keys.js';
 
 /** The account changed while a session was being made for it: the transaction is rolled back. */
@@ -91,11 +92,12 @@ export interface IdentityParts {
   passwords: PasswordHasher;
   revocation: Revocation;
   events: Events;
-  limits: { login: Limiter; register: Limiter; refresh: Limiter };
+  limits: { login: Limiter; register: Limiter; refresh: Limiter; clientAuth: Limiter; clientAuthIp: Limiter };
   settings: IdentitySettings;
   audit: AuditSink;
   secrets: SecretKeys;
   apiKeys: ApiKeySettings;
+  clients: ClientSettings;
 }
 
 type UserRow = Selectable<UserTable>;
@@ -120,6 +122,7 @@ export class IdentityService {
   readonly audit: AuditSink;
   readonly secrets: SecretKeys;
   readonly apiKeys: ApiKeys;
+  readonly clients: OAuthClients;
 
   constructor(parts: IdentityParts) {
     this.db = parts.db;
@@ -134,6 +137,7 @@ export class IdentityService {
     this.audit = parts.audit;
     this.secrets = parts.secrets;
     this.apiKeys = new ApiKeys({ db: parts.db, secrets: parts.secrets, revocation: parts.revocation, emit: (e, c) => this.emit(e, c), scopesOf: (roles) => this.scopesOf(roles), settings: parts.apiKeys });
+    this.clients = new OAuthClients({ db: parts.db, secrets: parts.secrets, tokens: parts.tokens, revocation: parts.revocation, emit: (e, c) => this.emit(e, c), auditId: (v) => this.hasher.auditId(v), settings: parts.clients });
   }
 
   // ── registration and login ───────────────────────────────────────────────────────────────
@@ -293,6 +297,38 @@ export class IdentityService {
     await this.#revokeFamilies([...families], 'logout', Date.now());
     if (actor.jti !== undefined && actor.exp !== undefined) await this.#denyAccess(actor.jti, actor.exp);
     this.emit({ type: 'authn_token_revoked', level: 'INFO', description: 'logout', args: [actor.id], actor: actor.id, subject: actor.id, data: { sessions: families.size } }, client);
+  }
+
+  /**
+   * A refresh token as introspection (RFC 7662) and revocation (RFC 7009) see it: undefined when
+   * unknown; `active` only while it could still be used (unspent, unrevoked, unexpired, its
+   * session live and newer than the user's not-before time, the account enabled).
+   */
+  async refreshTokenInfo(refreshToken: string, now = Date.now()): Promise<{ family: string; userId: string; clientId: string; active: boolean; exp: number; iat: number; scope: string } | undefined> {
+    const row = await this.db
+      .selectFrom('refresh_tokens as t')
+      .innerJoin('refresh_families as f', 'f.id', 't.family_id')
+      .innerJoin('users as u', 'u.id', 't.user_id')
+      .select(['t.family_id', 't.user_id', 't.issued_at', 't.expires_at', 't.used_at', 't.revoked_at', 'f.client_id', 'f.created_at as family_created_at', 'f.expires_at as family_expires_at', 'f.revoked_at as family_revoked_at', 'u.roles', 'u.disabled_at', 'u.tokens_not_before'])
+      .where('t.token_hash', '=', this.hasher.hash(refreshToken))
+      .executeTakeFirst();
+    if (row === undefined) return undefined;
+    const exp = Math.min(Date.parse(row.expires_at), Date.parse(row.family_expires_at));
+    const active =
+      row.used_at === null && row.revoked_at === null && row.family_revoked_at === null && exp > now && row.disabled_at === null && (row.tokens_not_before === null || row.family_created_at >= row.tokens_not_before);
+    return { family: row.family_id, userId: row.user_id, clientId: row.client_id, active, exp: Math.floor(exp / 1000), iat: Math.floor(Date.parse(row.issued_at) / 1000), scope: this.#scopes(parseRoles(row.roles)) };
+  }
+
+  /** Ends a session given by one of its refresh tokens (RFC 7009 §2.1: its access tokens too). */
+  async revokeSession(family: string, userId: string, actorId: string, client: ClientInfo): Promise<void> {
+    await this.#revokeFamilies([family], 'revoked', Date.now());
+    this.emit({ type: 'authn_token_revoked', level: 'INFO', description: 'session revoked at the revocation endpoint', args: [userId], actor: actorId, subject: userId, data: { kind: 'refresh_token', session: family } }, client);
+  }
+
+  /** Denylists one access token until it expires (RFC 7009), on every gateway sharing the revocation store. */
+  async revokeAccessToken(jti: string, exp: number, subject: string, actorId: string, client: ClientInfo): Promise<void> {
+    await this.#denyAccess(jti, exp);
+    this.emit({ type: 'authn_token_revoked', level: 'INFO', description: 'access token revoked at the revocation endpoint', args: [subject], actor: actorId, subject, data: { kind: 'access_token', jti: this.hasher.auditId(jti) } }, client);
   }
 
   /** Ends every session of the caller (or of a user, for an admin). */
