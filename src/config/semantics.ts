@@ -168,4 +168,7 @@ function checkIdentity(config: RampartConfig, source: Source, issues: ConfigIssu
   if (parseDuration(identity.lockout.baseDelay) > parseDuration(identity.lockout.maxDelay)) {
     issues.push(source.issue(['identity', 'lockout', 'baseDelay'], 'expected at most lockout.maxDelay'));
   }
+  if (parseDuration(identity.mfa.lockout.baseDelay) > parseDuration(identity.mfa.lockout.maxDelay)) {
+    issues.push(source.issue(['identity', 'mfa', 'lockout', 'baseDelay'], 'expected at most mfa.lockout.maxDelay'));
+  }
 }
