@@ -1,3 +1,4 @@
+import * as OTPAuth from 'otpauth';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startNotesBehindIdentity } from './helpers/identity.js';
 
@@ -12,7 +13,7 @@ afterEach(async () => {
 });
 
 describe('secrets never logged', () => {
-  it('no password, access or refresh token, one-time password, change token or invitation appears in any log line', async () => {
+  it('no password, access or refresh token, one-time password, change token, invitation, TOTP secret or code, recovery code or MFA token appears in any log line', async () => {
     const notes = await startNotesBehindIdentity({ backend: 'sqlite', identity: { registration: 'invite' } });
     open.push(notes);
     const id = notes.id;
@@ -36,6 +37,32 @@ describe('secrets never logged', () => {
     expect((await id.call('POST', '/api/v1/auth/register', { json: { email: 'ada@example.com', password, invite: invite.token } })).status).toBe(201);
     const ada = (await id.call('POST', '/api/v1/auth/login', { json: { email: 'ada@example.com', password } })).json<{ access_token: string; refresh_token: string }>();
     keep(ada.access_token, ada.refresh_token);
+    // The second factor: the TOTP secret, codes (right, wrong, replayed), recovery codes, MFA tokens.
+    const codes: string[] = [];
+    const totp = (secret: string, steps = 0) => OTPAuth.TOTP.generate({ secret: OTPAuth.Secret.fromBase32(secret), timestamp: Date.now() + steps * 30_000 });
+    const enrolment = (await id.call('POST', '/api/v1/users/me/mfa/enrol', { token: ada.access_token, json: { currentPassword: password } })).json<{ secret: string }>();
+    keep(enrolment.secret);
+    const first = totp(enrolment.secret);
+    codes.push(first);
+    const { recoveryCodes } = (await id.call('POST', '/api/v1/users/me/mfa/confirm', { token: ada.access_token, json: { code: first } })).json<{ recoveryCodes: string[] }>();
+    expect(recoveryCodes).toHaveLength(10);
+    keep(...recoveryCodes, ...recoveryCodes.map((c) => c.replace(/-/g, '')));
+    const mfaToken = (await id.call('POST', '/api/v1/auth/login', { json: { email: 'ada@example.com', password } })).json<{ mfaToken: string }>().mfaToken;
+    keep(mfaToken);
+    const wrongCode = first === '000000' ? '111111' : '000000';
+    codes.push(wrongCode);
+    await id.call('POST', '/api/v1/auth/mfa', { json: { mfaToken, code: wrongCode } });
+    await id.call('POST', '/api/v1/auth/mfa', { json: { mfaToken, code: first } });
+    // A token and a code in the query string (refused there, and still never logged).
+    await id.call('POST', `/api/v1/auth/mfa?mfaToken=${mfaToken}&code=${first}&recoveryCode=${recoveryCodes[1]!}`, { json: { mfaToken, recoveryCode: recoveryCodes[0] } });
+    const mfaToken2 = (await id.call('POST', '/api/v1/auth/login', { json: { email: 'ada@example.com', password } })).json<{ mfaToken: string }>().mfaToken;
+    keep(mfaToken2);
+    await id.call('POST', '/api/v1/auth/mfa', { json: { mfaToken: mfaToken2, recoveryCode: recoveryCodes[0] } });
+    const nextCode = totp(enrolment.secret, 1);
+    codes.push(nextCode);
+    const fresh = (await id.call('POST', '/api/v1/users/me/mfa/recovery-codes', { token: ada.access_token, json: { currentPassword: password, code: nextCode } })).json<{ recoveryCodes: string[] }>();
+    expect(fresh.recoveryCodes).toHaveLength(10);
+    keep(...fresh.recoveryCodes);
     // Failures with secrets in them: wrong passwords, bad and reused tokens, a token in the query.
     const wrong = 'not my passphrase at all 3';
     keep(wrong);
@@ -57,7 +84,7 @@ describe('secrets never logged', () => {
     // Access-log lines are written in batches: wait for the last request's line.
     await id.gw.logs.waitFor((l) => typeof l.path === 'string' && (l.path as string).endsWith('/api/v1/users/me'));
 
-    expect(secrets.length).toBeGreaterThanOrEqual(14);
+    expect(secrets.length).toBeGreaterThanOrEqual(14 + 1 + 20 + 2 + 10);
     const text = id.gw.logs.lines.map((l) => JSON.stringify(l)).join('\n');
     expect(id.gw.logs.lines.length).toBeGreaterThan(20);
     for (const secret of secrets) {
@@ -66,9 +93,14 @@ describe('secrets never logged', () => {
       if (secret.includes('.')) expect(text.includes(secret.split('.')[2]!)).toBe(false);
       else if (secret.length >= 40) expect(text.includes(secret.slice(10, 30))).toBe(false);
     }
+    // Six-digit codes could match any number by chance: a leak would be a string value or a query parameter.
+    for (const code of codes) for (const form of [`"${code}"`, `=${code}`]) expect(text.includes(form), `a log line holds a code (${form})`).toBe(false);
     // The audit table neither.
     const audit = JSON.stringify(await service.db.selectFrom('audit_events').selectAll().execute());
     for (const secret of secrets) expect(audit.includes(secret)).toBe(false);
+    for (const code of codes) expect(audit.includes(`"${code}"`) || audit.includes(`=${code}`)).toBe(false);
+    // The MFA flow was audited (so the check above looked at its events).
+    for (const type of ['authn_mfa_enrol', 'authn_mfa_enabled', 'authn_mfa_required', 'authn_mfa_fail', 'authn_mfa_recovery_used', 'authn_mfa_recovery_codes_created']) expect(audit).toContain(`"${type}"`);
     expect(audit).not.toContain('ada@example.com');
   });
 });

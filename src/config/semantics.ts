@@ -178,4 +178,7 @@ function checkIdentity(config: RampartConfig, source: Source, issues: ConfigIssu
   if (keyCache < 1000 || keyCache > 300_000) issues.push(source.issue(['identity', 'apiKeys', 'cacheTtl'], 'expected a duration between 1s and 5m'));
   if (parseDuration(keys.defaultTtl) < 60_000) issues.push(source.issue(['identity', 'apiKeys', 'defaultTtl'], 'expected at least 1m'));
   if (parseDuration(keys.defaultTtl) > parseDuration(keys.maxTtl)) issues.push(source.issue(['identity', 'apiKeys', 'defaultTtl'], 'expected at most apiKeys.maxTtl'));
+  if (parseDuration(identity.mfa.lockout.baseDelay) > parseDuration(identity.mfa.lockout.maxDelay)) {
+    issues.push(source.issue(['identity', 'mfa', 'lockout', 'baseDelay'], 'expected at most mfa.lockout.maxDelay'));
+  }
 }

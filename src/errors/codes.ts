@@ -118,6 +118,31 @@ export const errorCodes = {
     title: 'Current password is incorrect',
     doc: 'Changing a password needs the current one, and the one given does not match.',
   },
+  RMP_MFA_REQUIRED: {
+    status: 403,
+    title: 'Second factor required',
+    doc: 'The password was right and the account has TOTP on. Login answered with an `mfaToken` (5 minutes, single use), to send with a code from the authenticator app, or a recovery code, to `POST /api/v1/auth/mfa`. No session has started yet.',
+  },
+  RMP_MFA_ENROLMENT_REQUIRED: {
+    status: 403,
+    title: 'Second factor enrolment required',
+    doc: 'The password was right, a role of the account is in `identity.mfa.requireForRoles`, and the account has no TOTP yet. Login answered with an `mfaToken` that only sets TOTP up: `POST /api/v1/auth/mfa-enrol`, then `POST /api/v1/auth/mfa-enrol-confirm` with a first code, which starts the session.',
+  },
+  RMP_MFA_CODE_INVALID: {
+    status: 401,
+    title: 'Code not accepted',
+    doc: 'The TOTP code is wrong, was already used (each code, and each 30-second step, is accepted once), or is a recovery code that is unknown or used, or the second factor is locked after too many wrong codes: the answer is the same for all. Wait for the next code; after `identity.mfa.lockout.threshold` wrong codes in a row the second factor is locked for a while (see docs/identity.md).',
+  },
+  RMP_MFA_ALREADY_ENABLED: {
+    status: 409,
+    title: 'Second factor already on',
+    doc: 'TOTP is already on for this account. To move to a new device, disable it (password and a code) and enrol again, or ask an admin to reset it.',
+  },
+  RMP_MFA_NOT_ENROLLED: {
+    status: 409,
+    title: 'No second factor to use',
+    doc: 'Confirming needs a pending enrolment (start with `POST /api/v1/users/{id}/mfa/enrol`); disabling TOTP and new recovery codes need TOTP on.',
+  },
   RMP_CSRF_FAILED: {
     status: 403,
     title: 'CSRF check failed',

@@ -11,6 +11,7 @@ import { migrateToLatest } from '../storage/migrate.js';
 import type { RedisSettings, Stores } from '../stores/stores.js';
 import { SigningKeys } from './keys.js';
 import { loadMasterKey } from './master-key.js';
+import { Mfa } from './mfa.js';
 import { PasswordHasher } from './passwords.js';
 import { SecretKeys } from './secret-keys.js';
 import type { ApiKeySettings } from './api-keys.js';
@@ -95,11 +96,12 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
     await keys.ensure();
     const limit = (name: string, l: { limit: number; window: string }) =>
       createLimiter({ name: `identity-${name}`, algorithm: 'gcra', limit: l.limit, window: l.window, store: 'auto', onStoreFailure: 'open' }, { stores: deps.stores, redis: deps.redis, logger: deps.logger });
+    const hasher = new TokenHasher(secretKeys);
     const service = new IdentityService({
       db: storage.db,
       keys,
       tokens: new AccessTokens(keys, { issuer: identity.issuer, audience: identity.audience ?? [identity.issuer], clientId: identity.clientId, ttlMs: accessTtlMs }),
-      hasher: new TokenHasher(secretKeys),
+      hasher,
       passwords: new PasswordHasher(identity.passwords.argon2, { concurrency: identity.passwords.maxConcurrentHashes }),
       revocation: deps.stores.revocation(deps.redis),
       events: deps.events,
@@ -113,6 +115,19 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
         maxTokenTtlS: MAX_ACCESS_TTL_MS / 1000,
         defaultOverlapMs: parseDuration(identity.clients.secretOverlap),
       },
+      mfa: new Mfa({
+        db: storage.db,
+        master: master.key,
+        hasher,
+        keys,
+        tokenIssuer: identity.issuer,
+        events: deps.events,
+        settings: {
+          issuer: identity.mfa.issuer,
+          requireForRoles: identity.mfa.requireForRoles,
+          lockout: { threshold: identity.mfa.lockout.threshold, baseMs: parseDuration(identity.mfa.lockout.baseDelay), maxMs: parseDuration(identity.mfa.lockout.maxDelay) },
+        },
+      }),
       limits: {
         login: limit('login', identity.limits.login),
         register: limit('register', identity.limits.register),

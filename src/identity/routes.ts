@@ -6,7 +6,8 @@ import type { RequestContext } from '../gateway/context.js';
 import { DURATION_PATTERN, parseDuration } from '../config/units.js';
 import { check, queryObject, readBody, sendJson } from './http.js';
 import { parse as parseCookies, serialize as serializeCookie } from 'cookie';
-import type { Actor, IdentityService, TokenResponse } from './service.js';
+import type { Actor, IdentityService, MfaChallenge, TokenResponse } from './service.js';
+import type { SecondFactor } from './mfa.js';
 import { randomSecret, TokenHasher } from './tokens.js';
 import type { IdentityConfig } from './schema.js';
 
@@ -52,6 +53,16 @@ const AuditQuery = Type.Object(
   },
   closed,
 );
+const MfaToken = Type.String({ minLength: 16, maxLength: 4096 });
+// As authenticator apps show it: six digits, perhaps with a space in the middle.
+const TotpCode = Type.String({ pattern: '^[0-9]{3} ?[0-9]{3}$' });
+const RecoveryCode = Type.String({ minLength: 16, maxLength: 64 });
+const MfaLoginBody = Type.Object({ mfaToken: MfaToken, code: Type.Optional(TotpCode), recoveryCode: Type.Optional(RecoveryCode) }, closed);
+const MfaEnrolLoginBody = Type.Object({ mfaToken: MfaToken }, closed);
+const MfaConfirmLoginBody = Type.Object({ mfaToken: MfaToken, code: TotpCode }, closed);
+const MfaEnrolBody = Type.Object({ currentPassword: Password }, closed);
+const MfaConfirmBody = Type.Object({ code: TotpCode }, closed);
+const MfaReauthBody = Type.Object({ currentPassword: Password, code: Type.Optional(TotpCode), recoveryCode: Type.Optional(RecoveryCode) }, closed);
 
 /** Browser mode's cookies (`__Host-`: Secure, path /, no Domain; the proxy never forwards them). */
 const REFRESH_COOKIE = '__Host-rampart-refresh';
@@ -84,7 +95,7 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
     introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
     introspection_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
     scopes_supported: [...new Set(Object.values(config.scopes).flat())],
-    claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope', 'roles', 'sid'],
+    claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id', 'scope', 'roles', 'sid', 'amr'],
     access_token_signing_alg_values_supported: [config.tokens.algorithm],
   });
   const jwksMaxAge = Math.floor(parseDuration(config.keys.jwksMaxAge) / 1000);
@@ -154,6 +165,7 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
             if ('passwordChangeToken' in result) {
               throw new RampartError('RMP_PASSWORD_CHANGE_REQUIRED', { detail: 'Set a new password with this token at POST /api/v1/auth/password.', extensions: { error: 'password_change_required', passwordChangeToken: result.passwordChangeToken, expiresIn: result.expiresIn } });
             }
+            if ('mfaToken' in result) throw mfaChallenge(result);
             return sendTokens(reply, result);
           }
           case 'refresh': {
@@ -168,7 +180,24 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
           case 'password': {
             await limit(s.limits.login, ctx);
             const body = await readBody(ctx, PasswordChangeBody);
-            return sendTokens(reply, await s.completePasswordChange(body, client));
+            const result = await s.completePasswordChange(body, client);
+            if ('mfaToken' in result) throw mfaChallenge(result);
+            return sendTokens(reply, result);
+          }
+          case 'mfa': {
+            await limit(s.limits.login, ctx);
+            const body = await readBody(ctx, MfaLoginBody);
+            return sendTokens(reply, await s.completeMfaLogin({ mfaToken: body.mfaToken, ...secondFactor(body) }, client));
+          }
+          case 'mfa-enrol': {
+            await limit(s.limits.login, ctx);
+            const body = await readBody(ctx, MfaEnrolLoginBody);
+            return sendJson(reply, 200, await s.enrolMfaAtLogin(body, client));
+          }
+          case 'mfa-enrol-confirm': {
+            await limit(s.limits.login, ctx);
+            const body = await readBody(ctx, MfaConfirmLoginBody);
+            return sendTokens(reply, await s.confirmMfaAtLogin(body, client));
           }
           default:
             throw new RampartError('RMP_ROUTE_NOT_FOUND', { detail: 'No such authentication endpoint.' });
@@ -298,6 +327,62 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
       }),
     },
     {
+      route: route('identity-user-mfa', '/api/v1/users/:id/mfa', ['GET', 'DELETE'], true),
+      handler: run(async (s, ctx, reply) => {
+        const actor = actorOf(ctx);
+        check(NoQuery, queryObject(ctx.query), '/query');
+        if (ctx.request.method === 'DELETE') {
+          // A lost device: only an admin removes a second factor without one.
+          requireAdmin(s, actor, ctx);
+          if (!(await s.resetMfa(actor, ctx.params.id === 'me' ? actor.id : ctx.params.id!, clientOf(ctx)))) throw notFound();
+          return reply.code(204).header('cache-control', 'no-store').send();
+        }
+        const id = ownedTarget(s, actor, ctx);
+        if ((await s.getUser(id)) === undefined) throw notFound();
+        return sendJson(reply, 200, await s.mfa.status(id));
+      }),
+    },
+    {
+      route: route('identity-user-mfa-action', '/api/v1/users/:id/mfa/:action', ['POST'], true),
+      handler: run(async (s, ctx, reply) => {
+        const actor = actorOf(ctx);
+        const id = ctx.params.id === 'me' ? actor.id : ctx.params.id;
+        // Only the owner, who has the password and the device: admins reset instead.
+        if (id !== actor.id) {
+          denied(s, actor, ctx, 'second factor of another user');
+          throw notFound();
+        }
+        const client = clientOf(ctx);
+        const who = { client, actor: actor.id };
+        switch (ctx.params.action) {
+          case 'enrol': {
+            const body = await readBody(ctx, MfaEnrolBody);
+            const user = await s.checkOwnPassword(actor, body.currentPassword, client);
+            return sendJson(reply, 200, await s.mfa.enrol(actor.id, user.email, who));
+          }
+          case 'confirm': {
+            const body = await readBody(ctx, MfaConfirmBody);
+            return sendJson(reply, 200, { recoveryCodes: (await s.mfa.confirm(actor.id, body.code, who)).recoveryCodes });
+          }
+          case 'disable': {
+            const body = await readBody(ctx, MfaReauthBody);
+            const factor = secondFactor(body);
+            await s.checkOwnPassword(actor, body.currentPassword, client);
+            await s.mfa.disable(actor.id, factor, who);
+            return reply.code(204).header('cache-control', 'no-store').send();
+          }
+          case 'recovery-codes': {
+            const body = await readBody(ctx, MfaReauthBody);
+            const factor = secondFactor(body);
+            await s.checkOwnPassword(actor, body.currentPassword, client);
+            return sendJson(reply, 200, { recoveryCodes: await s.mfa.replaceRecoveryCodes(actor.id, factor, who) });
+          }
+          default:
+            throw new RampartError('RMP_ROUTE_NOT_FOUND', { detail: 'No such second-factor endpoint.' });
+        }
+      }),
+    },
+    {
       route: route('identity-invites', '/api/v1/invites', ['POST'], true),
       handler: run(async (s, ctx, reply) => {
         const actor = actorOf(ctx);
@@ -334,6 +419,25 @@ function ownedTarget(s: IdentityService, actor: Actor, ctx: RequestContext): str
   if (id === actor.id || isAdmin(actor)) return id;
   denied(s, actor, ctx, 'another user\'s record');
   throw notFound();
+}
+
+/** Login needs a second step: 403 with the MFA token (the same pattern as the password-change token). */
+function mfaChallenge(challenge: MfaChallenge): RampartError {
+  const extensions = { mfaToken: challenge.mfaToken, expiresIn: challenge.expiresIn };
+  if (challenge.mfa === 'required') {
+    return new RampartError('RMP_MFA_REQUIRED', { detail: 'Send a code from the authenticator app (or a recovery code) with this token to POST /api/v1/auth/mfa.', extensions: { error: 'mfa_required', ...extensions } });
+  }
+  return new RampartError('RMP_MFA_ENROLMENT_REQUIRED', {
+    detail: 'This account must use a second factor: set up TOTP with this token at POST /api/v1/auth/mfa-enrol, then confirm a first code at POST /api/v1/auth/mfa-enrol-confirm.',
+    extensions: { error: 'mfa_enrolment_required', ...extensions },
+  });
+}
+
+/** Exactly one of `code` and `recoveryCode`. */
+function secondFactor(body: { code?: string | undefined; recoveryCode?: string | undefined }): SecondFactor {
+  if (body.code !== undefined && body.recoveryCode === undefined) return { code: body.code };
+  if (body.recoveryCode !== undefined && body.code === undefined) return { recoveryCode: body.recoveryCode };
+  throw new RampartError('RMP_VALIDATION_FAILED', { extensions: { errors: [{ pointer: body.code === undefined ? '/code' : '/recoveryCode', detail: 'exactly one of code and recoveryCode is required' }] } });
 }
 
 function notFound(): RampartError {

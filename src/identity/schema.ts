@@ -134,6 +134,25 @@ export const IdentitySchema = Strict(
       },
       { description: 'Per-account lockout after failed logins (reset by a successful login).', default: {} },
     ),
+    mfa: Strict(
+      {
+        issuer: Type.String({ pattern: '^[^:]{1,64}$', 'x-expected': 'a name of 1 to 64 characters without ":"', description: 'The name authenticator apps show for the account (the `issuer` of the otpauth URI and its label prefix).', default: 'Rampart' }),
+        requireForRoles: Type.Array(Type.String({ pattern: '^[a-z][a-z0-9_-]{0,63}$', description: 'A role name.' }), {
+          uniqueItems: true,
+          description: 'Roles whose accounts must use TOTP: a login with a role listed here and no TOTP yet must enrol before it gets a session (`[admin]`, say).',
+          default: [],
+        }),
+        lockout: Strict(
+          {
+            threshold: Type.Integer({ minimum: 1, maximum: 100, description: 'Consecutive wrong codes (TOTP or recovery) before the second factor is locked for a while; counted apart from the password\'s failures.', default: 5 }),
+            baseDelay: Duration({ description: 'First lock duration; doubled for each further wrong code.', default: '30s' }),
+            maxDelay: Duration({ description: 'Longest lock.', default: '15m' }),
+          },
+          { description: 'Per-account lockout after wrong second-factor codes (reset by a right one).', default: {} },
+        ),
+      },
+      { description: 'Multi-factor authentication: TOTP (RFC 6238) with single-use recovery codes.', default: {} },
+    ),
     limits: Strict(
       {
         login: PerIp('login attempts', 20, '1m'),

@@ -12,6 +12,8 @@ import type { AuditSink } from '../observability/audit-sink.js';
 import { ApiKeys, type ApiKeySettings } from './api-keys.js';
 import { OAuthClients, type ClientSettings } from './clients.js';
 import type { SecretKeys } from './secret-keys.js';
+import type { Mfa, MfaMethod, SecondFactor } from './mfa.js';
+import type { MfaPurpose, MfaTokenClaims } from './mfa-tokens.js';
 
 /** The account changed while a session was being made for it: the transaction is rolled back. */
 class StaleAccount extends Error {
@@ -22,6 +24,10 @@ class StaleAccount extends Error {
 
 /** The largest `clockSkew` the jwt policy accepts (seconds): revocations outlive `exp` by it. */
 const MAX_SKEW_S = 300;
+
+/** RFC 8176 `amr` of a session: the password alone, or the password and a second factor (a TOTP or recovery code). */
+const AMR_PASSWORD: readonly string[] = ['pwd'];
+const AMR_MFA: readonly string[] = ['pwd', 'otp'];
 
 /** Far future: an account locked until an admin unlocks it. */
 export const LOCKED_FOREVER = '9999-12-31T23:59:59.999Z';
@@ -49,6 +55,13 @@ export interface TokenResponse {
   expires_in: number;
   refresh_token: string;
   scope: string;
+}
+
+/** Login needs a second step: a code (`required`), or setting TOTP up first (`enrolment`: a role of the account requires it). */
+export interface MfaChallenge {
+  mfa: 'required' | 'enrolment';
+  mfaToken: string;
+  expiresIn: number;
 }
 
 export interface UserDto {
@@ -98,6 +111,7 @@ export interface IdentityParts {
   secrets: SecretKeys;
   apiKeys: ApiKeySettings;
   clients: ClientSettings;
+  mfa: Mfa;
 }
 
 type UserRow = Selectable<UserTable>;
@@ -123,6 +137,7 @@ export class IdentityService {
   readonly secrets: SecretKeys;
   readonly apiKeys: ApiKeys;
   readonly clients: OAuthClients;
+  readonly mfa: Mfa;
 
   constructor(parts: IdentityParts) {
     this.db = parts.db;
@@ -138,6 +153,7 @@ export class IdentityService {
     this.secrets = parts.secrets;
     this.apiKeys = new ApiKeys({ db: parts.db, secrets: parts.secrets, revocation: parts.revocation, emit: (e, c) => this.emit(e, c), scopesOf: (roles) => this.scopesOf(roles), settings: parts.apiKeys });
     this.clients = new OAuthClients({ db: parts.db, secrets: parts.secrets, tokens: parts.tokens, revocation: parts.revocation, emit: (e, c) => this.emit(e, c), auditId: (v) => this.hasher.auditId(v), settings: parts.clients });
+    this.mfa = parts.mfa;
   }
 
   // ── registration and login ───────────────────────────────────────────────────────────────
@@ -181,7 +197,7 @@ export class IdentityService {
    * Checks credentials. Unknown user, wrong password, locked and disabled accounts all end in the
    * same RMP_LOGIN_FAILED after the same Argon2 work (a dummy verification for an unknown user).
    */
-  async login(input: { email: string; password: string }, client: ClientInfo): Promise<TokenResponse | { passwordChangeToken: string; expiresIn: number }> {
+  async login(input: { email: string; password: string }, client: ClientInfo): Promise<TokenResponse | { passwordChangeToken: string; expiresIn: number } | MfaChallenge> {
     const email = normalizeEmail(input.email, false);
     const user = email === undefined ? undefined : await this.#userByEmail(email);
     const failed = () => new RampartError('RMP_LOGIN_FAILED', { detail: 'The e-mail or password is not correct, or the account cannot log in right now.' });
@@ -207,6 +223,8 @@ export class IdentityService {
       this.emit({ type: 'authn_login_success', level: 'INFO', description: 'login with a one-time password: password change required', args: [fresh.id], actor: fresh.id, subject: fresh.id, data: { passwordChangeRequired: true } }, client);
       return { passwordChangeToken: change.token, expiresIn: change.exp - Math.floor(now / 1000) };
     }
+    const second = await this.#mfaPurpose(fresh);
+    if (second !== undefined) return this.#mfaChallenge(fresh, second, fresh.password_hash, client, now);
     const session = await this.#unlessStale(this.db.transaction().execute((trx) => this.#createSession(trx, fresh.id, fresh.password_hash, client, now)));
     if (session === undefined) throw failed();
     this.emit({ type: 'authn_login_success', level: 'INFO', description: 'login', args: [fresh.id], actor: fresh.id, subject: fresh.id }, client);
@@ -229,7 +247,7 @@ export class IdentityService {
       const row = await trx
         .selectFrom('refresh_tokens as t')
         .innerJoin('refresh_families as f', 'f.id', 't.family_id')
-        .select(['t.id', 't.family_id', 't.user_id', 't.expires_at', 't.used_at', 't.revoked_at', 'f.expires_at as family_expires_at', 'f.revoked_at as family_revoked_at', 'f.created_at as family_created_at'])
+        .select(['t.id', 't.family_id', 't.user_id', 't.expires_at', 't.used_at', 't.revoked_at', 'f.expires_at as family_expires_at', 'f.revoked_at as family_revoked_at', 'f.created_at as family_created_at', 'f.amr as family_amr'])
         .where('t.token_hash', '=', hash)
         .executeTakeFirst();
       if (row === undefined) return { kind: 'unknown' as const };
@@ -250,7 +268,7 @@ export class IdentityService {
         if (this.settings.reuseGraceMs > 0 && now - usedAt <= this.settings.reuseGraceMs) {
           const successor = await trx.selectFrom('refresh_tokens').select(['id', 'used_at', 'revoked_at']).where('token_hash', '=', this.hasher.hash(successorRaw)).executeTakeFirst();
           if (successor !== undefined && successor.used_at === null && successor.revoked_at === null) {
-            return { kind: 'grace' as const, row, user, access: await this.#issueAccess(trx, user, row.family_id, now) };
+            return { kind: 'grace' as const, row, user, access: await this.#issueAccess(trx, user, row.family_id, now, parseAmr(row.family_amr)) };
           }
         }
         await trx.updateTable('refresh_families').set({ revoked_at: iso(now), revoked_reason: 'reuse' }).where('id', '=', row.family_id).where('revoked_at', 'is', null).execute();
@@ -262,7 +280,7 @@ export class IdentityService {
         .values({ id: randomUUID(), family_id: row.family_id, user_id: row.user_id, token_hash: this.hasher.hash(successorRaw), issued_at: iso(now), expires_at: iso(expires), used_at: null, revoked_at: null, parent_id: row.id })
         .execute();
       await trx.updateTable('refresh_families').set({ last_used_at: iso(now) }).where('id', '=', row.family_id).execute();
-      return { kind: 'rotated' as const, row, user, access: await this.#issueAccess(trx, user, row.family_id, now) };
+      return { kind: 'rotated' as const, row, user, access: await this.#issueAccess(trx, user, row.family_id, now, parseAmr(row.family_amr)) };
     });
     if (outcome.kind === 'unknown') {
       this.emit({ type: 'authn_token_invalid', level: 'WARN', description: 'refresh with an unknown token', data: { token: this.hasher.auditId(refreshToken) } }, client);
@@ -361,8 +379,8 @@ export class IdentityService {
     return true;
   }
 
-  /** Sets a new password with the token login gave for a one-time password; then logs in. */
-  async completePasswordChange(input: { passwordChangeToken: string; newPassword: string }, client: ClientInfo): Promise<TokenResponse> {
+  /** Sets a new password with the token login gave for a one-time password; then logs in (or asks for the second factor). */
+  async completePasswordChange(input: { passwordChangeToken: string; newPassword: string }, client: ClientInfo): Promise<TokenResponse | MfaChallenge> {
     const claims = await this.tokens.verifyPasswordChange(input.passwordChangeToken);
     const refused = new RampartError('RMP_AUTH_TOKEN_INVALID', { detail: 'The password-change token is not valid; log in again with the one-time password.' });
     if (claims === undefined) throw refused;
@@ -372,6 +390,8 @@ export class IdentityService {
     // Hashed first (it may be shed with 503), then the token is spent: single use, a second use conflicts.
     const hash = await this.passwords.hash(input.newPassword);
     const now = Date.now();
+    // With a second factor on (or required), the new password is set but no session starts yet.
+    const second = await this.#mfaPurpose(user);
     // Spending the token, the new password and the session: all or nothing. The token is bound to
     // the one-time password it was given for (a reset since then voids it).
     const session = await this.#unlessStale(this.db.transaction().execute(async (trx) => {
@@ -386,10 +406,89 @@ export class IdentityService {
         .where('password_hash', '=', user.password_hash)
         .executeTakeFirst();
       if (Number(changed.numUpdatedRows) !== 1) return undefined;
-      return this.#createSession(trx, user.id, hash, client, now);
+      return second !== undefined ? ('second factor' as const) : this.#createSession(trx, user.id, hash, client, now);
     }));
     if (session === undefined) throw refused;
     this.emit({ type: 'user_password_changed', level: 'INFO', description: 'one-time password replaced', args: [user.id], actor: user.id, subject: user.id }, client);
+    if (session === 'second factor') return this.#mfaChallenge(user, second!, hash, client, now);
+    return this.#sessionStarted(session, client);
+  }
+
+  // ── second factor (TOTP) during login ───────────────────────────────────────────────────
+
+  /**
+   * Login's second step: the MFA token and a TOTP or recovery code. The code is used up, the token
+   * spent and the session (`amr: ["pwd","otp"]`) made in one transaction.
+   */
+  async completeMfaLogin(input: { mfaToken: string } & SecondFactor, client: ClientInfo): Promise<TokenResponse> {
+    const { user, claims } = await this.#mfaLogin(input.mfaToken, 'mfa');
+    const now = Date.now();
+    const factor: SecondFactor = input.recoveryCode !== undefined ? { recoveryCode: input.recoveryCode } : { code: input.code };
+    const done = await this.#unlessStale(this.mfa.verify(user.id, factor, { client, now }, (trx) => this.#mfaSession(trx, claims, user, client, now)));
+    if (done?.result === undefined) throw mfaTokenRefused();
+    return this.#mfaLoggedIn(done.result, done.method, client);
+  }
+
+  /** With an enrolment token: a new pending TOTP secret for the account (shown once). */
+  async enrolMfaAtLogin(input: { mfaToken: string }, client: ClientInfo): Promise<{ secret: string; otpauthUri: string; qrCode: string }> {
+    const { user } = await this.#mfaLogin(input.mfaToken, 'mfa-enrol');
+    return this.mfa.enrol(user.id, user.email, { client, actor: user.id });
+  }
+
+  /** With an enrolment token and a first code: TOTP on, recovery codes (shown once) and the session, all or nothing. */
+  async confirmMfaAtLogin(input: { mfaToken: string; code: string }, client: ClientInfo): Promise<TokenResponse & { recoveryCodes: string[] }> {
+    const { user, claims } = await this.#mfaLogin(input.mfaToken, 'mfa-enrol');
+    const now = Date.now();
+    const done = await this.#unlessStale(this.mfa.confirm(user.id, input.code, { client, actor: user.id, now }, (trx) => this.#mfaSession(trx, claims, user, client, now)));
+    if (done?.result === undefined) throw mfaTokenRefused();
+    return { ...this.#mfaLoggedIn(done.result, 'totp', client), recoveryCodes: done.recoveryCodes };
+  }
+
+  /** Admin: removes a user's second factor (a lost device) and ends every session of theirs; false when the user does not exist. */
+  async resetMfa(actor: Actor, id: string, client: ClientInfo): Promise<boolean> {
+    if ((await this.#user(id)) === undefined) return false;
+    await this.mfa.reset(id, { client, actor: actor.id });
+    await this.logoutAll(id, actor.id, client, 'mfa_reset');
+    return true;
+  }
+
+  /** The second step a login needs, if any: a code when TOTP is on, an enrolment when a role of the account requires one. */
+  async #mfaPurpose(user: UserRow): Promise<MfaPurpose | undefined> {
+    if ((await this.mfa.state(user.id)) === 'on') return 'mfa';
+    return this.mfa.requiredFor(parseRoles(user.roles)) ? 'mfa-enrol' : undefined;
+  }
+
+  /** The MFA token (5 minutes, bound to the password hash the login was for) instead of a session. */
+  async #mfaChallenge(user: UserRow, purpose: MfaPurpose, passwordHash: string, client: ClientInfo, now: number): Promise<MfaChallenge> {
+    const issued = await this.mfa.tokens.issue(user.id, purpose, this.hasher.auditId(passwordHash), now);
+    const enrolment = purpose === 'mfa-enrol';
+    this.emit({ type: 'authn_mfa_required', level: 'INFO', description: enrolment ? 'password accepted; TOTP enrolment required' : 'password accepted; second factor required', args: [user.id], actor: user.id, subject: user.id, data: { enrolment } }, client);
+    return { mfa: enrolment ? 'enrolment' : 'required', mfaToken: issued.token, expiresIn: issued.exp - Math.floor(now / 1000) };
+  }
+
+  /** The account an MFA token was issued for, if the token is valid, unspent and the account unchanged (same password, not disabled). */
+  async #mfaLogin(token: string, purpose: MfaPurpose): Promise<{ user: UserRow; claims: MfaTokenClaims }> {
+    const claims = await this.mfa.tokens.verify(token, purpose);
+    if (claims === undefined) throw mfaTokenRefused();
+    const user = await this.#user(claims.sub);
+    if (user === undefined || user.disabled_at !== null || user.password_change_required === 1 || !TokenHasher.equal(claims.binding, this.hasher.auditId(user.password_hash))) throw mfaTokenRefused();
+    // Spent already: refused before any code is looked at (or counted).
+    const spent = await this.db.selectFrom('revoked_tokens').select('jti').where('jti', '=', `mfa:${claims.jti}`).executeTakeFirst();
+    if (spent !== undefined) throw mfaTokenRefused();
+    return { user, claims };
+  }
+
+  /** In the transaction that accepts the code: the MFA token is spent (once) and the session made. */
+  async #mfaSession(trx: Transaction<Database>, claims: MfaTokenClaims, user: UserRow, client: ClientInfo, now: number): Promise<{ user: UserRow; family: string; refresh: string; access: IssuedAccess }> {
+    const spent = await trx.insertInto('revoked_tokens').values({ jti: `mfa:${claims.jti}`, expires_at: iso(claims.exp * 1000) }).onConflict((oc) => oc.column('jti').doNothing()).executeTakeFirst();
+    // Used by a concurrent request: roll back (the code is not used up) and refuse.
+    if (numInserted(spent) !== 1) throw new StaleAccount();
+    return this.#createSession(trx, user.id, user.password_hash, client, now, AMR_MFA);
+  }
+
+  #mfaLoggedIn(session: { user: UserRow; family: string; refresh: string; access: IssuedAccess }, method: MfaMethod, client: ClientInfo): TokenResponse {
+    const id = session.user.id;
+    this.emit({ type: 'authn_login_success', level: 'INFO', description: `login with a second factor (${method === 'totp' ? 'TOTP code' : 'recovery code'})`, args: [id], actor: id, subject: id, data: { mfa: method } }, client);
     return this.#sessionStarted(session, client);
   }
 
@@ -616,7 +715,8 @@ export class IdentityService {
   async replayRevocations(now = Date.now()): Promise<void> {
     const horizon = iso(now - this.tokens.ttlSeconds * 1000 - (MAX_SKEW_S + 60) * 1000);
     const tokens = await this.db.selectFrom('revoked_tokens').select(['jti', 'expires_at']).where('expires_at', '>', iso(now)).execute();
-    for (const t of tokens) if (!t.jti.startsWith('pwc:')) await this.revocation.revokeToken(t.jti, Date.parse(t.expires_at) / 1000);
+    // Prefixed ids (`pwc:`, `mfa:`) are spent single-use tokens of this service, not access tokens.
+    for (const t of tokens) if (!/^[a-z]+:/.test(t.jti)) await this.revocation.revokeToken(t.jti, Date.parse(t.expires_at) / 1000);
     const users = await this.db.selectFrom('users').select(['id', 'tokens_not_before']).where('tokens_not_before', '>', horizon).execute();
     for (const u of users) await this.revocation.revokeSubject(u.id, Date.parse(u.tokens_not_before!) / 1000);
   }
@@ -720,7 +820,7 @@ export class IdentityService {
    * with its roles as they are now (regression test session-from-stale-account). Otherwise the
    * transaction is rolled back with StaleAccount.
    */
-  async #createSession(trx: Transaction<Database>, userId: string, expectedHash: string, client: ClientInfo, now: number): Promise<{ user: UserRow; family: string; refresh: string; access: IssuedAccess }> {
+  async #createSession(trx: Transaction<Database>, userId: string, expectedHash: string, client: ClientInfo, now: number, amr = AMR_PASSWORD): Promise<{ user: UserRow; family: string; refresh: string; access: IssuedAccess }> {
     let query = trx.selectFrom('users').selectAll().where('id', '=', userId);
     if (trx.getExecutor().adapter instanceof PostgresAdapter) query = query.forShare();
     const user = (await query.executeTakeFirst()) as UserRow | undefined;
@@ -730,13 +830,13 @@ export class IdentityService {
     const expires = now + this.settings.refreshAbsoluteMs;
     await trx
       .insertInto('refresh_families')
-      .values({ id: family, user_id: user.id, client_id: this.tokens.clientId, created_at: iso(now), expires_at: iso(expires), last_used_at: iso(now), revoked_at: null, revoked_reason: null, client_ip: client.ip || null, user_agent: client.userAgent?.slice(0, 256) ?? null })
+      .values({ id: family, user_id: user.id, client_id: this.tokens.clientId, created_at: iso(now), expires_at: iso(expires), last_used_at: iso(now), revoked_at: null, revoked_reason: null, client_ip: client.ip || null, user_agent: client.userAgent?.slice(0, 256) ?? null, amr: amr === AMR_PASSWORD ? null : JSON.stringify(amr) })
       .execute();
     await trx
       .insertInto('refresh_tokens')
       .values({ id: randomUUID(), family_id: family, user_id: user.id, token_hash: this.hasher.hash(refresh), issued_at: iso(now), expires_at: iso(Math.min(expires, now + this.settings.refreshIdleMs)), used_at: null, revoked_at: null, parent_id: null })
       .execute();
-    return { user, family, refresh, access: await this.#issueAccess(trx, user, family, now) };
+    return { user, family, refresh, access: await this.#issueAccess(trx, user, family, now, amr) };
   }
 
   #sessionStarted(session: { user: UserRow; family: string; refresh: string; access: IssuedAccess }, client: ClientInfo): TokenResponse {
@@ -745,9 +845,9 @@ export class IdentityService {
     return this.#tokenResponse(session.access, session.refresh, user);
   }
 
-  async #issueAccess(db: Kysely<Database> | Transaction<Database>, user: UserRow, family: string, now: number): Promise<IssuedAccess> {
+  async #issueAccess(db: Kysely<Database> | Transaction<Database>, user: UserRow, family: string, now: number, amr: readonly string[]): Promise<IssuedAccess> {
     const roles = parseRoles(user.roles);
-    const access = await this.tokens.issue({ sub: user.id, roles, scope: this.#scopes(roles), sid: family }, now);
+    const access = await this.tokens.issue({ sub: user.id, roles, scope: this.#scopes(roles), sid: family, amr }, now);
     await db.insertInto('access_tokens').values({ jti: access.jti, family_id: family, user_id: user.id, expires_at: iso(access.exp * 1000) }).execute();
     return access;
   }
@@ -861,6 +961,10 @@ export class IdentityService {
   }
 }
 
+function mfaTokenRefused(): RampartError {
+  return new RampartError('RMP_AUTH_TOKEN_INVALID', { detail: 'The MFA token is not valid (expired, used, or the password changed): log in again.' });
+}
+
 function toDto(row: UserRow, now: number): UserDto {
   const locked = row.locked_until !== null && Date.parse(row.locked_until) > now;
   return {
@@ -872,6 +976,17 @@ function toDto(row: UserRow, now: number): UserDto {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
+}
+
+/** A session's `amr` as stored (null: the password alone). */
+function parseAmr(text: string | null): readonly string[] {
+  if (text === null) return AMR_PASSWORD;
+  try {
+    const value = JSON.parse(text) as unknown;
+    return Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string') ? (value as string[]) : AMR_PASSWORD;
+  } catch {
+    return AMR_PASSWORD;
+  }
 }
 
 function parseRoles(text: string): string[] {

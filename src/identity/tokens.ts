@@ -54,6 +54,8 @@ export interface AccessClaims {
   roles: readonly string[];
   /** The login session (refresh-token family). */
   sid: string;
+  /** How the session was authenticated (RFC 8176: `pwd`, and `otp` after a second factor). */
+  amr?: readonly string[] | undefined;
 }
 
 export interface IssuedAccess {
@@ -87,7 +89,7 @@ export class AccessTokens {
     // everywhere" is not caught by a not-before time of the same second.
     const iat = Math.floor(now) / 1000;
     const exp = Math.floor(now / 1000) + this.ttlSeconds;
-    const token = await new SignJWT({ client_id: this.clientId, scope: claims.scope, roles: [...claims.roles], sid: claims.sid, iat })
+    const token = await new SignJWT({ client_id: this.clientId, scope: claims.scope, roles: [...claims.roles], sid: claims.sid, ...(claims.amr !== undefined ? { amr: [...claims.amr] } : {}), iat })
       .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'at+jwt' })
       .setIssuer(this.issuer)
       .setSubject(claims.sub)
