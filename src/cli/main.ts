@@ -15,6 +15,7 @@ import { migrateToLatest } from '../storage/migrate.js';
 import { IdentityStartError, startIdentity, type IdentityRuntime } from '../identity/index.js';
 import { Stores } from '../stores/stores.js';
 import { CLIENT_AUTH_METHODS, type ClientAuthMethod } from '../identity/clients.js';
+import { rotateMasterKey } from '../identity/master-rotation.js';
 import type { JSONWebKeySet } from 'jose';
 import { RampartError } from '../errors/problem.js';
 
@@ -122,6 +123,23 @@ Examples:
       code = await withIdentity(opts.config, io, async (identity) => {
         if (!(await identity.service.keys.revoke(kid))) throw new Error(`no published key '${kid}'`);
         io.out(`revoked ${kid}; running gateways refuse its tokens from their next key refresh (identity.keys.refresh)`);
+      });
+    });
+
+  keys
+    .command('rotate-master')
+    .description('re-encrypt everything under identity.masterKey that was under a key in identity.previousMasterKeys (signing keys, TOTP secrets, server keys)')
+    .option('-c, --config <file>', 'config file', 'rampart.yaml')
+    .addHelpText(
+      'after',
+      '\nSteps:\n  1. put the new key in identity.masterKey and the old one in identity.previousMasterKeys, on every node (restart them)\n  2. rampart keys rotate-master -c rampart.yaml\n  3. remove identity.previousMasterKeys (restart again)',
+    )
+    .action(async (opts: { config: string }) => {
+      code = await withIdentity(opts.config, io, async (identity) => {
+        const done = await rotateMasterKey(identity.storage.db, identity.master);
+        io.out(`re-encrypted under master key ${identity.master.id}: ${done.signingKeys} signing keys, ${done.totpSecrets} TOTP secrets, ${done.serverKeys} server keys`);
+        io.out(`new API keys and client secrets use pepper version ${done.pepperVersion}; existing ones keep working`);
+        io.out('Now remove identity.previousMasterKeys from the config of every node.');
       });
     });
 

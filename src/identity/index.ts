@@ -10,7 +10,7 @@ import { openStorage, type Storage } from '../storage/database.js';
 import { migrateToLatest } from '../storage/migrate.js';
 import type { RedisSettings, Stores } from '../stores/stores.js';
 import { SigningKeys } from './keys.js';
-import { loadMasterKey } from './master-key.js';
+import { loadMasterKey, type MasterKey } from './master-key.js';
 import { Mfa } from './mfa.js';
 import { PasswordHasher } from './passwords.js';
 import { SecretKeys } from './secret-keys.js';
@@ -25,6 +25,8 @@ export interface IdentityRuntime {
   readonly link: IdentityLink;
   readonly storage: Storage;
   readonly audit: AuditSink;
+  /** The master key (and the previous ones being rotated away from). */
+  readonly master: MasterKey;
   /** The settings it started with (identity changes take effect on restart; reloads keep these). */
   readonly config: IdentityConfig;
   close(): Promise<void>;
@@ -176,6 +178,7 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
       service,
       storage,
       audit,
+      master: master.key,
       config: identity,
       link: identityLink(identity, { service }),
       async close() {

@@ -1,6 +1,6 @@
 import { createPublicKey, type KeyObject, type JsonWebKey as NodeJsonWebKey } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, errors, type JWK, type CryptoKey } from 'jose';
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../storage/schema.js';
 import type { MasterKey } from './master-key.js';
 
@@ -203,6 +203,19 @@ export class SigningKeys {
     this.#onChange?.({ kind: 'revoked', kid, activeFrom: at });
     await this.ensure(now);
     return true;
+  }
+
+  /** Master-key rotation, in the caller's transaction: every private key re-encrypted under the (new) master key. */
+  static async reencrypt(trx: Transaction<Database>, master: MasterKey): Promise<number> {
+    const rows = await trx.selectFrom('signing_keys').select(['kid', 'private_jwk_encrypted']).execute();
+    let reencrypted = 0;
+    for (const row of rows) {
+      if (master.isCurrent(row.private_jwk_encrypted, PURPOSE)) continue;
+      const jwk = master.decrypt(row.private_jwk_encrypted, PURPOSE);
+      await trx.updateTable('signing_keys').set({ private_jwk_encrypted: master.encrypt(jwk, PURPOSE) }).where('kid', '=', row.kid).execute();
+      reencrypted++;
+    }
+    return reencrypted;
   }
 
   /**

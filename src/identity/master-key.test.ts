@@ -19,6 +19,22 @@ describe('master key', () => {
     expect(key.derive('api-key-pepper', 1).equals(key.derive('api-key-pepper', 2))).toBe(false);
   });
 
+  it('a key being rotated to decrypts what the previous key encrypted, encrypts only under itself, and says which key a text is under', () => {
+    const oldSecret = randomBytes(32);
+    const old = new MasterKey(oldSecret);
+    const sealed = old.encrypt('secret', 'signing-keys');
+    const rotating = new MasterKey(randomBytes(32), [oldSecret]);
+    expect(rotating.rotating).toBe(true);
+    expect(rotating.decrypt(sealed, 'signing-keys')).toBe('secret');
+    expect(rotating.isCurrent(sealed, 'signing-keys')).toBe(false);
+    const again = rotating.encrypt('secret', 'signing-keys');
+    expect(rotating.isCurrent(again, 'signing-keys')).toBe(true);
+    expect(() => old.decrypt(again, 'signing-keys')).toThrow();
+    expect(() => rotating.decrypt(sealed, 'totp-secrets')).toThrow();
+    expect(() => new MasterKey(oldSecret, [oldSecret])).toThrow(/same as the master key/);
+    expect(() => loadMasterKey({ configured: undefined, previous: [oldSecret.toString('base64')], mode: 'development', dataDir: tmpdir() })).toThrow(/needs identity.masterKey/);
+  });
+
   it('development generates one key into dataDir (0600) and reuses it; production must be given one', () => {
     const dataDir = join(mkdtempSync(join(tmpdir(), 'rampart-mk-')), 'data');
     const first = loadMasterKey({ configured: undefined, mode: 'development', dataDir });

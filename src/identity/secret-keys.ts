@@ -80,7 +80,8 @@ export class SecretKeys {
 
   /**
    * Master-key rotation, in the caller's transaction: every stored key re-encrypted under the
-   * (new) master key, and a new credential pepper derived from it. Returns how many were re-encrypted.
+   * (new) master key and, when any was, a new credential pepper derived from it (credentials made
+   * from then on use it; older ones keep the version they name). Running it again changes nothing.
    */
   static async reencrypt(trx: Transaction<Database>, master: MasterKey, now = Date.now()): Promise<{ reencrypted: number; pepperVersion: number }> {
     const rows = await trx.selectFrom('secret_keys').selectAll().execute();
@@ -92,10 +93,11 @@ export class SecretKeys {
       reencrypted++;
     }
     const peppers = rows.filter((r) => r.purpose === 'credential-pepper').map((r) => Number(r.version));
-    const pepperVersion = (peppers.length === 0 ? 0 : Math.max(...peppers)) + 1;
+    const newest = peppers.length === 0 ? 0 : Math.max(...peppers);
+    if (reencrypted === 0) return { reencrypted, pepperVersion: newest };
     const keys = new SecretKeys(trx, master);
-    await keys.#insert(trx, 'credential-pepper', pepperVersion, now);
-    return { reencrypted, pepperVersion };
+    await keys.#insert(trx, 'credential-pepper', newest + 1, now);
+    return { reencrypted, pepperVersion: newest + 1 };
   }
 
   async #insert(db: Kysely<Database>, purpose: SecretPurpose, version: number, now: number): Promise<void> {
