@@ -1,6 +1,9 @@
 import * as OTPAuth from 'otpauth';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startNotesBehindIdentity } from './helpers/identity.js';
+import { generateKeyPair, exportJWK, SignJWT } from 'jose';
+import { randomUUID } from 'node:crypto';
+import { startUpstream } from './helpers/gateway.js';
+import { adminToken, startIdentityGateway, startNotesBehindIdentity, type IdentityGateway } from './helpers/identity.js';
 
 /**
  * Nothing secret reaches the logs: every password, token, one-time password and invitation this
@@ -11,6 +14,29 @@ const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
   for (const o of open.splice(0).reverse()) await o.close();
 });
+
+/** Every secret, searched for in every log line and audit row (whole, and recognizable pieces of long ones). */
+async function assertNotLogged(id: IdentityGateway, secrets: readonly string[], codes: readonly string[] = []): Promise<string> {
+  const service = id.gw.runtime.identity!.service;
+  const text = id.gw.logs.lines.map((l) => JSON.stringify(l)).join('\n');
+  expect(id.gw.logs.lines.length).toBeGreaterThan(20);
+  for (const secret of secrets) {
+    expect(text.includes(secret), `a log line holds a secret (${secret.slice(0, 6)}…)`).toBe(false);
+    // Tokens are long: no recognizable piece of one either (the JWT signature, the middle of an opaque token).
+    if (secret.includes('.')) expect(text.includes(secret.split('.')[2]!)).toBe(false);
+    else if (secret.length >= 40) expect(text.includes(secret.slice(10, 30))).toBe(false);
+  }
+  // Six-digit codes could match any number by chance: a leak would be a string value or a query parameter.
+  for (const code of codes) for (const form of [`"${code}"`, `=${code}`]) expect(text.includes(form), `a log line holds a code (${form})`).toBe(false);
+  // The audit table neither.
+  const audit = JSON.stringify(await service.db.selectFrom('audit_events').selectAll().execute());
+  for (const secret of secrets) {
+    expect(audit.includes(secret)).toBe(false);
+    if (secret.length >= 40 && !secret.includes('.')) expect(audit.includes(secret.slice(10, 30))).toBe(false);
+  }
+  for (const code of codes) expect(audit.includes(`"${code}"`) || audit.includes(`=${code}`)).toBe(false);
+  return audit;
+}
 
 describe('secrets never logged', () => {
   it('no password, access or refresh token, one-time password, change token, invitation, TOTP secret or code, recovery code or MFA token appears in any log line', async () => {
@@ -85,22 +111,70 @@ describe('secrets never logged', () => {
     await id.gw.logs.waitFor((l) => typeof l.path === 'string' && (l.path as string).endsWith('/api/v1/users/me'));
 
     expect(secrets.length).toBeGreaterThanOrEqual(14 + 1 + 20 + 2 + 10);
-    const text = id.gw.logs.lines.map((l) => JSON.stringify(l)).join('\n');
-    expect(id.gw.logs.lines.length).toBeGreaterThan(20);
-    for (const secret of secrets) {
-      expect(text.includes(secret), `a log line holds a secret (${secret.slice(0, 6)}…)`).toBe(false);
-      // Tokens are long: no recognizable piece of one either (the JWT signature, the middle of an opaque token).
-      if (secret.includes('.')) expect(text.includes(secret.split('.')[2]!)).toBe(false);
-      else if (secret.length >= 40) expect(text.includes(secret.slice(10, 30))).toBe(false);
-    }
-    // Six-digit codes could match any number by chance: a leak would be a string value or a query parameter.
-    for (const code of codes) for (const form of [`"${code}"`, `=${code}`]) expect(text.includes(form), `a log line holds a code (${form})`).toBe(false);
-    // The audit table neither.
-    const audit = JSON.stringify(await service.db.selectFrom('audit_events').selectAll().execute());
-    for (const secret of secrets) expect(audit.includes(secret)).toBe(false);
-    for (const code of codes) expect(audit.includes(`"${code}"`) || audit.includes(`=${code}`)).toBe(false);
+    const audit = await assertNotLogged(id, secrets, codes);
     // The MFA flow was audited (so the check above looked at its events).
     for (const type of ['authn_mfa_enrol', 'authn_mfa_enabled', 'authn_mfa_required', 'authn_mfa_fail', 'authn_mfa_recovery_used', 'authn_mfa_recovery_codes_created']) expect(audit).toContain(`"${type}"`);
     expect(audit).not.toContain('ada@example.com');
+  });
+  it('no API key, client secret, client token or client assertion appears in any log line or audit row, whatever endpoint or failure it went through', async () => {
+    const upstream = await startUpstream();
+    open.push(upstream);
+    const id = await startIdentityGateway({
+      backend: 'sqlite',
+      identity: { scopes: { user: ['notes:read'], admin: ['notes:read'] } },
+      upstreams: { notes: { targets: [{ url: upstream.url }] } },
+      routes: [{ name: 'notes', match: { path: '/api/notes/*' }, upstream: 'notes', policies: { jwt: { identity: true }, 'api-key': { identity: true } } }],
+    });
+    open.push(id);
+    const secrets: string[] = [];
+    const keep = (...values: (string | undefined)[]) => {
+      for (const v of values) if (v !== undefined) secrets.push(v);
+    };
+    const admin = await adminToken(id);
+    keep(admin);
+    const form = (path: string, params: Record<string, string>, headers: Record<string, string> = {}) =>
+      id.call('POST', path, { body: new URLSearchParams(params).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers } });
+    const basic = (c: string, secret: string) => ({ authorization: `Basic ${Buffer.from(`${c}:${secret}`).toString('base64')}` });
+
+    // API keys: made, used, used in the query string (refused), revoked at the endpoint, used again.
+    const key = (await id.call('POST', '/api/v1/api-keys', { token: admin, json: { name: 'k' } })).json<{ key: string }>().key;
+    keep(key);
+    expect((await id.call('GET', '/api/notes/1', { headers: { 'x-api-key': key } })).status).toBe(200);
+    await id.call('GET', `/api/notes/1?api_key=${key}`, { headers: { 'x-api-key': key } });
+    await id.call('GET', `/api/notes/1?key=${key}&token=${key}`);
+    await form('/oauth/revoke', { token: key, client_id: 'rampart' });
+    await id.call('GET', '/api/notes/1', { headers: { 'x-api-key': key } });
+    await id.call('GET', '/api/notes/1', { headers: { 'x-api-key': `${key.slice(0, -1)}x` } });
+
+    // Clients: a secret made and rotated, tokens by Basic and by post, wrong secrets, secrets in the URL.
+    const client = (await id.call('POST', '/api/v1/clients', { token: admin, json: { id: 'billing', name: 'B', scopes: ['notes:read'] } })).json<{ secret: string }>();
+    keep(client.secret);
+    const rotated = (await id.call('POST', '/api/v1/clients/billing/secrets', { token: admin, json: { overlap: '1h' } })).json<{ secret: string }>();
+    keep(rotated.secret);
+    const token = (await form('/oauth/token', { grant_type: 'client_credentials' }, basic('billing', client.secret))).json<{ access_token: string }>().access_token;
+    keep(token);
+    await form('/oauth/token', { grant_type: 'client_credentials' }, basic('billing', `${rotated.secret}x`));
+    await form('/oauth/token', { grant_type: 'client_credentials', client_id: 'billing', client_secret: rotated.secret });
+    await id.call('POST', `/oauth/token?client_id=billing&client_secret=${rotated.secret}`, { body: 'grant_type=client_credentials', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect((await id.call('GET', '/api/notes/1', { token })).status).toBe(200);
+    await form('/oauth/introspect', { token }, basic('billing', rotated.secret));
+    await form('/oauth/introspect', { token: key }, basic('billing', rotated.secret));
+    await form('/oauth/revoke', { token }, basic('billing', rotated.secret));
+
+    // A private_key_jwt client: its assertion, used twice (the second is a replay).
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    await id.call('POST', '/api/v1/clients', { token: admin, json: { id: 'signer', name: 'S', scopes: ['notes:read'], authMethod: 'private_key_jwt', jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: 'k' }] } } });
+    const assertion = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k' }).setIssuer('signer').setSubject('signer').setAudience('https://localhost/oauth/token').setExpirationTime('1m').setJti(randomUUID()).sign(privateKey);
+    keep(assertion);
+    const assertionForm = { grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion };
+    const signed = (await form('/oauth/token', assertionForm)).json<{ access_token: string }>().access_token;
+    keep(signed);
+    await form('/oauth/token', assertionForm);
+
+    await id.gw.runtime.identity!.audit.flush();
+    await id.gw.logs.waitFor((l) => typeof l.path === 'string' && l.path === '/oauth/token' && l.status === 401);
+    expect(secrets).toHaveLength(7);
+    const audit = await assertNotLogged(id, secrets);
+    for (const type of ['authn_token_created', 'authn_token_revoked', 'authn_login_fail', 'client_created']) expect(audit).toContain(`"${type}"`);
   });
 });
