@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { assertNoSecrets, postgresAvailable, startIdentityGateway, type IdentityGateway, type Reply } from './helpers/identity.js';
+import { comparable, assertNoSecrets, postgresAvailable, startIdentityGateway, type IdentityGateway, type Reply } from './helpers/identity.js';
 
 /** Login, lockout, registration modes and the one-time password, on both backends. */
 
@@ -17,15 +17,6 @@ async function gateway(backend: 'sqlite' | 'postgres', identity: Record<string, 
 
 const PASSWORD = 'a long enough passphrase 7';
 
-/** The answer without what differs per request: the request id (body and header) and the date. */
-function comparable(r: Reply): string {
-  const body = r.json();
-  delete body.requestId;
-  const headers = { ...r.headers };
-  delete headers['x-request-id'];
-  delete headers.date;
-  return JSON.stringify({ status: r.status, headers, body, length: r.text.length });
-}
 
 for (const backend of ['sqlite', 'postgres'] as const) {
   describe.skipIf(backend === 'postgres' && !pgUp)(`login and registration on ${backend}`, () => {

@@ -1,6 +1,6 @@
 import * as OTPAuth from 'otpauth';
 import { afterEach, describe, expect, it } from 'vitest';
-import { assertNoSecrets, postgresAvailable, startIdentityGateway, startNotesBehindIdentity, type IdentityGateway, type Reply } from './helpers/identity.js';
+import { comparable, assertNoSecrets, postgresAvailable, startIdentityGateway, startNotesBehindIdentity, type IdentityGateway, type Reply } from './helpers/identity.js';
 import type { TestUpstream } from './helpers/gateway.js';
 
 /**
@@ -34,15 +34,6 @@ function wrongCode(secret: string): string {
 }
 const claimsOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
 
-/** The answer without what differs per request: the request id (body and header) and the date. */
-function comparable(r: Reply): string {
-  const body = r.json();
-  delete body.requestId;
-  const headers = { ...r.headers };
-  delete headers['x-request-id'];
-  delete headers.date;
-  return JSON.stringify({ status: r.status, headers, body });
-}
 
 function problem(reply: Reply, status: number, code: string): Record<string, unknown> {
   expect(reply.status, reply.text).toBe(status);

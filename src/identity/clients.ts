@@ -6,7 +6,7 @@ import type { SecurityEvent } from '../observability/events.js';
 import type { Revocation } from '../revocation/revocation.js';
 import type { ClientSecretTable, Database, OAuthClientTable } from '../storage/schema.js';
 import { credentialHash, isCredential, newCredential, shownPrefix, type CredentialEnvironment } from './credentials.js';
-import { isUniqueViolation, iso, parseList } from './rows.js';
+import { isUniqueViolation, iso, numInserted, parseList } from './rows.js';
 import type { SecretKeys } from './secret-keys.js';
 import type { ClientInfo } from './service.js';
 import { TokenHasher, type AccessTokens } from './tokens.js';
@@ -417,7 +417,7 @@ export class OAuthClients {
       .values({ jti: `cla:${row.id}:${this.#auditId(payload.jti)}`, expires_at: iso((exp + 60) * 1000) })
       .onConflict((oc) => oc.column('jti').doNothing())
       .executeTakeFirst();
-    if (Number(used.numInsertedOrUpdatedRows ?? 0n) !== 1) throw this.#failed(row.id, 'assertion replayed', client);
+    if (numInserted(used) !== 1) throw this.#failed(row.id, 'assertion replayed', client);
   }
 
   #checkScopes(actorId: string, ceiling: ReadonlySet<string> | undefined, scopes: readonly string[], client: ClientInfo): string[] {

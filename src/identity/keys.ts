@@ -210,9 +210,9 @@ export class SigningKeys {
     const rows = await trx.selectFrom('signing_keys').select(['kid', 'private_jwk_encrypted']).execute();
     let reencrypted = 0;
     for (const row of rows) {
-      if (master.isCurrent(row.private_jwk_encrypted, PURPOSE)) continue;
-      const jwk = master.decrypt(row.private_jwk_encrypted, PURPOSE);
-      await trx.updateTable('signing_keys').set({ private_jwk_encrypted: master.encrypt(jwk, PURPOSE) }).where('kid', '=', row.kid).execute();
+      const sealed = master.reencrypted(row.private_jwk_encrypted, PURPOSE);
+      if (sealed === undefined) continue;
+      await trx.updateTable('signing_keys').set({ private_jwk_encrypted: sealed }).where('kid', '=', row.kid).execute();
       reencrypted++;
     }
     return reencrypted;

@@ -64,6 +64,15 @@ export class MasterKey {
     }
   }
 
+  /**
+   * For a master-key rotation: the text encrypted anew under this key when a previous key had
+   * encrypted it; undefined when this key already had (nothing to do). Throws when no key opens it.
+   */
+  reencrypted(ciphertext: string, purpose: string): string | undefined {
+    if (this.isCurrent(ciphertext, purpose)) return undefined;
+    return this.encrypt(this.decrypt(ciphertext, purpose), purpose);
+  }
+
   /** Whether this key (not a previous one) encrypted the text. */
   isCurrent(ciphertext: string, purpose: string): boolean {
     try {

@@ -7,6 +7,7 @@ import type { SigningKeys } from './keys.js';
 import type { MasterKey } from './master-key.js';
 import { MfaTokens } from './mfa-tokens.js';
 import type { ClientInfo } from './service.js';
+import { iso } from './rows.js';
 import type { TokenHasher } from './tokens.js';
 import { generateSecret, otpauthUri, qrCodeDataUrl, verify as verifyTotp } from './totp.js';
 
@@ -71,7 +72,6 @@ class CodeSpent extends Error {
   }
 }
 
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
  * TOTP second factor (RFC 6238) and recovery codes, over `user_mfa` and `recovery_codes`.
@@ -255,9 +255,9 @@ export class Mfa {
     const rows = await trx.selectFrom('user_mfa').select(['user_id', 'secret_encrypted']).execute();
     let reencrypted = 0;
     for (const row of rows) {
-      if (master.isCurrent(row.secret_encrypted, TOTP_PURPOSE)) continue;
-      const plain = master.decrypt(row.secret_encrypted, TOTP_PURPOSE);
-      await trx.updateTable('user_mfa').set({ secret_encrypted: master.encrypt(plain, TOTP_PURPOSE) }).where('user_id', '=', row.user_id).where('secret_encrypted', '=', row.secret_encrypted).execute();
+      const sealed = master.reencrypted(row.secret_encrypted, TOTP_PURPOSE);
+      if (sealed === undefined) continue;
+      await trx.updateTable('user_mfa').set({ secret_encrypted: sealed }).where('user_id', '=', row.user_id).where('secret_encrypted', '=', row.secret_encrypted).execute();
       reencrypted++;
     }
     return reencrypted;

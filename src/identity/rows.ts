@@ -35,3 +35,8 @@ export function isUniqueViolation(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
+
+/** Rows an `INSERT … ON CONFLICT DO NOTHING` inserted (Kysely reports it per dialect). */
+export function numInserted(result: { numInsertedOrUpdatedRows?: bigint | undefined }): number {
+  return Number(result.numInsertedOrUpdatedRows ?? 0n);
+}

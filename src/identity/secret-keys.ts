@@ -87,9 +87,9 @@ export class SecretKeys {
     const rows = await trx.selectFrom('secret_keys').selectAll().execute();
     let reencrypted = 0;
     for (const row of rows) {
-      if (master.isCurrent(row.value_encrypted, ENCRYPTION_PURPOSE)) continue;
-      const value = master.decrypt(row.value_encrypted, ENCRYPTION_PURPOSE);
-      await trx.updateTable('secret_keys').set({ value_encrypted: master.encrypt(value, ENCRYPTION_PURPOSE) }).where('purpose', '=', row.purpose).where('version', '=', row.version).execute();
+      const sealed = master.reencrypted(row.value_encrypted, ENCRYPTION_PURPOSE);
+      if (sealed === undefined) continue;
+      await trx.updateTable('secret_keys').set({ value_encrypted: sealed }).where('purpose', '=', row.purpose).where('version', '=', row.version).execute();
       reencrypted++;
     }
     const peppers = rows.filter((r) => r.purpose === 'credential-pepper').map((r) => Number(r.version));

@@ -11,6 +11,7 @@ import type { SigningKeys } from './keys.js';
 import type { AuditSink } from '../observability/audit-sink.js';
 import { ApiKeys, type ApiKeySettings } from './api-keys.js';
 import { OAuthClients, type ClientSettings } from './clients.js';
+import { decodeCursor, encodeCursor, isUniqueViolation, iso, numInserted, parseList } from './rows.js';
 import type { SecretKeys } from './secret-keys.js';
 import type { Mfa, MfaMethod, SecondFactor } from './mfa.js';
 import type { MfaPurpose, MfaTokenClaims } from './mfa-tokens.js';
@@ -116,7 +117,6 @@ export interface IdentityParts {
 
 type UserRow = Selectable<UserTable>;
 
-const iso = (ms: number) => new Date(ms).toISOString();
 const EMAIL = /^[^\s@"<>()[\]\\,;:]{1,64}@[^\s@"<>()[\]\\,;:]{1,253}\.[^\s@"<>()[\]\\,;:]{1,63}$/;
 
 /**
@@ -179,7 +179,7 @@ export class IdentityService {
         if (invite === undefined || invite.used_at !== null || Date.parse(invite.expires_at) <= now || (invite.email !== null && invite.email !== email)) return undefined;
         const spent = await trx.updateTable('invites').set({ used_at: iso(now), used_by: id }).where('id', '=', invite.id).where('used_at', 'is', null).executeTakeFirst();
         if (Number(spent.numUpdatedRows) !== 1) return undefined;
-        const inserted = await this.#insertUser(trx, { id, email, hash, roles: parseRoles(invite.roles), now, changeRequired: false });
+        const inserted = await this.#insertUser(trx, { id, email, hash, roles: parseList(invite.roles), now, changeRequired: false });
         if (!inserted) throw new RampartError('RMP_USER_EXISTS');
         return invite.id;
       });
@@ -334,7 +334,7 @@ export class IdentityService {
     const exp = Math.min(Date.parse(row.expires_at), Date.parse(row.family_expires_at));
     const active =
       row.used_at === null && row.revoked_at === null && row.family_revoked_at === null && exp > now && row.disabled_at === null && (row.tokens_not_before === null || row.family_created_at >= row.tokens_not_before);
-    return { family: row.family_id, userId: row.user_id, clientId: row.client_id, active, exp: Math.floor(exp / 1000), iat: Math.floor(Date.parse(row.issued_at) / 1000), scope: this.#scopes(parseRoles(row.roles)) };
+    return { family: row.family_id, userId: row.user_id, clientId: row.client_id, active, exp: Math.floor(exp / 1000), iat: Math.floor(Date.parse(row.issued_at) / 1000), scope: this.#scopes(parseList(row.roles)) };
   }
 
   /** Ends a session given by one of its refresh tokens (RFC 7009 §2.1: its access tokens too). */
@@ -455,7 +455,7 @@ export class IdentityService {
   /** The second step a login needs, if any: a code when TOTP is on, an enrolment when a role of the account requires one. */
   async #mfaPurpose(user: UserRow): Promise<MfaPurpose | undefined> {
     if ((await this.mfa.state(user.id)) === 'on') return 'mfa';
-    return this.mfa.requiredFor(parseRoles(user.roles)) ? 'mfa-enrol' : undefined;
+    return this.mfa.requiredFor(parseList(user.roles)) ? 'mfa-enrol' : undefined;
   }
 
   /** The MFA token (5 minutes, bound to the password hash the login was for) instead of a session. */
@@ -539,7 +539,7 @@ export class IdentityService {
   async updateUser(actor: Actor, id: string, patch: { email?: string | undefined; roles?: string[] | undefined; status?: 'active' | 'disabled' | undefined }, client: ClientInfo): Promise<UserDto | undefined> {
     const user = await this.#user(id);
     if (user === undefined) return undefined;
-    const losesAdmin = parseRoles(user.roles).includes('admin') && ((patch.roles !== undefined && !patch.roles.includes('admin')) || patch.status === 'disabled');
+    const losesAdmin = parseList(user.roles).includes('admin') && ((patch.roles !== undefined && !patch.roles.includes('admin')) || patch.status === 'disabled');
     const now = Date.now();
     const set: Updateable<UserTable> = { updated_at: iso(now) };
     const changed: string[] = [];
@@ -584,13 +584,13 @@ export class IdentityService {
     const now = Date.now();
     const target = await this.#user(id);
     if (target === undefined) return false;
-    if (parseRoles(target.roles).includes('admin')) await this.db.transaction().execute((trx) => this.#keepAnAdmin(trx, id));
+    if (parseList(target.roles).includes('admin')) await this.db.transaction().execute((trx) => this.#keepAnAdmin(trx, id));
     await this.#endAllSessions(id, 'deleted', now);
     await this.apiKeys.revokeAllOf(id, actor.id, client, 'user_deleted');
     await this.db.deleteFrom('access_tokens').where('user_id', '=', id).execute();
     await this.db.transaction().execute(async (trx) => {
       // Checked again with the rows locked: two admins removing each other at once leave one.
-      if (parseRoles(target.roles).includes('admin')) await this.#keepAnAdmin(trx, id);
+      if (parseList(target.roles).includes('admin')) await this.#keepAnAdmin(trx, id);
       // Invitations addressed to them keep no trace of the address; unused ones die with them.
       await trx.updateTable('invites').set({ email: null, expires_at: iso(now) }).where('email', '=', target.email).where('used_at', 'is', null).execute();
       await trx.updateTable('invites').set({ email: null }).where('email', '=', target.email).execute();
@@ -846,7 +846,7 @@ export class IdentityService {
   }
 
   async #issueAccess(db: Kysely<Database> | Transaction<Database>, user: UserRow, family: string, now: number, amr: readonly string[]): Promise<IssuedAccess> {
-    const roles = parseRoles(user.roles);
+    const roles = parseList(user.roles);
     const access = await this.tokens.issue({ sub: user.id, roles, scope: this.#scopes(roles), sid: family, amr }, now);
     await db.insertInto('access_tokens').values({ jti: access.jti, family_id: family, user_id: user.id, expires_at: iso(access.exp * 1000) }).execute();
     return access;
@@ -868,7 +868,7 @@ export class IdentityService {
   }
 
   #tokenResponse(access: IssuedAccess, refresh: string, user: UserRow): TokenResponse {
-    return { access_token: access.token, token_type: 'Bearer', expires_in: this.tokens.ttlSeconds, refresh_token: refresh, scope: this.#scopes(parseRoles(user.roles)) };
+    return { access_token: access.token, token_type: 'Bearer', expires_in: this.tokens.ttlSeconds, refresh_token: refresh, scope: this.#scopes(parseList(user.roles)) };
   }
 
   #scopes(roles: readonly string[]): string {
@@ -970,7 +970,7 @@ function toDto(row: UserRow, now: number): UserDto {
   return {
     id: row.id,
     email: row.email,
-    roles: parseRoles(row.roles),
+    roles: parseList(row.roles),
     status: row.disabled_at !== null ? 'disabled' : locked ? 'locked' : 'active',
     passwordChangeRequired: row.password_change_required === 1,
     createdAt: row.created_at,
@@ -986,15 +986,6 @@ function parseAmr(text: string | null): readonly string[] {
     return Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string') ? (value as string[]) : AMR_PASSWORD;
   } catch {
     return AMR_PASSWORD;
-  }
-}
-
-function parseRoles(text: string): string[] {
-  try {
-    const value = JSON.parse(text) as unknown;
-    return Array.isArray(value) ? value.filter((r): r is string => typeof r === 'string') : [];
-  } catch {
-    return [];
   }
 }
 
@@ -1016,31 +1007,8 @@ function oneTimePassword(): string {
   return out;
 }
 
-function encodeCursor(createdAt: string, id: string): string {
-  return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): [string, string] {
-  try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'string') return [value[0], value[1]];
-  } catch {
-    // fall through
-  }
-  throw new RampartError('RMP_VALIDATION_FAILED', { extensions: { errors: [{ pointer: '/query/cursor', detail: 'is not a cursor this API gave' }] } });
-}
-
 /** A LIKE pattern's literal part, with `\\` as the escape character. */
 function likeEscape(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
-/** Rows an `INSERT … ON CONFLICT DO NOTHING` inserted (Kysely reports it per dialect). */
-function numInserted(result: { numInsertedOrUpdatedRows?: bigint | undefined; insertId?: bigint | undefined }): number {
-  return Number(result.numInsertedOrUpdatedRows ?? 0n);
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  const code = (error as { code?: unknown }).code;
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE';
-}

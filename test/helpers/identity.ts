@@ -175,3 +175,13 @@ export async function userToken(id: IdentityGateway, email: string, password = '
   const me = (await id.call('GET', '/api/v1/users/me', { token })).json<{ id: string }>();
   return { token, id: me.id };
 }
+
+/** An answer without what differs per request (the request id in body and header, the date), to compare answers byte for byte. */
+export function comparable(r: Reply): string {
+  const body = r.json();
+  delete body.requestId;
+  const headers = { ...r.headers };
+  delete headers['x-request-id'];
+  delete headers.date;
+  return JSON.stringify({ status: r.status, headers, body, length: r.text.length });
+}
