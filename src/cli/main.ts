@@ -267,7 +267,7 @@ Examples:
     .action(async (id: string, opts: { overlap?: string; config: string }) => {
       code = await withIdentity(opts.config, io, async (identity) => {
         const s = identity.service.clients;
-        const rotated = await s.rotateSecret('cli', id, opts.overlap === undefined ? s.settings.defaultOverlapMs : parseCliDuration(opts.overlap), CLI_CLIENT);
+        const rotated = await s.rotateSecret('cli', undefined, id, opts.overlap === undefined ? s.settings.defaultOverlapMs : parseCliDuration(opts.overlap), CLI_CLIENT);
         if (rotated === undefined) throw new Error(`no client '${id}'`);
         io.out(`client_secret: ${rotated.secret}`);
         io.out(`The previous secrets work until ${rotated.previousExpireAt}. This one is shown once.`);

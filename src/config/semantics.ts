@@ -178,6 +178,9 @@ function checkIdentity(config: RampartConfig, source: Source, issues: ConfigIssu
   if (keyCache < 1000 || keyCache > 300_000) issues.push(source.issue(['identity', 'apiKeys', 'cacheTtl'], 'expected a duration between 1s and 5m'));
   if (parseDuration(keys.defaultTtl) < 60_000) issues.push(source.issue(['identity', 'apiKeys', 'defaultTtl'], 'expected at least 1m'));
   if (parseDuration(keys.defaultTtl) > parseDuration(keys.maxTtl)) issues.push(source.issue(['identity', 'apiKeys', 'defaultTtl'], 'expected at most apiKeys.maxTtl'));
+  if (identity.mfa.lockout.threshold >= identity.mfa.lockout.permanentAfter) {
+    issues.push(source.issue(['identity', 'mfa', 'lockout', 'threshold'], 'expected fewer wrong codes than mfa.lockout.permanentAfter (otherwise the first lock is permanent)'));
+  }
   if (parseDuration(identity.mfa.lockout.baseDelay) > parseDuration(identity.mfa.lockout.maxDelay)) {
     issues.push(source.issue(['identity', 'mfa', 'lockout', 'baseDelay'], 'expected at most mfa.lockout.maxDelay'));
   }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely, Selectable } from 'kysely';
+import { PostgresAdapter, type Kysely, type Selectable } from 'kysely';
 import { RampartError } from '../errors/problem.js';
 import type { SecurityEvent } from '../observability/events.js';
 import { cachedKeySource, type FoundKey, type KeySource } from '../policies/api-key/policy.js';
@@ -106,14 +106,6 @@ export class ApiKeys {
       throw new RampartError('RMP_SCOPE_EXCEEDED', { detail: `An API key cannot grant scopes its creator does not have: ${beyond.join(', ')}.`, extensions: { scopes: beyond } });
     }
     const now = Date.now();
-    const live = await this.#db
-      .selectFrom('api_keys')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('user_id', '=', input.ownerId)
-      .where('revoked_at', 'is', null)
-      .where('expires_at', '>', iso(now))
-      .executeTakeFirstOrThrow();
-    if (Number(live.n) >= this.settings.maxPerUser) throw new RampartError('RMP_API_KEY_LIMIT', { detail: `A user may hold at most ${this.settings.maxPerUser} live API keys; revoke one first.` });
     const secret = newCredential('apiKey', this.settings.env);
     const pepper = this.#secrets.current('credential-pepper');
     const row: Row = {
@@ -130,7 +122,20 @@ export class ApiKeys {
       last_used_at: null,
       revoked_at: null,
     };
-    await this.#db.insertInto('api_keys').values(row).execute();
+    // Counted and inserted with the owner's row locked (PostgreSQL; SQLite runs one transaction at
+    // a time): keys made at once cannot pass the limit together.
+    await this.#db.transaction().execute(async (trx) => {
+      if (trx.getExecutor().adapter instanceof PostgresAdapter) await trx.selectFrom('users').select('id').where('id', '=', input.ownerId).forUpdate().execute();
+      const live = await trx
+        .selectFrom('api_keys')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('user_id', '=', input.ownerId)
+        .where('revoked_at', 'is', null)
+        .where('expires_at', '>', iso(now))
+        .executeTakeFirstOrThrow();
+      if (Number(live.n) >= this.settings.maxPerUser) throw new RampartError('RMP_API_KEY_LIMIT', { detail: `A user may hold at most ${this.settings.maxPerUser} live API keys; revoke one first.` });
+      await trx.insertInto('api_keys').values(row).execute();
+    });
     this.#emit({ type: 'authn_token_created', level: 'INFO', description: 'API key created', args: [input.ownerId], actor: creator.id, subject: input.ownerId, data: { kind: 'api_key', key: row.id, scopes: scopes.join(' '), expiresAt: row.expires_at } }, client);
     return { key: toDto(row, now), secret };
   }
@@ -228,7 +233,7 @@ export class ApiKeys {
         id: row.id,
         expiresAt: Date.parse(row.expires_at),
         consumer: Object.freeze({ id: row.user_id, type: 'apiKey' as const, scopes: Object.freeze(revoked ? [] : scopes), roles: Object.freeze([] as string[]), keyId: row.id }),
-        ...(revoked ? { revoked } : {}),
+        ...(revoked ? { revoked } : { used: () => this.#used.set(row.id, Date.now()) }),
       };
     }
     return undefined;
@@ -237,8 +242,8 @@ export class ApiKeys {
   /**
    * What the gateway uses: look-ups cached per key (by its SHA-256, never the key) for
    * `cacheTtl`, and re-read at once when the owner's tokens were cut off since it was loaded (a
-   * role change moves their not-before time in the revocation store). Uses are recorded for
-   * `lastUsedAt`.
+   * role change moves their not-before time in the revocation store). Accepted uses are recorded
+   * for `lastUsedAt` (the policy calls `used`).
    */
   #gatewaySource(): KeySource {
     const ttl = this.settings.cacheTtlMs;
@@ -249,7 +254,6 @@ export class ApiKeys {
         ttlMs: ttl,
         negativeTtlMs: ttl,
         stale: (found, loadedAt) => this.#revocation.isRevoked({ sub: found.consumer.id, iat: loadedAt / 1000 }),
-        onUse: (found) => this.#used.set(found.id, Date.now()),
       },
     );
   }

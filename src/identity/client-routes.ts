@@ -105,7 +105,7 @@ export function clientRoutes(service: IdentityService | undefined): BuiltinRoute
         requireAdmin(s, actor, ctx);
         const body = await readBody(ctx, RotateBody);
         const overlap = body.overlap === undefined ? s.clients.settings.defaultOverlapMs : parseDuration(body.overlap);
-        const rotated = await s.clients.rotateSecret(actor.id, ctx.params.id!, overlap, clientOf(ctx));
+        const rotated = await s.clients.rotateSecret(actor.id, new Set(s.scopesOf(actor.roles)), ctx.params.id!, overlap, clientOf(ctx));
         if (rotated === undefined) throw notFound();
         return sendJson(reply, 201, rotated);
       }),

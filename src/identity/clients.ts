@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createLocalJWKSet, decodeJwt, errors, importJWK, jwtVerify, type JSONWebKeySet, type JWK } from 'jose';
-import type { Kysely, Selectable } from 'kysely';
+import { PostgresAdapter, type Kysely, type Selectable } from 'kysely';
 import { RampartError } from '../errors/problem.js';
 import type { SecurityEvent } from '../observability/events.js';
 import type { Revocation } from '../revocation/revocation.js';
@@ -22,6 +22,8 @@ const MAX_ASSERTION_S = 300;
 /** A client's rotated-out secret may overlap with the new one at most this long. */
 export const MAX_SECRET_OVERLAP_MS = 30 * 86_400_000;
 const CLIENT_ID = /^[a-z0-9][a-z0-9._-]{2,63}$/;
+/** The largest clock skew a jwt policy allows (seconds): cut-offs and denylisting outlive tokens by it. */
+const CUTOFF_SKEW_S = 300;
 const SCOPE = /^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/;
 
 /**
@@ -113,6 +115,10 @@ export interface AuthenticatedClient {
   scopes: readonly string[];
   introspection: boolean;
   tokenTtlS: number;
+  /** The secret it authenticated with (none for private_key_jwt). */
+  secretId: string | undefined;
+  /** When the client row and its credential were read (ms). */
+  checkedAt: number;
 }
 
 type ClientRow = Selectable<OAuthClientTable>;
@@ -136,6 +142,8 @@ export class OAuthClients {
   readonly #auditId: (value: string) => string;
   readonly settings: ClientSettings;
   #pepperRefreshedAt = 0;
+  /** The newest cut-off this node has applied (`syncCutOffs`). */
+  #cutOffsSeen: string | undefined;
 
   constructor(parts: { db: Kysely<Database>; secrets: SecretKeys; tokens: AccessTokens; revocation: Revocation; emit: Emit; auditId: (value: string) => string; settings: ClientSettings }) {
     this.#auditId = parts.auditId;
@@ -202,10 +210,15 @@ export class OAuthClients {
     };
   }
 
-  /** Applies a checked patch; disabling, narrowing the scopes or replacing the keys revokes the client's tokens. */
+  /**
+   * Applies a checked patch; disabling, narrowing the scopes or replacing the keys revokes the
+   * client's tokens. New keys or re-enabling hand the client's scopes to whoever holds its
+   * credentials: only an admin whose own scopes cover them may (403 RMP_SCOPE_EXCEEDED).
+   */
   async update(actorId: string, ceiling: ReadonlySet<string> | undefined, id: string, patch: ClientPatch, client: ClientInfo): Promise<ClientDto | undefined> {
     const row = await this.#db.selectFrom('oauth_clients').selectAll().where('id', '=', id).executeTakeFirst();
     if (row === undefined) return undefined;
+    if (patch.jwks !== undefined || (patch.status === 'active' && row.disabled_at !== null)) this.#checkScopes(actorId, ceiling, parseList(row.scopes), client);
     const now = Date.now();
     const set: Partial<ClientRow> = { updated_at: iso(now) };
     const changed: string[] = [];
@@ -236,8 +249,9 @@ export class OAuthClients {
       cutOff = true;
       changed.push('jwks');
     }
-    if (patch.status === 'disabled' && row.disabled_at === null) {
-      set.disabled_at = iso(now);
+    if (patch.status === 'disabled') {
+      // Again when already disabled: a retry publishes the cut-off that a failure may have lost.
+      if (row.disabled_at === null) set.disabled_at = iso(now);
       cutOff = true;
       changed.push('status');
     }
@@ -245,17 +259,26 @@ export class OAuthClients {
       set.disabled_at = null;
       changed.push('status');
     }
-    await this.#db.updateTable('oauth_clients').set(set).where('id', '=', id).execute();
-    if (cutOff) await this.#cutOff(id, now);
+    await this.#db.transaction().execute(async (trx) => {
+      await trx.updateTable('oauth_clients').set(set).where('id', '=', id).execute();
+      if (cutOff) await this.#recordCutOff(trx, id, now);
+    });
+    if (cutOff) await this.#cutOff(id);
     this.#emit({ type: 'client_updated', level: 'INFO', description: `OAuth client updated: ${changed.join(', ') || 'nothing'}`, args: [id], actor: actorId, subject: `client:${id}`, data: { fields: changed.join(' '), tokensRevoked: cutOff } }, client);
     return this.get(id);
   }
 
   /** Deletes a client: its secrets with it, and every token it holds refused from now on. */
   async delete(actorId: string, id: string, client: ClientInfo): Promise<boolean> {
-    const done = await this.#db.deleteFrom('oauth_clients').where('id', '=', id).executeTakeFirst();
-    if (Number(done.numDeletedRows) !== 1) return false;
-    await this.#cutOff(id, Date.now());
+    const deleted = await this.#db.transaction().execute(async (trx) => {
+      const done = await trx.deleteFrom('oauth_clients').where('id', '=', id).executeTakeFirst();
+      if (Number(done.numDeletedRows) !== 1) return false;
+      // Outlives the row: tokens it holds stay refused after a restart too.
+      await this.#recordCutOff(trx, id, Date.now());
+      return true;
+    });
+    if (!deleted) return false;
+    await this.#cutOff(id);
     this.#emit({ type: 'client_deleted', level: 'INFO', description: 'OAuth client deleted; its tokens are refused', args: [id], actor: actorId, subject: `client:${id}` }, client);
     return true;
   }
@@ -264,16 +287,21 @@ export class OAuthClients {
    * A new secret (shown once). The secrets in use until now keep working for `overlapMs` (0: they
    * stop at once), so the client can be redeployed with the new one without an outage.
    */
-  async rotateSecret(actorId: string, id: string, overlapMs: number, client: ClientInfo): Promise<{ secret: string; secretId: string; previousExpireAt: string } | undefined> {
+  async rotateSecret(actorId: string, ceiling: ReadonlySet<string> | undefined, id: string, overlapMs: number, client: ClientInfo): Promise<{ secret: string; secretId: string; previousExpireAt: string } | undefined> {
     if (overlapMs < 0 || overlapMs > MAX_SECRET_OVERLAP_MS) throw invalidField('/overlap', 'must be between 0s and 30d');
-    const row = await this.#db.selectFrom('oauth_clients').select(['id', 'auth_method']).where('id', '=', id).executeTakeFirst();
+    const row = await this.#db.selectFrom('oauth_clients').select(['id', 'auth_method', 'scopes']).where('id', '=', id).executeTakeFirst();
     if (row === undefined) return undefined;
     if (row.auth_method === 'private_key_jwt') throw invalidField('/', 'a private_key_jwt client has no secret: replace its jwks instead');
+    // A new secret hands over the client's scopes: only to an admin whose own scopes cover them.
+    this.#checkScopes(actorId, ceiling, parseList(row.scopes), client);
     const secret = newCredential('clientSecret', this.settings.env);
     const now = Date.now();
     const until = iso(now + overlapMs);
     const fresh = this.#secretRow(id, secret, now);
     await this.#db.transaction().execute(async (trx) => {
+      // Two rotations at once are serialized (PostgreSQL reads committed rows only: each would miss
+      // the other's new secret and leave two that never expire).
+      if (trx.getExecutor().adapter instanceof PostgresAdapter) await trx.selectFrom('oauth_clients').select('id').where('id', '=', id).forUpdate().execute();
       // Every secret still live ends at the overlap's end (an earlier end stays earlier).
       await trx.updateTable('client_secrets').set({ expires_at: until }).where('client_id', '=', id).where('revoked_at', 'is', null).where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', until)])).execute();
       await trx.insertInto('client_secrets').values(fresh).execute();
@@ -284,10 +312,16 @@ export class OAuthClients {
 
   /** Revokes one secret at once (a leaked one), and every token the client holds. */
   async revokeSecret(actorId: string, id: string, secretId: string, client: ClientInfo): Promise<boolean> {
-    const done = await this.#db.updateTable('client_secrets').set({ revoked_at: iso(Date.now()) }).where('id', '=', secretId).where('client_id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
-    if (Number(done.numUpdatedRows) !== 1) return false;
-    // A secret is revoked because it leaked: the tokens it may have obtained go with it.
-    await this.#cutOff(id, Date.now());
+    const revoked = await this.#db.transaction().execute(async (trx) => {
+      const now = Date.now();
+      const done = await trx.updateTable('client_secrets').set({ revoked_at: iso(now) }).where('id', '=', secretId).where('client_id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+      if (Number(done.numUpdatedRows) !== 1) return false;
+      // A secret is revoked because it leaked: the tokens it may have obtained go with it.
+      await this.#recordCutOff(trx, id, now);
+      return true;
+    });
+    if (!revoked) return false;
+    await this.#cutOff(id);
     this.#emit({ type: 'authn_token_revoked', level: 'INFO', description: 'client secret revoked; the client\'s tokens are refused', args: [id], actor: actorId, subject: `client:${id}`, data: { kind: 'client_secret', secret: secretId } }, client);
     return true;
   }
@@ -302,6 +336,7 @@ export class OAuthClients {
    */
   async authenticate(presented: PresentedClient, audiences: readonly string[], client: ClientInfo): Promise<AuthenticatedClient> {
     if (presented.method === 'none') throw invalidClient('This endpoint needs a confidential client.');
+    const checkedAt = Date.now();
     let id = presented.id;
     let claims: { iss?: string; sub?: string; jti?: string; exp?: number } = {};
     if (presented.method === 'private_key_jwt') {
@@ -315,16 +350,17 @@ export class OAuthClients {
     }
     if (id === undefined || !CLIENT_ID.test(id)) throw this.#failed(undefined, 'unknown client', client);
     const row = await this.#db.selectFrom('oauth_clients').selectAll().where('id', '=', id).executeTakeFirst();
+    let secretId: string | undefined;
     if (presented.method !== 'private_key_jwt') {
       // Even for an unknown client the secret is hashed and compared: the answer takes as long.
-      const ok = await this.#secretMatches(row?.id ?? '', presented.secret);
-      if (row === undefined || !ok) throw this.#failed(id, row === undefined ? 'unknown client' : 'wrong secret', client);
+      secretId = await this.#matchingSecret(row?.id ?? '', presented.secret);
+      if (row === undefined || secretId === undefined) throw this.#failed(id, row === undefined ? 'unknown client' : 'wrong secret', client);
     }
     if (row === undefined) throw this.#failed(id, 'unknown client', client);
     if (row.auth_method !== presented.method) throw this.#failed(id, `authenticated with ${presented.method}, registered ${row.auth_method}`, client);
     if (row.disabled_at !== null) throw this.#failed(id, 'disabled', client);
     if (presented.method === 'private_key_jwt') await this.#checkAssertion(row, presented.assertion, audiences, client);
-    return { id: row.id, scopes: parseList(row.scopes), introspection: row.introspection === 1, tokenTtlS: row.token_ttl ?? this.settings.defaultTokenTtlS };
+    return { id: row.id, scopes: parseList(row.scopes), introspection: row.introspection === 1, tokenTtlS: Math.min(row.token_ttl ?? this.settings.defaultTokenTtlS, this.settings.maxTokenTtlS), secretId, checkedAt };
   }
 
   /**
@@ -342,15 +378,72 @@ export class OAuthClients {
     }
     const granted = requested.join(' ');
     const access = await this.#tokens.issueForClient(authenticated.id, granted, authenticated.tokenTtlS);
+    // The client may have been disabled, narrowed or lost the secret it used while this request
+    // ran: a token signed from what was read before that must not live (the cut-off made then
+    // may predate its iat). Checked now, after signing; if so it is denylisted and refused.
+    if (!(await this.#stillGranted(authenticated, requested))) {
+      await this.#revocation.revokeToken(access.jti, access.exp + CUTOFF_SKEW_S);
+      throw this.#failed(authenticated.id, 'changed during the request', client);
+    }
     this.#emit({ type: 'authn_token_created', level: 'INFO', description: 'client credentials token issued', args: [authenticated.id], actor: `client:${authenticated.id}`, subject: `client:${authenticated.id}`, data: { kind: 'client_credentials', scopes: granted, jti: this.#auditId(access.jti) } }, client);
     return { access_token: access.token, token_type: 'Bearer', expires_in: authenticated.tokenTtlS, scope: granted };
   }
 
   // ── internals ────────────────────────────────────────────────────────────────────────────
 
-  /** Every token the client holds is refused from now (sub `client:<id>` not-before). */
-  async #cutOff(id: string, now: number): Promise<void> {
-    await this.#revocation.revokeSubject(`client:${id}`, (now + 1) / 1000);
+  /**
+   * Every token the client holds is refused from now on: the not-before time of `client:<id>`,
+   * recorded in `revoked_subjects` (replayed at start and polled by every node, so a restart or a
+   * CLI without Redis loses none) and published to the revocation store. Taken again after the
+   * change committed, so a token signed while it was being made is covered too.
+   */
+  async #cutOff(id: string): Promise<void> {
+    const notBefore = Date.now() + 1;
+    await this.#recordCutOff(this.#db, id, notBefore);
+    await this.#revocation.revokeSubject(`client:${id}`, notBefore / 1000);
+  }
+
+  async #recordCutOff(db: Kysely<Database>, id: string, notBefore: number): Promise<void> {
+    const at = iso(notBefore);
+    // Kept until no token it covers can be alive (the longest client token, plus skew).
+    const expires = iso(notBefore + (this.settings.maxTokenTtlS + CUTOFF_SKEW_S) * 1000);
+    await db
+      .insertInto('revoked_subjects')
+      .values({ subject: `client:${id}`, not_before: at, expires_at: expires })
+      .onConflict((oc) => oc.column('subject').doUpdateSet({ not_before: at, expires_at: expires }).where('revoked_subjects.not_before', '<', at))
+      .execute();
+  }
+
+  /**
+   * Cut-offs made by other nodes or the CLI since the last call, into this node's revocation
+   * store (all of them at start). Called every `keys.refresh`.
+   */
+  async syncCutOffs(now = Date.now()): Promise<void> {
+    let q = this.#db.selectFrom('revoked_subjects').select(['subject', 'not_before']).where('expires_at', '>', iso(now)).orderBy('not_before', 'asc');
+    if (this.#cutOffsSeen !== undefined) q = q.where('not_before', '>', this.#cutOffsSeen);
+    for (const row of await q.execute()) {
+      await this.#revocation.revokeSubject(row.subject, Date.parse(row.not_before) / 1000);
+      this.#cutOffsSeen = row.not_before;
+    }
+    this.#cutOffsSeen ??= iso(0);
+  }
+
+  /** Deletes cut-offs no token can outlive any more. */
+  async sweep(now = Date.now()): Promise<void> {
+    await this.#db.deleteFrom('revoked_subjects').where('expires_at', '<', iso(now)).execute();
+  }
+
+  async #stillGranted(authenticated: AuthenticatedClient, scopes: readonly string[]): Promise<boolean> {
+    const row = await this.#db.selectFrom('oauth_clients').select(['scopes', 'disabled_at']).where('id', '=', authenticated.id).executeTakeFirst();
+    if (row === undefined || row.disabled_at !== null) return false;
+    const ceiling = new Set(parseList(row.scopes));
+    if (scopes.some((s) => !ceiling.has(s))) return false;
+    if (authenticated.secretId !== undefined) {
+      const secret = await this.#db.selectFrom('client_secrets').select(['revoked_at', 'expires_at']).where('id', '=', authenticated.secretId).executeTakeFirst();
+      if (secret === undefined || secret.revoked_at !== null || (secret.expires_at !== null && Date.parse(secret.expires_at) <= Date.now())) return false;
+    }
+    const cut = await this.#db.selectFrom('revoked_subjects').select('not_before').where('subject', '=', `client:${authenticated.id}`).executeTakeFirst();
+    return cut === undefined || Date.parse(cut.not_before) <= authenticated.checkedAt;
   }
 
   #failed(id: string | undefined, reason: string, client: ClientInfo): OAuthError {
@@ -359,24 +452,25 @@ export class OAuthClients {
     return invalidClient();
   }
 
-  async #secretMatches(clientId: string, secret: string): Promise<boolean> {
-    if (!isCredential(secret, 'clientSecret', this.settings.env)) return false;
+  /** The id of the client's live secret that this is, compared in constant time with every live one. */
+  async #matchingSecret(clientId: string, secret: string): Promise<string | undefined> {
+    if (!isCredential(secret, 'clientSecret', this.settings.env)) return undefined;
     const now = iso(Date.now());
     const secrets = await this.#db
       .selectFrom('client_secrets')
-      .select(['secret_hash', 'pepper_version'])
+      .select(['id', 'secret_hash', 'pepper_version'])
       .where('client_id', '=', clientId)
       .where('revoked_at', 'is', null)
       .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
       .execute();
-    let match = false;
+    let match: string | undefined;
     // Nothing to compare with (an unknown client): one HMAC anyway, so the work is the same.
     if (secrets.length === 0) credentialHash(this.#secrets.current('credential-pepper').key, secret);
     for (const s of secrets) {
       let pepper = this.#secrets.get('credential-pepper', Number(s.pepper_version));
       if (pepper === undefined) pepper = await this.#refreshedPepper(Number(s.pepper_version));
       // Every live secret is compared (constant time each), not only until the first match.
-      if (pepper !== undefined && TokenHasher.equal(credentialHash(pepper, secret), s.secret_hash)) match = true;
+      if (pepper !== undefined && TokenHasher.equal(credentialHash(pepper, secret), s.secret_hash)) match = s.id;
     }
     return match;
   }
@@ -433,7 +527,7 @@ export class OAuthClients {
 
   #checkTtl(ttlS: number | undefined): number | undefined {
     if (ttlS === undefined) return undefined;
-    if (!Number.isInteger(ttlS) || ttlS < 60 || ttlS > this.settings.maxTokenTtlS) throw invalidField('/tokenTtl', 'must be between 1m and 1h');
+    if (!Number.isInteger(ttlS) || ttlS < 60 || ttlS > this.settings.maxTokenTtlS) throw invalidField('/tokenTtl', `must be between 1m and ${this.settings.maxTokenTtlS}s (identity.clients.tokenTtl, or tokens.accessTtl)`);
     return ttlS;
   }
 

@@ -77,6 +77,8 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
     );
   }
   const accessTtlMs = parseDuration(identity.tokens.accessTtl);
+  // Client credentials tokens live at most this long (their default, or less per client).
+  const clientTtlMs = identity.clients.tokenTtl === undefined ? accessTtlMs : parseDuration(identity.clients.tokenTtl);
   if (accessTtlMs > MAX_ACCESS_TTL_MS || accessTtlMs < 60_000) throw new Error('identity.tokens.accessTtl must be between 1m and 1h');
   const storage = openStorage(config.storage.url, loaded.dir);
   let removeSink: (() => void) | undefined;
@@ -90,7 +92,7 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
       rotateEveryMs: parseDuration(identity.keys.rotateEvery),
       jwksMaxAgeMs: parseDuration(identity.keys.jwksMaxAge),
       // Every token a retired key signed has expired by then (plus the largest clock skew accepted).
-      retainMs: accessTtlMs + 300_000,
+      retainMs: Math.max(accessTtlMs, clientTtlMs) + 300_000,
     }, (change) => {
       const what = { created: 'signing key created', activated: 'signing key now signs on this node', revoked: 'signing key revoked: its tokens are refused' }[change.kind];
       deps.events.emit({ type: `sys_key_${change.kind}`, level: change.kind === 'revoked' ? 'CRITICAL' : 'INFO', description: `${what} (${change.kid})`, actor: 'system', subject: change.kid, data: { activeFrom: change.activeFrom } });
@@ -113,8 +115,9 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
       clients: {
         env: identity.apiKeys.environment,
         firstPartyId: identity.clientId,
-        defaultTokenTtlS: Math.floor((identity.clients.tokenTtl === undefined ? accessTtlMs : parseDuration(identity.clients.tokenTtl)) / 1000),
-        maxTokenTtlS: MAX_ACCESS_TTL_MS / 1000,
+        defaultTokenTtlS: Math.floor(clientTtlMs / 1000),
+        // A retired signing key stays published as long as its longest token lives: no client token may outlive that.
+        maxTokenTtlS: Math.floor(clientTtlMs / 1000),
         defaultOverlapMs: parseDuration(identity.clients.secretOverlap),
       },
       mfa: new Mfa({
@@ -127,7 +130,7 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
         settings: {
           issuer: identity.mfa.issuer,
           requireForRoles: identity.mfa.requireForRoles,
-          lockout: { threshold: identity.mfa.lockout.threshold, baseMs: parseDuration(identity.mfa.lockout.baseDelay), maxMs: parseDuration(identity.mfa.lockout.maxDelay) },
+          lockout: { threshold: identity.mfa.lockout.threshold, baseMs: parseDuration(identity.mfa.lockout.baseDelay), maxMs: parseDuration(identity.mfa.lockout.maxDelay), permanentAfter: identity.mfa.lockout.permanentAfter },
         },
       }),
       limits: {
@@ -154,6 +157,7 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
     });
     await service.replayRevocations();
     await service.apiKeys.replayRevocations();
+    await service.clients.syncCutOffs();
     const timers: NodeJS.Timeout[] = [];
     const every = (ms: number, what: string, work: () => Promise<void>) => {
       let running = false;
@@ -169,7 +173,13 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
     };
     // Picks up rotations and revocations from other nodes or the CLI, and promotes the next key on time.
     every(parseDuration(identity.keys.refresh), 'key refresh', () => keys.ensure());
-    every(600_000, 'sweep', () => service.sweep().then(() => service.apiKeys.sweep()));
+    // Clients cut off by another node or the CLI (without Redis, this is how they reach this one).
+    every(parseDuration(identity.keys.refresh), 'client cut-off sync', () => service.clients.syncCutOffs());
+    every(600_000, 'sweep', async () => {
+      await service.sweep();
+      await service.apiKeys.sweep();
+      await service.clients.sweep();
+    });
     every(60_000, 'API key use', () => service.apiKeys.flushUse());
     const retention = parseDuration(identity.audit.retention);
     const ipRetention = parseDuration(identity.audit.ipRetention);

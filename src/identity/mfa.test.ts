@@ -11,6 +11,7 @@ import { migrateToLatest } from '../storage/migrate.js';
 import { SigningKeys } from './keys.js';
 import { MasterKey } from './master-key.js';
 import { Mfa, normalizeRecoveryCode, type MfaSettings } from './mfa.js';
+import { LOCKED_FOREVER } from './rows.js';
 import { SecretKeys } from './secret-keys.js';
 import { TokenHasher } from './tokens.js';
 
@@ -76,7 +77,7 @@ async function setup(backend: 'sqlite' | 'postgres', settings: Partial<MfaSettin
   };
   const hasher = new TokenHasher(await SecretKeys.open(db, master));
   const keys = new SigningKeys(db, master, 'EdDSA', { rotateEveryMs: 86_400_000, jwksMaxAgeMs: 600_000, retainMs: 900_000 });
-  const mfa = new Mfa({ db, master, hasher, keys, tokenIssuer: 'https://localhost', events: sink, settings: { issuer: 'Rampart', requireForRoles: [], lockout: { threshold: 5, baseMs: 30_000, maxMs: 900_000 }, ...settings } });
+  const mfa = new Mfa({ db, master, hasher, keys, tokenIssuer: 'https://localhost', events: sink, settings: { issuer: 'Rampart', requireForRoles: [], lockout: { threshold: 5, baseMs: 30_000, maxMs: 900_000, permanentAfter: 100 }, ...settings } });
   return {
     mfa,
     db,
@@ -152,7 +153,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     });
 
     it('replay: of concurrent uses of one code exactly one wins (compare-and-set on last_step)', async () => {
-      const s = await setup(backend, { lockout: { threshold: 50, baseMs: 30_000, maxMs: 900_000 } });
+      const s = await setup(backend, { lockout: { threshold: 50, baseMs: 30_000, maxMs: 900_000, permanentAfter: 100 } });
       const { id, secret } = await enabled(s);
       const now = T0 + 30_000;
       const same = code(secret, now);
@@ -171,7 +172,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     });
 
     it('recovery codes work once each, as typed (case, spaces, hyphens), and not for another account', async () => {
-      const s = await setup(backend, { lockout: { threshold: 50, baseMs: 30_000, maxMs: 900_000 } });
+      const s = await setup(backend, { lockout: { threshold: 50, baseMs: 30_000, maxMs: 900_000, permanentAfter: 100 } });
       const ada = await enabled(s);
       const bob = await enabled(s);
       const ctx = { client: CLIENT, now: T0 + 5000 };
@@ -195,7 +196,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     });
 
     it('locks the second factor after the threshold, with the same answer while locked, doubling; a right code later resets the count', async () => {
-      const s = await setup(backend, { lockout: { threshold: 3, baseMs: 30_000, maxMs: 900_000 } });
+      const s = await setup(backend, { lockout: { threshold: 3, baseMs: 30_000, maxMs: 900_000, permanentAfter: 100 } });
       const { id, secret, recoveryCodes } = await enabled(s);
       const t = T0 + 300_000;
       const wrong = (now: number) => refusal(s.mfa.verify(id, { code: code(secret, now - 600_000) }, { client: CLIENT, now }));
@@ -216,6 +217,23 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       expect(s.events.filter((e) => e.type === 'authn_mfa_fail').map((e) => e.data?.reason)).toEqual(['code', 'code', 'code', 'locked', 'locked', 'code']);
       // The password's count is another column, untouched.
       expect((await s.db.selectFrom('users').select('failed_logins').where('id', '=', id).executeTakeFirstOrThrow()).failed_logins).toBe(0);
+    });
+
+    it('mfa-lock-never-permanent: past permanentAfter wrong codes the second factor stays locked until an admin resets it', async () => {
+      const s = await setup(backend, { lockout: { threshold: 2, baseMs: 1000, maxMs: 2000, permanentAfter: 4 } });
+      const { id, secret } = await enabled(s);
+      let t = T0 + 300_000;
+      for (let i = 0; i < 4; i++) {
+        expect(await refusal(s.mfa.verify(id, { code: code(secret, t - 600_000) }, { client: CLIENT, now: t }))).toBe('RMP_MFA_CODE_INVALID');
+        t += 3000; // past each temporary lock
+      }
+      expect((await s.db.selectFrom('user_mfa').select('locked_until').where('user_id', '=', id).executeTakeFirstOrThrow()).locked_until).toBe(LOCKED_FOREVER);
+      // A year on, the right code is still refused.
+      const year = t + 365 * 86_400_000;
+      expect(await refusal(s.mfa.verify(id, { code: code(secret, year) }, { client: CLIENT, now: year }))).toBe('RMP_MFA_CODE_INVALID');
+      expect(s.events.filter((e) => e.type === 'authn_mfa_lock').at(-1)?.data?.until).toBe(LOCKED_FOREVER);
+      expect(await s.mfa.reset(id, { client: CLIENT, actor: 'admin' })).toBe(true);
+      expect(await s.mfa.status(id)).toMatchObject({ totp: 'off' });
     });
 
     it('disable and admin reset remove the secret and the recovery codes', async () => {

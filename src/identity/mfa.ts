@@ -7,7 +7,7 @@ import type { SigningKeys } from './keys.js';
 import type { MasterKey } from './master-key.js';
 import { MfaTokens } from './mfa-tokens.js';
 import type { ClientInfo } from './service.js';
-import { iso } from './rows.js';
+import { iso, LOCKED_FOREVER } from './rows.js';
 import type { TokenHasher } from './tokens.js';
 import { generateSecret, otpauthUri, qrCodeDataUrl, verify as verifyTotp } from './totp.js';
 
@@ -30,7 +30,7 @@ export interface MfaSettings {
   /** Roles whose accounts must have TOTP on to log in (they enrol during login). */
   requireForRoles: readonly string[];
   /** Consecutive wrong codes before a temporary lock, doubled per further failure up to `maxMs`. */
-  lockout: { threshold: number; baseMs: number; maxMs: number };
+  lockout: { threshold: number; baseMs: number; maxMs: number; permanentAfter: number };
 }
 
 export type MfaState = 'off' | 'pending' | 'on';
@@ -271,7 +271,7 @@ export class Mfa {
    * Refused (no count) while locked, and when there is no enrolment in the state asked for.
    */
   async #claim(userId: string, state: 'pending' | 'on', ctx: MfaContext, now: number): Promise<{ row: MfaRow; failures: number; lockedUntil?: string }> {
-    const { threshold, baseMs, maxMs } = this.settings.lockout;
+    const { threshold, baseMs, maxMs, permanentAfter } = this.settings.lockout;
     for (let round = 0; round < 20; round++) {
       const row = await this.#db.selectFrom('user_mfa').selectAll().where('user_id', '=', userId).executeTakeFirst();
       if (row === undefined || (state === 'on') !== (row.enabled_at !== null)) {
@@ -283,7 +283,8 @@ export class Mfa {
         throw codeInvalid();
       }
       const failures = row.failed + 1;
-      const lockedUntil = failures >= threshold ? iso(now + Math.min(maxMs, baseMs * 2 ** Math.min(failures - threshold, 30))) : undefined;
+      // Past permanentAfter, locked until an admin resets the second factor (the row goes, and the count with it).
+      const lockedUntil = failures >= permanentAfter ? LOCKED_FOREVER : failures >= threshold ? iso(now + Math.min(maxMs, baseMs * 2 ** Math.min(failures - threshold, 30))) : undefined;
       let update = this.#db.updateTable('user_mfa').set({ failed: failures, ...(lockedUntil !== undefined ? { locked_until: lockedUntil } : {}) }).where('user_id', '=', userId).where('failed', '=', row.failed);
       update = row.locked_until === null ? update.where('locked_until', 'is', null) : update.where('locked_until', '=', row.locked_until);
       const claimed = await update.executeTakeFirst();

@@ -57,11 +57,15 @@ export function oauthRoutes(config: IdentityConfig, service: IdentityService | u
     }),
   });
 
-  /** Client authentication, throttled: past the limit of failures (per client id and per address), 429 before any check. */
+  /**
+   * Client authentication, throttled: past the limit of failures for this client from this
+   * address (or from this address at all), 429 before any check. Per client *and* address, so a
+   * stranger naming a client cannot lock it out everywhere (client ids are not secret).
+   */
   const authenticate = async (s: IdentityService, ctx: RequestContext, presented: PresentedClient): Promise<AuthenticatedClient> => {
     const client = clientOf(ctx);
-    const who = throttleKey(presented);
     const ip = addressKey(ctx.clientIp);
+    const who = `${throttleKey(presented)}|${ip}`;
     const [byClient, byIp] = await Promise.all([s.limits.clientAuth.check(who), s.limits.clientAuthIp.check(ip)]);
     if (!byClient.allowed || !byIp.allowed) {
       const retry = Math.max(1, Math.ceil(Math.max(byClient.allowed ? 0 : byClient.retryAfterMs, byIp.allowed ? 0 : byIp.retryAfterMs) / 1000));
@@ -189,7 +193,8 @@ async function revoke(s: IdentityService, token: string, requester: string, firs
   const refresh = await s.refreshTokenInfo(token);
   if (refresh === undefined) return;
   if (refresh.clientId !== requester) throw notYours();
-  if (refresh.active) await s.revokeSession(refresh.family, refresh.userId, actor, client);
+  // A spent token still names its session: a thief may hold its successor (§2.1, the whole grant).
+  if (refresh.sessionLive) await s.revokeSession(refresh.family, refresh.userId, actor, client);
 }
 
 /**

@@ -5,6 +5,9 @@ import { RampartError } from '../errors/problem.js';
 /** Times are stored as ISO-8601 UTC strings (the same text in SQLite and PostgreSQL; they compare as text). */
 export const iso = (ms: number): string => new Date(ms).toISOString();
 
+/** Far future: an account (or its second factor) locked until an admin unlocks it. */
+export const LOCKED_FOREVER = '9999-12-31T23:59:59.999Z';
+
 /** A JSON list of strings as stored (roles, scopes); anything else reads as empty. */
 export function parseList(text: string): string[] {
   try {

@@ -120,7 +120,9 @@ export const IdentitySchema = Strict(
     ),
     clients: Strict(
       {
-        tokenTtl: Type.Optional(Duration({ description: 'Lifetime of client credentials access tokens (at most 1h; a client may have its own). Default: `tokens.accessTtl`.' })),
+        tokenTtl: Type.Optional(
+          Duration({ description: 'Lifetime of client credentials access tokens (1m to 1h), and the longest a client\'s own `tokenTtl` may be; retired signing keys stay published this long. Default: `tokens.accessTtl`.' }),
+        ),
         secretOverlap: Duration({ description: 'How long a rotated-out client secret keeps working next to the new one, when the rotation names no overlap (at most 30d).', default: '1d' }),
       },
       { description: 'OAuth 2.0 clients (client credentials grant at `POST /oauth/token`), managed with `/api/v1/clients` and `rampart clients`.', default: {} },
@@ -146,7 +148,13 @@ export const IdentitySchema = Strict(
           {
             threshold: Type.Integer({ minimum: 1, maximum: 100, description: 'Consecutive wrong codes (TOTP or recovery) before the second factor is locked for a while; counted apart from the password\'s failures.', default: 5 }),
             baseDelay: Duration({ description: 'First lock duration; doubled for each further wrong code.', default: '30s' }),
-            maxDelay: Duration({ description: 'Longest lock.', default: '15m' }),
+            maxDelay: Duration({ description: 'Longest temporary lock.', default: '15m' }),
+            permanentAfter: Type.Integer({
+              minimum: 10,
+              maximum: 100,
+              description: 'Consecutive wrong codes after which the second factor stays locked until an admin resets it (`DELETE /api/v1/users/{id}/mfa`); NIST SP 800-63B allows at most 100.',
+              default: 100,
+            }),
           },
           { description: 'Per-account lockout after wrong second-factor codes (reset by a right one).', default: {} },
         ),
@@ -160,12 +168,12 @@ export const IdentitySchema = Strict(
         refresh: PerIp('refreshes', 60, '1m'),
         clientAuth: Strict(
           {
-            limit: Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Failed client authentications allowed per client id per window.', default: 10 }),
+            limit: Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Failed client authentications allowed per client id and client address per window.', default: 10 }),
             window: Duration({ description: 'The window the limit counts over.', default: '1m' }),
           },
           {
             description:
-              'Per-client limit on failed authentications at the OAuth endpoints: past it, every attempt for that client id (right or wrong) is answered 429 with `Retry-After` until the window lets one more through.',
+              'Per-client limit on failed authentications at the OAuth endpoints, counted per client id and address (so naming a client from elsewhere cannot lock it out): past it, every attempt for that client from that address (right or wrong) is answered 429 with `Retry-After` until the window lets one more through.',
             default: {},
           },
         ),

@@ -11,7 +11,7 @@ import type { SigningKeys } from './keys.js';
 import type { AuditSink } from '../observability/audit-sink.js';
 import { ApiKeys, type ApiKeySettings } from './api-keys.js';
 import { OAuthClients, type ClientSettings } from './clients.js';
-import { decodeCursor, encodeCursor, isUniqueViolation, iso, numInserted, parseList } from './rows.js';
+import { decodeCursor, encodeCursor, isUniqueViolation, iso, LOCKED_FOREVER, numInserted, parseList } from './rows.js';
 import type { SecretKeys } from './secret-keys.js';
 import type { Mfa, MfaMethod, SecondFactor } from './mfa.js';
 import type { MfaPurpose, MfaTokenClaims } from './mfa-tokens.js';
@@ -30,8 +30,7 @@ const MAX_SKEW_S = 300;
 const AMR_PASSWORD: readonly string[] = ['pwd'];
 const AMR_MFA: readonly string[] = ['pwd', 'otp'];
 
-/** Far future: an account locked until an admin unlocks it. */
-export const LOCKED_FOREVER = '9999-12-31T23:59:59.999Z';
+export { LOCKED_FOREVER } from './rows.js';
 
 export interface ClientInfo {
   ip: string;
@@ -322,7 +321,7 @@ export class IdentityService {
    * unknown; `active` only while it could still be used (unspent, unrevoked, unexpired, its
    * session live and newer than the user's not-before time, the account enabled).
    */
-  async refreshTokenInfo(refreshToken: string, now = Date.now()): Promise<{ family: string; userId: string; clientId: string; active: boolean; exp: number; iat: number; scope: string } | undefined> {
+  async refreshTokenInfo(refreshToken: string, now = Date.now()): Promise<{ family: string; userId: string; clientId: string; active: boolean; sessionLive: boolean; exp: number; iat: number; scope: string } | undefined> {
     const row = await this.db
       .selectFrom('refresh_tokens as t')
       .innerJoin('refresh_families as f', 'f.id', 't.family_id')
@@ -334,7 +333,8 @@ export class IdentityService {
     const exp = Math.min(Date.parse(row.expires_at), Date.parse(row.family_expires_at));
     const active =
       row.used_at === null && row.revoked_at === null && row.family_revoked_at === null && exp > now && row.disabled_at === null && (row.tokens_not_before === null || row.family_created_at >= row.tokens_not_before);
-    return { family: row.family_id, userId: row.user_id, clientId: row.client_id, active, exp: Math.floor(exp / 1000), iat: Math.floor(Date.parse(row.issued_at) / 1000), scope: this.#scopes(parseList(row.roles)) };
+    const sessionLive = row.family_revoked_at === null && Date.parse(row.family_expires_at) > now;
+    return { family: row.family_id, userId: row.user_id, clientId: row.client_id, active, sessionLive, exp: Math.floor(exp / 1000), iat: Math.floor(Date.parse(row.issued_at) / 1000), scope: this.#scopes(parseList(row.roles)) };
   }
 
   /** Ends a session given by one of its refresh tokens (RFC 7009 §2.1: its access tokens too). */

@@ -16,6 +16,14 @@ export interface Database {
   client_secrets: ClientSecretTable;
   user_mfa: UserMfaTable;
   recovery_codes: RecoveryCodeTable;
+  revoked_subjects: RevokedSubjectTable;
+}
+
+/** Every token of `subject` issued before `not_before` is refused (until `expires_at`, when none can be alive). */
+export interface RevokedSubjectTable {
+  subject: string;
+  not_before: string;
+  expires_at: string;
 }
 
 /**

@@ -67,11 +67,13 @@ export async function startIdentityGateway(options: {
   /** Share a database with another gateway (its storage URL) instead of a fresh one. */
   storageUrl?: string;
   redis?: Record<string, unknown>;
+  /** Merged into `server` (TLS stays on). */
+  server?: Record<string, unknown>;
 }): Promise<IdentityGateway> {
   const storage = options.storageUrl !== undefined ? { url: options.storageUrl, drop: () => Promise.resolve() } : await freshStorage(options.backend);
   const gw = await startGateway({
     mode: 'development',
-    server: { tls: 'auto' },
+    server: { tls: 'auto', ...options.server },
     storage: { url: storage.url },
     identity: { issuer: 'https://localhost', registration: 'open', masterKey: MASTER_KEY, scopes: { user: ['notes:read', 'notes:write'] }, ...options.identity },
     upstreams: options.upstreams ?? {},

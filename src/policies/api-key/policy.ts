@@ -15,6 +15,8 @@ export interface FoundKey {
   expiresAt?: number;
   /** Known, and revoked (or its owner disabled): refused as revoked rather than unknown. */
   revoked?: boolean;
+  /** Told when the policy accepts the key (its `lastUsedAt`); never for a refused use. */
+  used?: () => void;
 }
 
 /**
@@ -31,7 +33,7 @@ export interface KeySource {
  * once per `ttlMs`, and so is an unknown one (a flood of made-up keys costs one lookup each, then
  * none for a while). Keyed by the hash, never the key. Revocation is checked by the policy on
  * every request, cached or not; `stale` can send a cached key back to the source early (its owner
- * changed since it was loaded), and `onUse` hears of every key accepted from the cache or not.
+ * changed since it was loaded).
  */
 export function cachedKeySource(
   source: KeySource,
@@ -41,17 +43,15 @@ export function cachedKeySource(
     negativeTtlMs: number;
     now?: () => number;
     stale?: (found: FoundKey, loadedAt: number) => boolean | Promise<boolean>;
-    onUse?: (found: FoundKey) => void;
   },
 ): KeySource {
   const now = options.now ?? Date.now;
-  const { stale, onUse } = options;
+  const { stale } = options;
   const cache = new Map<string, { found: FoundKey | undefined; until: number; loadedAt: number }>();
   const remember = (key: string, found: FoundKey | undefined, loadedAt: number) => {
     cache.delete(key);
     if (cache.size >= options.size) cache.delete(cache.keys().next().value!);
     cache.set(key, { found, until: loadedAt + (found === undefined ? options.negativeTtlMs : options.ttlMs), loadedAt });
-    if (found !== undefined) onUse?.(found);
     return found;
   };
   const load = (presented: string, hash: Buffer, key: string) => {
@@ -68,7 +68,6 @@ export function cachedKeySource(
       if (found === undefined) return undefined;
       const decide = (isStale: boolean) => {
         if (isStale) return load(presented, hash, key);
-        onUse?.(found);
         return found;
       };
       if (stale === undefined) return decide(false);
@@ -132,7 +131,10 @@ export const apiKeyPolicy = definePolicy({
     const refuse = (code: 'RMP_AUTH_REQUIRED' | 'RMP_AUTH_INVALID_REQUEST' | 'RMP_AUTH_TOKEN_INVALID' | 'RMP_AUTH_TOKEN_EXPIRED' | 'RMP_AUTH_TOKEN_REVOKED', detail?: string) =>
       new RampartError(code, { detail, headers: { 'www-authenticate': challenge } });
 
-    const accept = (req: RequestContext, consumer: Consumer): void => setConsumer(req, consumer);
+    const accept = (req: RequestContext, found: FoundKey): void => {
+      setConsumer(req, found.consumer);
+      found.used?.();
+    };
 
     return {
       // The key never goes upstream, whichever policy of the route decides.
@@ -156,10 +158,10 @@ export const apiKeyPolicy = definePolicy({
       if (found.expiresAt !== undefined && found.expiresAt <= Date.now()) throw refuse('RMP_AUTH_TOKEN_EXPIRED', 'The API key has expired');
       const revoked = revocation.isRevoked({ jti: `apikey:${found.id}` });
       if (revoked === true) throw refuse('RMP_AUTH_TOKEN_REVOKED', 'The API key has been revoked');
-      if (revoked === false) return accept(req, found.consumer);
+      if (revoked === false) return accept(req, found);
       return revoked.then((r) => {
         if (r) throw refuse('RMP_AUTH_TOKEN_REVOKED', 'The API key has been revoked');
-        accept(req, found.consumer);
+        accept(req, found);
       });
     }
   },

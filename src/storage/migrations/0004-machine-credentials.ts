@@ -84,11 +84,22 @@ export const machineCredentials: Migration = {
     await db.schema.createIndex('recovery_codes_hash').unique().on('recovery_codes').column('code_hash').execute();
     await db.schema.createIndex('recovery_codes_user').on('recovery_codes').column('user_id').execute();
 
+    // Subjects whose tokens issued before a time are refused (a client disabled, deleted or cut
+    // off): replayed into the revocation store at start and polled by every node, so neither a
+    // restart nor a CLI without Redis loses one. Kept until every token it covers has expired.
+    await db.schema
+      .createTable('revoked_subjects')
+      .addColumn('subject', 'varchar(300)', (c) => c.primaryKey())
+      .addColumn('not_before', 'varchar(40)', (c) => c.notNull())
+      .addColumn('expires_at', 'varchar(40)', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('revoked_subjects_time').on('revoked_subjects').column('not_before').execute();
+
     // How a session was authenticated (RFC 8176 `amr`, JSON list), carried into refreshed tokens.
     await db.schema.alterTable('refresh_families').addColumn('amr', 'varchar(64)').execute();
   },
   async down(db: Kysely<unknown>) {
     await db.schema.alterTable('refresh_families').dropColumn('amr').execute();
-    for (const table of ['recovery_codes', 'user_mfa', 'client_secrets', 'oauth_clients', 'api_keys', 'secret_keys']) await db.schema.dropTable(table).execute();
+    for (const table of ['revoked_subjects', 'recovery_codes', 'user_mfa', 'client_secrets', 'oauth_clients', 'api_keys', 'secret_keys']) await db.schema.dropTable(table).execute();
   },
 };
