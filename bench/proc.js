@@ -151,3 +151,17 @@ export async function quickstartToken(origin) {
   if (login.status !== 200) throw new Error(`quickstart: login answered ${login.status}: ${JSON.stringify(body)}`);
   return body.access_token;
 }
+
+/** An API key of the quickstart's identity service, made with an access token (read-only scope). */
+export async function quickstartApiKey(origin, accessToken) {
+  const made = await fetch(`${origin}/api/v1/api-keys`, {
+    method: 'POST',
+    body: JSON.stringify({ name: 'bench', scopes: ['notes:read'] }),
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${accessToken}` },
+    dispatcher: insecureLocal,
+    signal: AbortSignal.timeout(5000),
+  });
+  const body = await made.json();
+  if (made.status !== 201) throw new Error(`quickstart: API key answered ${made.status}: ${JSON.stringify(body)}`);
+  return body.key;
+}

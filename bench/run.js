@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { CLK_TCK, cpuMicros, freePort, killAll, quickstartToken, startNode, stop, waitReady } from './proc.js';
+import { CLK_TCK, cpuMicros, freePort, killAll, quickstartApiKey, quickstartToken, startNode, stop, waitReady } from './proc.js';
 import { formatSummary, summarizeProfile } from './profile-summary.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -32,7 +32,7 @@ function envNumber(name, fallback, min) {
   return n;
 }
 
-const ALL_TARGETS = ['direct', 'fastify-proxy', 'rampart-passthrough', 'rampart-jwt', 'rampart-ratelimit-memory', 'rampart-ratelimit-redis', 'rampart-quickstart'];
+const ALL_TARGETS = ['direct', 'fastify-proxy', 'rampart-passthrough', 'rampart-jwt', 'rampart-ratelimit-memory', 'rampart-ratelimit-redis', 'rampart-quickstart', 'rampart-quickstart-apikey'];
 const settings = {
   durationS: envNumber('BENCH_DURATION', 5, 1),
   rounds: Math.floor(envNumber('BENCH_ROUNDS', 5, 1)),
@@ -167,7 +167,8 @@ async function startTargets(notesPort) {
       continue;
     }
     const port = await freePort();
-    const url = `${name === 'rampart-quickstart' ? 'https' : 'http'}://127.0.0.1:${port}/api/notes`;
+    const quickstart = name === 'rampart-quickstart' || name === 'rampart-quickstart-apikey';
+    const url = `${quickstart ? 'https' : 'http'}://127.0.0.1:${port}/api/notes`;
     let handle;
     let configText = null;
     let logFile = null;
@@ -192,10 +193,12 @@ async function startTargets(notesPort) {
       });
     }
     let headers = name === 'rampart-jwt' ? { authorization: `Bearer ${jwtToken}` } : undefined;
-    if (name === 'rampart-quickstart') {
-      // Its notes API is behind login: wait for the identity service, then log in as a bench user.
+    if (quickstart) {
+      // Its notes API is behind login: wait for the identity service, then log in as a bench user
+      // (and, for the API-key target, make a key with that login: every request then carries it).
       await waitReady(handle, `https://127.0.0.1:${port}/.well-known/jwks.json`);
-      headers = { authorization: `Bearer ${await quickstartToken(`https://127.0.0.1:${port}`)}` };
+      const token = await quickstartToken(`https://127.0.0.1:${port}`);
+      headers = name === 'rampart-quickstart' ? { authorization: `Bearer ${token}` } : { 'x-api-key': await quickstartApiKey(`https://127.0.0.1:${port}`, token) };
     }
     await waitReady(handle, url, undefined, headers);
     targets.push({ name, url, server: handle, config: configText, logFile, headers });
