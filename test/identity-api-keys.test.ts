@@ -126,6 +126,9 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       const sneaky = await id.call('POST', '/api/v1/api-keys', { token: ada.token, json: { name: 'x', status: 'active', key_hash: 'x' } });
       expect(sneaky.status).toBe(400);
       expect(sneaky.json<{ errors: { pointer: string }[] }>().errors.map((e) => e.pointer).sort()).toEqual(['/key_hash', '/status']);
+      // The owner is in the body, never the query (a query is refused, not ignored).
+      const queried = await id.call('POST', `/api/v1/api-keys?userId=${bob.id}`, { token: ada.token, json: { name: 'x' } });
+      expect([queried.status, queried.json<{ errors: { pointer: string }[] }>().errors[0]!.pointer]).toEqual([400, '/query/userId']);
       // Creating a key takes an access token of this service: not an API key.
       const keyed = await id.call('POST', '/api/v1/api-keys', { headers: { 'x-api-key': all.json<KeyAnswer>().key }, json: { name: 'x' } });
       expect(keyed.status).toBe(401);

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { RampartError } from '../errors/problem.js';
 import { DURATION_PATTERN, parseDuration } from '../config/units.js';
 import { check, queryObject, readBody, sendJson } from './http.js';
-import { actorOf, clientOf, closed, denied, guarded, isAdmin, Limit, route, type BuiltinRoute } from './route-kit.js';
+import { actorOf, clientOf, closed, denied, guarded, isAdmin, Limit, NoQuery, route, type BuiltinRoute } from './route-kit.js';
 import type { IdentityService } from './service.js';
 
 const Scope = Type.String({ pattern: '^[\\x21\\x23-\\x5b\\x5d-\\x7e]{1,128}$' });
@@ -42,7 +42,7 @@ export function apiKeyRoutes(service: IdentityService | undefined): BuiltinRoute
           const userId = q.userId ?? (isAdmin(actor) ? undefined : actor.id);
           return sendJson(reply, 200, await s.apiKeys.list({ userId, limit: Number(q.limit ?? 20), cursor: q.cursor }));
         }
-        check(ListQuery, queryObject(ctx.query), '/query');
+        check(NoQuery, queryObject(ctx.query), '/query');
         const body = await readBody(ctx, CreateBody);
         const ownerId = body.userId ?? actor.id;
         if (ownerId !== actor.id && !isAdmin(actor)) {

@@ -83,16 +83,21 @@ export class AccessTokens {
   }
 
   async issue(claims: AccessClaims, now = Date.now()): Promise<IssuedAccess> {
+    return this.#sign({ client_id: this.clientId, scope: claims.scope, roles: [...claims.roles], sid: claims.sid, ...(claims.amr !== undefined ? { amr: [...claims.amr] } : {}) }, claims.sub, this.ttlSeconds, now);
+  }
+
+  /** One RFC 9068 access token: `typ: at+jwt`, the current key, this issuer and audience, a fresh `jti`. */
+  async #sign(claims: Record<string, unknown>, sub: string, ttlSeconds: number, now: number): Promise<IssuedAccess> {
     const signer = this.#keys.signer();
     const jti = randomUUID();
     // Millisecond `iat` (RFC 7519 allows fractions): a token issued just after "log out
     // everywhere" is not caught by a not-before time of the same second.
     const iat = Math.floor(now) / 1000;
-    const exp = Math.floor(now / 1000) + this.ttlSeconds;
-    const token = await new SignJWT({ client_id: this.clientId, scope: claims.scope, roles: [...claims.roles], sid: claims.sid, ...(claims.amr !== undefined ? { amr: [...claims.amr] } : {}), iat })
+    const exp = Math.floor(now / 1000) + ttlSeconds;
+    const token = await new SignJWT({ ...claims, iat })
       .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'at+jwt' })
       .setIssuer(this.issuer)
-      .setSubject(claims.sub)
+      .setSubject(sub)
       .setAudience(this.audience.length === 1 ? this.audience[0]! : this.audience)
       .setExpirationTime(exp)
       .setJti(jti)
@@ -105,19 +110,7 @@ export class AccessTokens {
    * can never be taken for a user's; no roles, no session; its lifetime is the client's.
    */
   async issueForClient(clientId: string, scope: string, ttlSeconds: number, now = Date.now()): Promise<IssuedAccess> {
-    const signer = this.#keys.signer();
-    const jti = randomUUID();
-    const iat = Math.floor(now) / 1000;
-    const exp = Math.floor(now / 1000) + ttlSeconds;
-    const token = await new SignJWT({ client_id: clientId, scope, iat })
-      .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'at+jwt' })
-      .setIssuer(this.issuer)
-      .setSubject(`client:${clientId}`)
-      .setAudience(this.audience.length === 1 ? this.audience[0]! : this.audience)
-      .setExpirationTime(exp)
-      .setJti(jti)
-      .sign(signer.key);
-    return { token, jti, exp, iat };
+    return this.#sign({ client_id: clientId, scope }, `client:${clientId}`, ttlSeconds, now);
   }
 
   /**
