@@ -26,8 +26,17 @@ export async function migrateToLatest<T>(database: Kysely<T>): Promise<{ applied
   // database in a sibling schema would be taken for this one's (regression test
   // migrations-see-sibling-schema).
   const schema = postgres ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema : undefined;
+  // Up to date already (every start but the first): nothing to ask Kysely's migrator, whose
+  // table check reads the catalog of every schema in the database (see below).
+  if (postgres && schema !== undefined && (await appliedOnPostgres(db, schema))) return { applied: [] };
   const migrator = new Migrator({ db, provider: { getMigrations: () => Promise.resolve(MIGRATIONS) }, ...(schema !== undefined ? { migrationTableSchema: schema } : {}) });
   let result: MigrationResultSet = await migrator.migrateToLatest();
+  // PostgreSQL: the migrator checks for its tables by listing every table of every schema, with
+  // functions that fail when a table or schema elsewhere in the database is dropped meanwhile
+  // ("column … of relation … does not exist", "schema … does not exist"): another application's
+  // DDL, or tests dropping their schemas (regression test migrate-races-concurrent-ddl). Such a
+  // pass changed nothing (migrations run in one transaction); it is tried again, a bounded number of times.
+  for (let pass = 0; postgres && result.error !== undefined && isCatalogRace(result.error) && pass < 10; pass++) result = await migrator.migrateToLatest();
   // SQLite: while another process is applying migrations, a pass can fail on one it just applied;
   // each failed pass means that process made progress, so the passes are bounded.
   const sqlite = !postgres;
@@ -38,4 +47,22 @@ export async function migrateToLatest<T>(database: Kysely<T>): Promise<{ applied
     throw new Error(failed !== undefined ? `migration ${failed} failed: ${why}` : `migrations failed: ${why}`);
   }
   return { applied: (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+}
+
+/** Whether every migration of this build is recorded in `<schema>.kysely_migration` (and no other). */
+async function appliedOnPostgres(db: Kysely<unknown>, schema: string): Promise<boolean> {
+  let names: string[];
+  try {
+    names = (await sql<{ name: string }>`select name from ${sql.table(`${schema}.kysely_migration`)}`.execute(db)).rows.map((r) => r.name);
+  } catch {
+    return false; // no table yet: a first start
+  }
+  const known = Object.keys(MIGRATIONS);
+  return names.length === known.length && known.every((n) => names.includes(n));
+}
+
+/** Errors the catalog listing raises when something it lists is dropped by another session. */
+function isCatalogRace(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === '42703' || code === '3F000' || code === '42P01';
 }
