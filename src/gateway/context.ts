@@ -44,6 +44,11 @@ export class RequestContext {
   protocol: 'http' | 'https';
   /** The body to forward when a policy wraps the client's stream (body limits, inspection). */
   requestBody: Readable | undefined;
+  /**
+   * A JSON request body, read whole and parsed once (by `limits`, or by the first policy that needs
+   * it): `bytes` is exactly what is forwarded, `value` what every policy checks.
+   */
+  jsonBody: { readonly bytes: Buffer; readonly value: unknown } | undefined;
   /** Extra headers for the upstream request, set by policies. */
   upstreamHeaders: Record<string, string> | undefined;
   /** Origin of the upstream target that answered. */
@@ -83,6 +88,7 @@ export class RequestContext {
     this.protocol = 'http';
     this.upstreamHeaders = undefined;
     this.requestBody = undefined;
+    this.jsonBody = undefined;
     this.target = undefined;
     this.errorCode = undefined;
     this.onAbort = undefined;
@@ -140,4 +146,18 @@ export interface Consumer {
   /** The API key's id, for limits keyed by API key. */
   readonly keyId?: string;
   readonly claims?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * The upstream's answer, held whole for the body filters of the respond phase (see
+ * `PolicyHooks.responseBody`). Only JSON answers are held; others stream through.
+ */
+export interface BufferedResponse {
+  readonly status: number;
+  /** Media type, lowercased, without parameters. */
+  readonly mediaType: string;
+  /** The parsed body. A filter that changes it (in place, or by assigning) sets `changed`. */
+  json: unknown;
+  /** Set by a filter that changed `json`: the body is then serialized again once, after the last filter. */
+  changed: boolean;
 }

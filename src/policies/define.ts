@@ -2,7 +2,7 @@ import type { Static, TObject } from '@sinclair/typebox';
 import type { FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { Events } from '../observability/events.js';
-import type { RequestContext } from '../gateway/context.js';
+import type { BufferedResponse, RequestContext } from '../gateway/context.js';
 import type { KeyObject } from 'node:crypto';
 import type { RedisSettings, Stores } from '../stores/stores.js';
 import type { Revocation } from '../revocation/revocation.js';
@@ -62,6 +62,13 @@ export interface PolicyHooks {
   request?(ctx: RequestContext): void | Promise<void>;
   /** Before the response headers are written, for every response (upstream, error, local). */
   response?(ctx: RequestContext, reply: FastifyReply): void;
+  /**
+   * Filters the upstream's JSON answer before anything of it is sent (redaction, allowlists,
+   * secret detection): the proxy holds the body (within the route's bound), parses it once, runs
+   * every filter in response-phase order, and serializes it again only if one changed it. May
+   * throw a RampartError to refuse the answer.
+   */
+  responseBody?(ctx: RequestContext, response: BufferedResponse): void;
   /** After the response is finished or the client went away. Must never throw. */
   log?(ctx: RequestContext, reply: FastifyReply): void;
   /** When the config that created it is retired. */

@@ -82,6 +82,7 @@ export const limitsPolicy = definePolicy({
       const value = parseJsonBody(bytes);
       const problem = checkJsonShape(value, shape);
       if (problem !== undefined) throw new RampartError('RMP_JSON_LIMIT_EXCEEDED', { detail: `The JSON body is too complex: ${problem}.` });
+      ctx.jsonBody = { bytes, value };
       ctx.requestBody = Readable.from([bytes]);
     };
     // XML bodies likewise: the upstream parses them itself, from the very bytes checked here.
