@@ -232,6 +232,13 @@ const Upstream = Strict(
       },
       { description: 'Keep-alive connection pool per target.', default: {} },
     ),
+    openapi: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'The service\'s OpenAPI 3.0 or 3.1 document (YAML or JSON, relative to the config file): every route to this upstream validates requests against it and allowlists answers by it (the `openapi` policy; a route may name another with `openapi.spec`, or say `openapi: false`).',
+      }),
+    ),
     passiveHealth: Strict(
       {
         failures: Type.Integer({

@@ -96,7 +96,7 @@ export const errorCodes = {
   RMP_VALIDATION_FAILED: {
     status: 400,
     title: 'The request is not valid',
-    doc: 'The body, query or path does not match what the endpoint takes. `errors` lists each problem as `{ pointer, detail }` (a JSON pointer into the body, or `/query/<name>`); fields that are not accepted (unknown or read-only: mass assignment) are named there. Secret values are never echoed.',
+    doc: 'The request does not match what the endpoint takes. `errors` lists each problem as `{ pointer, detail }`; the detail says what is expected and never quotes the value sent. On routes validated against an OpenAPI document (the `openapi` policy) the pointer names the part of the request: `/path/petId`, `/query/limit`, `/header/x-trace-id`, `/cookie/session`, or `/body` and a JSON pointer into it (`/body/tags/0`). The built-in identity endpoints, which take JSON bodies only, point into the body directly (`/email`) or at `/query/<name>`. Properties that are not accepted — undeclared (mass assignment: `role`, `isAdmin`) or read-only (`id`) — are refused and named. Nothing was forwarded.',
   },
   RMP_LOGIN_FAILED: {
     status: 401,
@@ -223,10 +223,15 @@ export const errorCodes = {
     title: 'Request target too long',
     doc: 'The path and query are longer than the `limits.url` setting.',
   },
+  RMP_RESPONSE_UNDECLARED: {
+    status: 502,
+    title: 'The upstream\'s answer is not in the API description',
+    doc: 'The upstream answered with a status or JSON media type its OpenAPI document does not declare for the operation, and the route allowlists answers by that document (`openapi.response.undeclared: refuse`): nothing of the answer is sent. Declare the response, or set `undeclared: pass`.',
+  },
   RMP_UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
     title: 'Unsupported media type',
-    doc: 'The request has a body whose `Content-Type` is missing, malformed or not in the route\'s `limits.contentTypes` list. XML is refused unless a route lists it.',
+    doc: 'The request has a body whose `Content-Type` is missing, malformed or not in the route\'s `limits.contentTypes` list, or not one its OpenAPI operation declares (`openapi` policy; `detail` lists those). XML is refused unless a route lists it.',
   },
   RMP_JSON_INVALID: {
     status: 400,

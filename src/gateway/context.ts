@@ -49,6 +49,8 @@ export class RequestContext {
    * it): `bytes` is exactly what is forwarded, `value` what every policy checks.
    */
   jsonBody: { readonly bytes: Buffer; readonly value: unknown } | undefined;
+  /** The OpenAPI operation the request was matched to (by the `openapi` policy), for its response allowlist. */
+  operation: object | undefined;
   /** Extra headers for the upstream request, set by policies. */
   upstreamHeaders: Record<string, string> | undefined;
   /** Origin of the upstream target that answered. */
@@ -89,6 +91,7 @@ export class RequestContext {
     this.upstreamHeaders = undefined;
     this.requestBody = undefined;
     this.jsonBody = undefined;
+    this.operation = undefined;
     this.target = undefined;
     this.errorCode = undefined;
     this.onAbort = undefined;

@@ -170,6 +170,7 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
       stores,
       redis,
       identity,
+      openapi: route?.upstream === undefined ? undefined : config.upstreams[route.upstream]?.openapi,
     };
     const requestHooks: RequestHook[] = [];
     const responseHooks: ResponseHook[] = [];
@@ -199,6 +200,11 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
       try {
         hooks = definition.create(withPolicyDefaults(definition, resolved.options) as never, ctx);
       } catch (error) {
+        // Problems found in a file the policy reads (an OpenAPI document) point into that file.
+        if (error instanceof ConfigError) {
+          issues.push(...error.issues.map((i) => ({ ...i, message: `policy '${definition.name}' of route '${name}': ${i.message}` })));
+          continue;
+        }
         issues.push(loaded.issue(where(resolved.path), `policy '${definition.name}'${builtin !== undefined ? ` on the built-in route '${name}'` : ''}: ${(error as Error).message}`));
         continue;
       }

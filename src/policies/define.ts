@@ -51,6 +51,8 @@ export interface PolicyContext {
   readonly redis: RedisSettings | undefined;
   /** The built-in identity service, when the config has an enabled `identity` section. */
   readonly identity: IdentityLink | undefined;
+  /** The OpenAPI document the route's upstream names (`upstreams.<name>.openapi`), relative to `configDir`. */
+  readonly openapi: string | undefined;
 }
 
 /**
