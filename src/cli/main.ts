@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { readFileSync, realpathSync } from 'node:fs';
+import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { loadConfigFile } from '../config/load.js';
@@ -10,6 +10,7 @@ import { GatewayRuntime, ListenError } from '../gateway/runtime.js';
 import { createEvents } from '../observability/events.js';
 import { createLogger } from '../observability/logger.js';
 import { describePipeline } from './describe.js';
+import { initFromOpenApi } from './init.js';
 import { openStorage } from '../storage/database.js';
 import { migrateToLatest } from '../storage/migrate.js';
 import { IdentityStartError, startIdentity, type IdentityRuntime } from '../identity/index.js';
@@ -42,6 +43,7 @@ export async function main(argv: readonly string[], io: Io = stdio): Promise<num
       `
 Examples:
   rampart start -c rampart.yaml        run the gateway
+  rampart init --from-openapi api.yaml  write a starter rampart.yaml from an OpenAPI document
   rampart validate -c rampart.yaml     check a config and show its routes and policies
   rampart migrate -c rampart.yaml      bring the database to the latest version
   rampart users create --admin a@b.c   create the first admin (prints a one-time password)
@@ -67,6 +69,18 @@ Examples:
     .addHelpText('after', '\nExample:\n  rampart validate -c rampart.yaml && echo ok')
     .action((opts: { config: string }) => {
       code = validate(opts.config, io);
+    });
+
+  program
+    .command('init')
+    .description('write a starter rampart.yaml')
+    .requiredOption('--from-openapi <spec>', 'the API\'s OpenAPI 3.0/3.1 document (YAML or JSON): one route per path, its security schemes, validation and the response allowlist')
+    .option('-o, --output <file>', 'config file to write', 'rampart.yaml')
+    .option('--upstream <url>', 'the API\'s base URL (default: the document\'s first server)')
+    .option('--force', 'overwrite the output file if it exists')
+    .addHelpText('after', '\nExample:\n  rampart init --from-openapi openapi.yaml -o rampart.yaml && rampart validate -c rampart.yaml')
+    .action((opts: { fromOpenapi: string; output: string; upstream?: string; force?: boolean }) => {
+      code = init(opts, io);
     });
 
   program
@@ -304,6 +318,31 @@ function keyIdsAsOperands(argv: readonly string[]): string[] {
   if (argv[0] !== 'keys' || argv[1] !== 'revoke' || argv.includes('--')) return [...argv];
   const kids = argv.filter((a) => KID_WITH_DASH.test(a));
   return kids.length === 0 ? [...argv] : [...argv.filter((a) => !KID_WITH_DASH.test(a)), '--', ...kids];
+}
+
+function init(opts: { fromOpenapi: string; output: string; upstream?: string; force?: boolean }, io: Io): number {
+  if (opts.upstream !== undefined && !/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/.test(opts.upstream)) {
+    io.err(`rampart: --upstream must be an http:// or https:// URL, not '${opts.upstream}'`);
+    return 2;
+  }
+  let result;
+  try {
+    result = initFromOpenApi(opts.fromOpenapi, { output: opts.output, upstream: opts.upstream });
+  } catch (error) {
+    return reportStartupError(error, io);
+  }
+  try {
+    writeFileSync(opts.output, result.yaml, { flag: opts.force === true ? 'w' : 'wx', mode: 0o600 });
+  } catch (error) {
+    const exists = (error as NodeJS.ErrnoException).code === 'EEXIST';
+    io.err(`rampart: cannot write ${opts.output}: ${exists ? 'it exists (use --force to overwrite it)' : (error as Error).message}`);
+    return 1;
+  }
+  io.out(`wrote ${opts.output}: ${result.routes} route${result.routes === 1 ? '' : 's'} for ${result.operations} operation${result.operations === 1 ? '' : 's'}, validated against ${opts.fromOpenapi} with the response allowlist on`);
+  io.out('assumed:');
+  for (const assumption of result.assumptions) io.out(`  - ${assumption}`);
+  io.out(`next: rampart validate -c ${opts.output}`);
+  return 0;
 }
 
 function validate(file: string, io: Io): number {

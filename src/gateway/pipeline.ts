@@ -208,6 +208,8 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
         issues.push(loaded.issue(where(resolved.path), `policy '${definition.name}'${builtin !== undefined ? ` on the built-in route '${name}'` : ''}: ${(error as Error).message}`));
         continue;
       }
+      // A policy with nothing to do on this route (openapi without a document) is not listed.
+      if (Object.keys(hooks).length === 0) continue;
       policies.push({ name: definition.name, phase: definition.phase, priority: definition.priority });
       if (hooks.request && definition.phase === 'authenticate') {
         // Several authentication policies on one route are alternatives, tried in order.

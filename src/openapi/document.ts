@@ -61,6 +61,8 @@ export interface OperationInfo {
   readonly responses: readonly ResponseInfo[];
   /** Security requirements (operation level, else document level): scheme name → scopes. */
   readonly security: readonly Readonly<Record<string, readonly string[]>>[];
+  /** The document says something about security for this operation (`security: []` says: none). */
+  readonly securityDeclared: boolean;
   readonly summary: string | undefined;
   readonly path: ConfigPath;
 }
@@ -200,7 +202,7 @@ class Reader {
         if (found !== undefined) securitySchemes[name] = found.value;
       }
     }
-    const rootSecurity = this.security(root.security, ['security']) ?? [];
+    const rootSecurity = this.security(root.security, ['security']);
     const operations: OperationInfo[] = [];
     if (!isObject(root.paths)) {
       this.fail(root.paths === undefined ? [] : ['paths'], 'expected `paths`, a mapping of path templates to operations');
@@ -309,7 +311,7 @@ class Reader {
     return out;
   }
 
-  operation(method: string, template: string, op: JsonObject, path: ConfigPath, shared: ParameterInfo[], rootSecurity: Record<string, string[]>[]): OperationInfo | undefined {
+  operation(method: string, template: string, op: JsonObject, path: ConfigPath, shared: ParameterInfo[], rootSecurity: Record<string, string[]>[] | undefined): OperationInfo | undefined {
     const own = this.parameters(op.parameters, [...path, 'parameters']);
     const parameters = [...shared.filter((s) => !own.some((o) => o.name === s.name && o.in === s.in)), ...own];
     const declared = new Set(parameters.filter((p) => p.in === 'path').map((p) => p.name));
@@ -337,6 +339,7 @@ class Reader {
         responses.push({ status, content: found.value.content === undefined ? undefined : this.content(found.value.content, [...found.path, 'content']) ?? [] });
       }
     }
+    const security = this.security(op.security, [...path, 'security']) ?? rootSecurity;
     return {
       method: method.toUpperCase(),
       template,
@@ -344,7 +347,8 @@ class Reader {
       parameters,
       requestBody,
       responses,
-      security: this.security(op.security, [...path, 'security']) ?? rootSecurity,
+      security: security ?? [],
+      securityDeclared: security !== undefined,
       summary: typeof op.summary === 'string' ? op.summary : undefined,
       path,
     };
