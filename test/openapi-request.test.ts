@@ -207,3 +207,32 @@ describe('openapi request validation (pet store)', () => {
     }
   });
 });
+
+describe('openapi documents on reload', () => {
+  it('a changed document applies on reload; a broken one is refused with its position and the old one keeps serving', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-spec-'));
+    const spec = join(dir, 'api.yaml');
+    const doc = (max: number) => `openapi: 3.1.0\ninfo: { title: t, version: '1' }\npaths:\n  /items:\n    get:\n      parameters:\n        - { name: limit, in: query, schema: { type: integer, maximum: ${max} } }\n      responses: { '200': { description: ok, content: { application/json: { schema: { type: object, additionalProperties: true } } } } }\n`;
+    writeFileSync(spec, doc(10));
+    const upstream = await startUpstream();
+    const gateway = await startGateway({ upstreams: { api: { targets: [{ url: upstream.url }], openapi: spec } }, routes: [{ name: 'api', match: { path: '/items' }, upstream: 'api' }] });
+    try {
+      expect((await send(gateway.url, '/items?limit=20')).status).toBe(400);
+      writeFileSync(spec, doc(50));
+      expect(await gateway.runtime.reload()).toMatchObject({ ok: true });
+      expect((await send(gateway.url, '/items?limit=20')).status).toBe(200);
+      writeFileSync(spec, `${doc(50)}  /broken:\n    get:\n      parameters: [{ $ref: '#/nowhere' }]\n      responses: {}\n`);
+      expect(await gateway.runtime.reload()).toMatchObject({ ok: false });
+      const line = await gateway.logs.waitFor((l) => l.msg === 'config reload rejected; the previous config keeps serving');
+      expect((line.errors as string[])[0]).toBe(`${spec}:11:28: paths["/broken"].get.parameters[0].$ref: policy 'openapi' of route 'api': the reference '#/nowhere' points at nothing in this document`);
+      expect((await send(gateway.url, '/items?limit=20')).status).toBe(200);
+      expect((await send(gateway.url, '/items?limit=60')).status).toBe(400);
+    } finally {
+      await gateway.close();
+      await upstream.close();
+    }
+  });
+});

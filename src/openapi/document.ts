@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { ConfigError, type ConfigIssue, type ConfigPath } from '../config/errors.js';
@@ -81,22 +81,25 @@ export interface OpenApiDocument {
   issue(path: ConfigPath, message: string): ConfigIssue;
 }
 
-const cache = new Map<string, { mtimeMs: number; size: number; doc: OpenApiDocument }>();
+const cache = new Map<string, { text: string; doc: OpenApiDocument }>();
 
-/** Reads a document (relative to `dir`); unchanged files are not read twice. Throws ConfigError. */
+/**
+ * Reads a document (relative to `dir`). It is read again at every config load (a reload picks up
+ * its changes); unchanged text is not parsed twice. Throws ConfigError.
+ */
 export function readOpenApi(file: string, dir: string, shownAs = file): OpenApiDocument {
   const path = resolve(dir, file);
-  let stat;
+  let text: string;
   try {
-    stat = statSync(path);
+    text = readFileSync(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new ConfigError([{ file: shownAs, line: 0, column: 0, path: '', message: `cannot read the OpenAPI document: ${code === 'ENOENT' ? 'no such file' : String(code ?? error)}` }]);
+    throw new ConfigError([{ file: shownAs, line: 0, column: 0, path: '', message: `cannot read the OpenAPI document: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : String(code ?? error)}` }]);
   }
   const hit = cache.get(path);
-  if (hit !== undefined && hit.mtimeMs === stat.mtimeMs && hit.size === stat.size) return hit.doc;
-  const doc = parseOpenApi(readFileSync(path, 'utf8'), shownAs);
-  cache.set(path, { mtimeMs: stat.mtimeMs, size: stat.size, doc });
+  if (hit !== undefined && hit.text === text) return hit.doc;
+  const doc = parseOpenApi(text, shownAs);
+  cache.set(path, { text, doc });
   return doc;
 }
 
