@@ -32,7 +32,7 @@ function envNumber(name, fallback, min) {
   return n;
 }
 
-const ALL_TARGETS = ['direct', 'fastify-proxy', 'rampart-passthrough', 'rampart-jwt', 'rampart-ratelimit-memory', 'rampart-ratelimit-redis', 'rampart-quickstart', 'rampart-quickstart-apikey'];
+const ALL_TARGETS = ['direct', 'fastify-proxy', 'rampart-passthrough', 'rampart-jwt', 'rampart-ratelimit-memory', 'rampart-ratelimit-redis', 'rampart-openapi', 'rampart-quickstart', 'rampart-quickstart-apikey'];
 const settings = {
   durationS: envNumber('BENCH_DURATION', 5, 1),
   rounds: Math.floor(envNumber('BENCH_ROUNDS', 5, 1)),
@@ -138,6 +138,19 @@ function rateLimitedConfig({ port, notesPort, logFile, store }) {
 }
 
 /**
+ * Pass-through plus the `openapi` policy with the notes API's document (the quickstart's): the
+ * request is matched to its operation and validated, and the JSON answer (a list of notes) is held,
+ * parsed, walked by the response allowlist and sent — what validation plus allowlist cost on a
+ * JSON route.
+ */
+function openApiConfig({ port, notesPort, logFile }) {
+  const config = passthroughConfig({ port, notesPort, logFile });
+  config.upstreams.notes.openapi = path('examples/quickstart/notes-openapi.yaml');
+  config.routes[0].policies = { openapi: {} };
+  return config;
+}
+
+/**
  * The quickstart config as it stands, with only what a benchmark must own overridden: the listen
  * port, the drain timeout, the log file, the data directory and the admin listener (off). The upstream URL keeps its
  * ${NOTES_PORT} interpolation and gets the bench's port through the environment.
@@ -183,7 +196,9 @@ async function startTargets(notesPort) {
             ? jwtConfig({ port, notesPort, logFile })
             : name === 'rampart-ratelimit-memory' || name === 'rampart-ratelimit-redis'
             ? rateLimitedConfig({ port, notesPort, logFile, store: name.slice('rampart-ratelimit-'.length) })
-              : quickstartConfig({ port, logFile });
+              : name === 'rampart-openapi'
+                ? openApiConfig({ port, notesPort, logFile })
+                : quickstartConfig({ port, logFile });
       configText = stringifyYaml(config);
       const configFile = join(tmp, `${name}.yaml`);
       writeFileSync(configFile, configText);
@@ -348,6 +363,16 @@ async function main() {
   // Public pass-through targets send no caller id: the notes API files them under one owner.
   const notes = startNode('notes-api', [path('examples/quickstart/notes-api.js')], { NOTES_PORT: String(notesPort), NOTES_ANONYMOUS_AS: 'bench' });
   await waitReady(notes, `http://127.0.0.1:${notesPort}/notes`);
+  // Ten notes for the public targets' shared owner: every GET /notes answers a realistic JSON list
+  // (about 2 KB), which response filters have to read.
+  for (let i = 0; i < 10; i++) {
+    const seeded = await fetch(`http://127.0.0.1:${notesPort}/notes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-consumer-id': 'bench' },
+      body: JSON.stringify({ title: `Note ${i + 1}`, body: `Shopping list, meeting notes and ideas, number ${i + 1}. `.repeat(2) }),
+    });
+    if (seeded.status !== 201) throw new Error(`bench: seeding the notes API answered ${seeded.status}`);
+  }
   const targets = await startTargets(notesPort);
   console.log(`bench: servers up (notes API pid ${notes.pid}; ${targets.filter((t) => t.server).map((t) => `${t.name} pid ${t.server.pid}`).join(', ')})`);
 
@@ -436,6 +461,10 @@ async function main() {
   if (ratios['rampart-jwt']?.vsPassthrough != null) {
     const r = ratios['rampart-jwt'].vsPassthrough;
     console.log(`jwt (verified-token cache, revocation checked): ${r.toFixed(3)} × pass-through req/s (target ≥ 0.85), ${medians['rampart-jwt'].cpuUsPerReq} vs ${medians['rampart-passthrough'].cpuUsPerReq} CPU µs/req`);
+  }
+  if (ratios['rampart-openapi']?.vsPassthrough != null) {
+    const r = ratios['rampart-openapi'].vsPassthrough;
+    console.log(`openapi (request validation + response allowlist on a 10-note JSON list): ${r.toFixed(3)} × pass-through req/s, ${medians['rampart-openapi'].cpuUsPerReq} vs ${medians['rampart-passthrough'].cpuUsPerReq} CPU µs/req`);
   }
   for (const name of ['rampart-ratelimit-memory', 'rampart-ratelimit-redis']) {
     const r = ratios[name];
