@@ -1,6 +1,7 @@
 import { gzipSync, brotliCompressSync, deflateSync } from 'node:zlib';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SignJWT } from 'jose';
 import { closeAfterEach } from './helpers/gateway.js';
 import { problemOf, send } from './helpers/http.js';
 
@@ -284,5 +285,48 @@ describe('the response engine', () => {
     const res = await send(gw.url, '/api/x', { headers: { 'accept-encoding': 'gzip' } });
     expect(res.headers['content-encoding']).toBe('gzip');
     expect(up.requests[0]!.headers['accept-encoding']).toBe('gzip');
+  });
+});
+
+describe('authorize response rules on the same path', () => {
+  const SECRET = 'a-test-secret-of-at-least-32-bytes!!';
+  const token = (sub: string) =>
+    new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuer('i').setAudience('a').setSubject(sub).setExpirationTime('5m').sign(new TextEncoder().encode(SECRET));
+
+  it('checks see the answer as sent, filters run after; past the bound a checked answer is refused even with oversize: stream', async () => {
+    const up = await use.upstream((req, res) => {
+      if (req.url === '/api/big') return json(res, 200, { ownerId: 'alice', pad: 'x'.repeat(4096) });
+      if (req.method === 'HEAD') {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '999999' });
+        return void res.end();
+      }
+      json(res, 200, { ownerId: 'alice', password: 'hunter2', text: 'mine' });
+    });
+    const gw = await use.gateway({
+      upstreams: { app: { targets: [{ url: up.url }] } },
+      routes: [
+        {
+          name: 'api',
+          match: { path: '/api/*' },
+          upstream: 'app',
+          policies: {
+            jwt: { algorithms: ['HS256'], secret: SECRET, issuer: 'i', audience: 'a' },
+            authorize: { response: ['response.body.ownerId == consumer.id && has(response.body.password)'] },
+            limits: { response: { buffer: '1KiB', oversize: 'stream' } },
+          },
+        },
+      ],
+    });
+    const alice = { authorization: `Bearer ${await token('alice')}` };
+    const mine = await send(gw.url, '/api/note', { headers: alice });
+    expect(mine.status).toBe(200);
+    expect(mine.json()).toEqual({ ownerId: 'alice', text: 'mine' });
+    const theirs = await send(gw.url, '/api/note', { headers: { authorization: `Bearer ${await token('bob')}` } });
+    expect([theirs.status, problemOf(theirs).code]).toEqual([404, 'RMP_OBJECT_NOT_FOUND']);
+    const big = await send(gw.url, '/api/big', { headers: alice });
+    expect([big.status, problemOf(big).code]).toEqual([502, 'RMP_RESPONSE_TOO_LARGE']);
+    expect(big.text).not.toContain('xxxx');
+    // HEAD is answered by the gateway (404), whatever length the upstream declares.
+    expect((await send(gw.url, '/api/note', { method: 'HEAD', headers: alice })).status).toBe(404);
   });
 });

@@ -43,8 +43,12 @@ export function mediaTypeOf(header: string | string[] | undefined): string {
   return (semi === -1 ? header : header.slice(0, semi)).trim().toLowerCase();
 }
 
+function hasNoBody(method: string, status: number): boolean {
+  return method === 'HEAD' || status === 204 || status === 304 || status < 200;
+}
+
 function holdKind(method: string, status: number, mediaType: string, checks: boolean): number {
-  if (method === 'HEAD' || status === 204 || status === 304 || status < 200) return checks ? RAW : STREAM;
+  if (hasNoBody(method, status)) return checks ? RAW : STREAM;
   if (JSON_TYPE.test(mediaType)) return JSON_BODY;
   if (mediaType === '' || mediaType === 'text/plain') return SNIFF;
   return checks ? RAW : STREAM;
@@ -119,7 +123,7 @@ export function intercept(ctx: RequestContext, reply: FastifyReply, status: numb
   const encoding = encodingOf(headers);
   // A declared length over the bound is decided now (a sniffed answer may still turn out not to
   // be JSON and stream). A compressed body is never smaller decompressed, bombs aside.
-  if (kind !== SNIFF || encoding !== '') {
+  if ((kind !== SNIFF || encoding !== '') && !hasNoBody(ctx.request.method, status)) {
     if (declaredLength(headers) > buffer.limit) {
       if (refuse) return new Discarded(tooLarge(buffer.limit), status, 0, 0);
       unfiltered(ctx, status, 'declared larger than the bound', buffer.limit);
@@ -310,7 +314,7 @@ class Held extends Writable implements Intercepted {
     const headers = clientResponseHeaders(this.#headers);
     if (decoded) delete headers['content-encoding'];
     if (decoded || response.changed) for (const name of VALIDATORS) delete headers[name];
-    const noBody = ctx.request.method === 'HEAD' || this.#status === 204 || this.#status === 304 || this.#status < 200;
+    const noBody = hasNoBody(ctx.request.method, this.#status);
     if (!noBody) headers['content-length'] = String(body.length);
     reply.code(this.#status);
     reply.headers(headers);
