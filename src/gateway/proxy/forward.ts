@@ -55,8 +55,8 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
     if (filtering) {
       headers['accept-encoding'] = 'identity';
       // A part of a JSON document cannot be parsed, so it could not be filtered.
-      delete headers.range;
-      delete headers['if-range'];
+      if (headers.range !== undefined) delete headers.range;
+      if (headers['if-range'] !== undefined) delete headers['if-range'];
     }
     try {
       // undici writes the body straight into the client response (no intermediate stream); the

@@ -262,7 +262,8 @@ class Held extends Writable implements Intercepted {
     if (this.refusal !== undefined) throw this.refusal;
     if (this.#out !== undefined) return;
     const route = ctx.route;
-    const raw = Buffer.concat(this.#chunks, this.#size);
+    const chunks = this.#chunks;
+    const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#size);
     this.#chunks = [];
     let body: Buffer = raw;
     let decoded = false;
