@@ -122,7 +122,7 @@ export function intercept(ctx: RequestContext, reply: FastifyReply, status: numb
   const refuse = checks || buffer.oversize === 'refuse';
   const encoding = encodingOf(headers);
   // A declared length over the bound is decided now (a sniffed answer may still turn out not to
-  // be JSON and stream). A compressed body is never smaller decompressed, bombs aside.
+  // be JSON and stream). A compressed body only grows once decompressed.
   if ((kind !== SNIFF || encoding !== '') && !hasNoBody(ctx.request.method, status)) {
     if (declaredLength(headers) > buffer.limit) {
       if (refuse) return new Discarded(tooLarge(buffer.limit), status, 0, 0);
