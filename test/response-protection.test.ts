@@ -254,6 +254,13 @@ describe('the response engine', () => {
     expect(binary.headers['content-type']).toBe('application/octet-stream');
   });
 
+  it('filters a 4xx JSON answer too (it passes through upstream-errors by default)', async () => {
+    const { gw } = await setup((_req, res) => json(res, 422, { type: 'about:blank', title: 'Invalid', token: 'leaked-token' }, { 'content-type': 'application/problem+json' }));
+    const res = await send(gw.url, '/api/x');
+    expect(res.status).toBe(422);
+    expect(res.json()).toEqual({ type: 'about:blank', title: 'Invalid' });
+  });
+
   it('answers HEAD and 204 as the upstream did', async () => {
     const { gw } = await setup((req, res) => {
       if (req.method === 'DELETE') return void res.writeHead(204).end();
