@@ -71,7 +71,27 @@ export const errorCodes = {
   RMP_RESPONSE_CHECK_FAILED: {
     status: 502,
     title: 'Response could not be checked',
-    doc: 'The route has `authorize` response rules and the upstream\'s 2xx answer is not JSON, or is larger than 1 MiB: it is not sent (fail closed).',
+    doc: 'The route has `authorize` response rules and the upstream\'s answer is not a 2xx with a JSON body: it is not sent (fail closed). An answer larger than the route\'s response bound (`limits.response.buffer`, 1 MiB) is `RMP_RESPONSE_TOO_LARGE` instead.',
+  },
+  RMP_RESPONSE_TOO_LARGE: {
+    status: 502,
+    title: 'Response too large to filter',
+    doc: 'The route filters or checks upstream answers (`redact`, `detect`, `authorize` response rules, allowlists) and this one is larger than `limits.response.buffer` (1 MiB by default), counted after decompression; `limits.response.oversize` is `refuse` (the default), or the route has response rules, which are never skipped. Decided from `Content-Length` before any of the body is read, or as it streams. Nothing of the answer was sent. Raise the bound, or set `oversize: stream` to send such answers unfiltered (each one records a `response_unfiltered` event).',
+  },
+  RMP_RESPONSE_INVALID: {
+    status: 502,
+    title: 'Upstream response not valid',
+    doc: 'The route filters upstream answers and this one could not be filtered: it says it is JSON (`application/json`, `application/*+json`) but does not parse, it is JSON (labelled or not) with a `__proto__` or `constructor.prototype` key, or it is compressed with an encoding other than gzip, deflate or br (or corrupt). Nothing of the answer was sent; the upstream should be fixed.',
+  },
+  RMP_UPSTREAM_CLIENT_ERROR: {
+    status: 400,
+    title: 'Request refused by the upstream',
+    doc: 'The route has `upstream-errors: { clientErrors: replace }` and the upstream refused the request with a 4xx: the client gets that status (400 here stands for any 4xx) with this problem instead of the upstream\'s body and headers, which are logged. A `Retry-After` of a 429 is kept.',
+  },
+  RMP_UPSTREAM_ERROR: {
+    status: 502,
+    title: 'Upstream error',
+    doc: 'The upstream answered with a server error (5xx), or with a client error on a route with `upstream-errors: { clientErrors: replace }`. None of its body or headers reached the client (no stack traces, SQL errors or internal addresses); its status and the start of its body are in the gateway\'s log with the request id. A `Retry-After` of a 503 or 429 is kept. See the `upstream-errors` policy.',
   },
   RMP_PASSWORD_TOO_SHORT: {
     status: 400,

@@ -9,6 +9,8 @@ export interface RampartErrorOptions {
   extensions?: Record<string, unknown>;
   /** The underlying error. Logged, never sent. */
   cause?: unknown;
+  /** A status other than the table's, for the codes whose doc says so (`RMP_UPSTREAM_CLIENT_ERROR` keeps the upstream's 4xx). */
+  status?: number;
 }
 
 /** A policy denies by throwing one of these; one handler renders it as problem+json. */
@@ -23,7 +25,7 @@ export class RampartError extends Error {
     super(options.detail ?? errorCodes[code].title, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'RampartError';
     this.code = code;
-    this.status = errorCodes[code].status;
+    this.status = options.status ?? errorCodes[code].status;
     this.detail = options.detail;
     this.headers = options.headers;
     this.extensions = options.extensions;
@@ -52,7 +54,7 @@ export function toProblem(error: RampartError, requestId: string, path: string |
   const problem: Problem = {
     type: PROBLEM_TYPE_BASE + error.code.toLowerCase(),
     title: entry.title,
-    status: entry.status,
+    status: error.status,
     code: error.code,
     requestId,
   };

@@ -35,10 +35,12 @@ export class RequestContext {
   /** The exchange is over (response finished or client gone): nothing more may start for it. */
   finished: boolean;
   /**
-   * Checks of the upstream's whole response before anything of it is sent (response rules): the
-   * proxy then buffers the body (up to 1 MiB) and a check throws a RampartError to refuse it.
+   * Checks of the upstream's whole answer before anything of it is sent (response rules). With
+   * any, the proxy holds every answer — whatever its status or media type, within the route's
+   * response bound — and runs them before the route's `responseBody` filters, on the answer as
+   * the upstream sent it; a check throws a RampartError to refuse it.
    */
-  responseChecks: ((status: number, contentType: string, body: Buffer) => void)[] | undefined;
+  responseChecks: ((response: BufferedResponse) => void)[] | undefined;
   /** The validated, canonical Host header (undefined when the request has none). */
   host: CanonicalHost | undefined;
   protocol: 'http' | 'https';
@@ -153,11 +155,13 @@ export interface Consumer {
 
 /**
  * The upstream's answer, held whole for the body filters of the respond phase (see
- * `PolicyHooks.responseBody`). Only JSON answers are held; others stream through.
+ * `PolicyHooks.responseBody`). Only JSON answers are held for filters; others stream through.
+ * Filters always see a parsed body; `ctx.responseChecks` also see answers that are not JSON
+ * (or have no body), with `json` undefined.
  */
 export interface BufferedResponse {
   readonly status: number;
-  /** Media type, lowercased, without parameters. */
+  /** Media type, lowercased, without parameters ('' when the upstream sent none). */
   readonly mediaType: string;
   /** The parsed body. A filter that changes it (in place, or by assigning) sets `changed`. */
   json: unknown;

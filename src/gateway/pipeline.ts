@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { resolve } from 'node:path';
 import type { FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
@@ -7,9 +8,9 @@ import { RampartError } from '../errors/problem.js';
 import { resolvePolicies, withPolicyDefaults } from '../config/policies.js';
 import type { RouteConfig } from '../config/schema.js';
 import type { Events } from '../observability/events.js';
-import type { Phase, PolicyContext, PolicyHooks } from '../policies/define.js';
+import type { Phase, PolicyContext, PolicyHooks, ResponseBuffer } from '../policies/define.js';
 import { compileTrust, type TrustFn } from './client-ip.js';
-import type { RequestContext } from './context.js';
+import type { BufferedResponse, RequestContext } from './context.js';
 import { createRouter, RouteConflictError, type Router } from './router.js';
 import { Upstream } from './proxy/upstream.js';
 import { Stores, type RedisSettings } from '../stores/stores.js';
@@ -19,6 +20,11 @@ import { identityRoutes, type BuiltinRoute, type ErrorRenderer, type RouteHandle
 
 export type RequestHook = (ctx: RequestContext) => void | Promise<void>;
 export type ResponseHook = (ctx: RequestContext, reply: FastifyReply) => void;
+export type BodyFilter = (ctx: RequestContext, response: BufferedResponse) => void;
+export type HeadHook = (ctx: RequestContext, status: number, headers: IncomingHttpHeaders) => void;
+
+/** The bound on held upstream answers when no policy of the route sets one (`limits` disabled). */
+export const DEFAULT_RESPONSE_BUFFER: ResponseBuffer = Object.freeze({ limit: 1_048_576, oversize: 'refuse' });
 
 /** A route with everything the per-request path needs, computed at config load. */
 export interface CompiledRoute {
@@ -32,6 +38,14 @@ export interface CompiledRoute {
   readonly requestHooks: readonly RequestHook[];
   readonly responseHooks: readonly ResponseHook[];
   readonly logHooks: readonly ResponseHook[];
+  /** `responseBody` filters, in response-phase order (reversed, like `responseHooks`). */
+  readonly bodyFilters: readonly BodyFilter[];
+  /** `responseHead` hooks, in response-phase order. */
+  readonly headHooks: readonly HeadHook[];
+  /** How much of an upstream answer may be held for filters and checks, and what happens past it. */
+  readonly responseBuffer: ResponseBuffer;
+  /** Bytes of an answer refused at its head kept for the log. */
+  readonly keepRefusedBody: number;
   /** The route answers CORS preflights itself (it runs the `cors` policy). */
   readonly handlesPreflight: boolean;
   /** Served over plain HTTP too (`allowInsecure: true`). */
@@ -70,6 +84,8 @@ export class Pipeline {
   readonly upstreams: ReadonlyMap<string, Upstream>;
   readonly trust: TrustFn | undefined;
   readonly logger: Logger;
+  /** Where the engine's own security events go (an answer sent unfiltered past its bound). */
+  readonly events: Events | undefined;
   #inflight = 0;
   #retired = false;
   #drained: (() => void) | undefined;
@@ -84,6 +100,7 @@ export class Pipeline {
     upstreams: Map<string, Upstream>;
     closers: (() => void | Promise<void>)[];
     logger: Logger;
+    events?: Events;
   }) {
     this.version = init.version;
     this.loaded = init.loaded;
@@ -94,6 +111,7 @@ export class Pipeline {
     this.trust = compileTrust(init.loaded.config.server.trustedProxies);
     this.#closers = init.closers;
     this.logger = init.logger;
+    this.events = init.events;
   }
 
   get inflight(): number {
@@ -175,6 +193,10 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
     const requestHooks: RequestHook[] = [];
     const responseHooks: ResponseHook[] = [];
     const logHooks: ResponseHook[] = [];
+    const bodyFilters: BodyFilter[] = [];
+    const headHooks: HeadHook[] = [];
+    let responseBuffer = DEFAULT_RESPONSE_BUFFER;
+    let keepRefusedBody = 0;
     const policies: { name: string; phase: Phase; priority: number }[] = [];
     const resolvedPolicies = resolvePolicies(config, route, index, builtin !== undefined);
     // A built-in route's problems point at the section that made it.
@@ -218,6 +240,10 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
       } else if (hooks.request) requestHooks.push(hooks.request.bind(hooks));
       if (hooks.response) responseHooks.push(hooks.response.bind(hooks));
       if (hooks.log) logHooks.push(hooks.log.bind(hooks));
+      if (hooks.responseBody) bodyFilters.push(hooks.responseBody.bind(hooks));
+      if (hooks.responseHead) headHooks.push(hooks.responseHead.bind(hooks));
+      if (hooks.responseBuffer) responseBuffer = hooks.responseBuffer;
+      if (hooks.keepRefusedBody !== undefined) keepRefusedBody = Math.max(keepRefusedBody, hooks.keepRefusedBody);
       if (hooks.close) closers.push(hooks.close.bind(hooks));
       if (hooks.hides) hidden.push(...hooks.hides);
     }
@@ -228,6 +254,8 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
     }
     // The response phase runs in reverse, like unwinding a filter chain.
     responseHooks.reverse();
+    bodyFilters.reverse();
+    headHooks.reverse();
     let upstream: Upstream | undefined;
     if (route?.upstream !== undefined) {
       upstream = upstreams.get(route.upstream);
@@ -246,6 +274,10 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
       requestHooks,
       responseHooks,
       logHooks,
+      bodyFilters,
+      headHooks,
+      responseBuffer,
+      keepRefusedBody,
       handlesPreflight: policies.some((p) => p.name === 'cors'),
       allowInsecure: route?.allowInsecure ?? false,
       hiddenHeaders: hidden.length === 0 ? undefined : [...new Set(hidden)],
@@ -270,7 +302,7 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
     void pending.close();
     throw new ConfigError(issues);
   }
-  return new Pipeline({ version: ++versions, loaded, routes, fallback, router, upstreams, closers, logger: deps.logger });
+  return new Pipeline({ version: ++versions, loaded, routes, fallback, router, upstreams, closers, logger: deps.logger, events: deps.events });
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Static, TObject } from '@sinclair/typebox';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import type { Events } from '../observability/events.js';
@@ -71,12 +72,37 @@ export interface PolicyHooks {
    * throw a RampartError to refuse the answer.
    */
   responseBody?(ctx: RequestContext, response: BufferedResponse): void;
+  /**
+   * Judges a proxied upstream answer by its status and headers, before any of its body is read or
+   * sent (upstream error sanitizing). Throwing a RampartError refuses the answer: its body is read
+   * and discarded (so the connection is reused; cut past the route's response bound), and the
+   * client gets the problem instead. Runs for every proxied answer, so it must be cheap.
+   */
+  responseHead?(ctx: RequestContext, status: number, headers: IncomingHttpHeaders): void;
+  /**
+   * Bytes of an answer this policy refuses in `responseHead` kept for the log (the upstream's own
+   * error text, for operators; never sent). The route keeps the largest of its policies'.
+   */
+  keepRefusedBody?: number;
+  /**
+   * How much of an upstream answer the route may hold for its `responseBody` filters, and what
+   * happens past it (set by `limits`; when no policy sets it, 1 MiB and `refuse`).
+   */
+  responseBuffer?: ResponseBuffer;
   /** After the response is finished or the client went away. Must never throw. */
   log?(ctx: RequestContext, reply: FastifyReply): void;
   /** When the config that created it is retired. */
   close?(): void | Promise<void>;
   /** Request headers never forwarded on this route (credentials), whichever policy decides. */
   hides?: readonly string[];
+}
+
+/** The bound on held upstream answers (see `PolicyHooks.responseBuffer`). */
+export interface ResponseBuffer {
+  /** Largest answer held, in bytes (after decompression). */
+  readonly limit: number;
+  /** Past the limit: `refuse` answers 502 RMP_RESPONSE_TOO_LARGE; `stream` sends it unfiltered, with an event. */
+  readonly oversize: 'refuse' | 'stream';
 }
 
 export interface PolicyDefinition<S extends TObject = TObject> {

@@ -1,13 +1,12 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { RampartError } from '../../errors/problem.js';
 import type { RequestContext } from '../context.js';
 import type { Target, Upstream } from './upstream.js';
-import { clientResponseHeaders, requestHasBody, upstreamRequestHeaders, type ForwardingInfo } from './headers.js';
+import { requestHasBody, upstreamRequestHeaders, type ForwardingInfo } from './headers.js';
 import { plainAddress } from '../client-ip.js';
-import { runResponseHooks } from '../plugin.js';
+import { intercept, sendHead, type Intercepted } from './response-body.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'QUERY']);
 
@@ -17,7 +16,8 @@ const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT'])
 
 /**
  * The forward phase: sends the request to a target of the route's upstream and streams the
- * answer back. Bodies are streamed both ways, never buffered here.
+ * answer back. Bodies are streamed both ways, except answers the response engine takes over
+ * (response-body.ts): refused at their head, or held for body filters and response checks.
  */
 export async function forward(ctx: RequestContext, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const route = ctx.route;
@@ -38,16 +38,26 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
   const path = route.mapPath(ctx) + ctx.query;
   const forwarding = forwardingInfo(ctx, request, upstream);
   const maxAttempts = IDEMPOTENT.has(method) && !hasBody ? upstream.retries + 1 : 1;
+  // Body filters or checks read the answer: it must come whole, and uncompressed if the upstream
+  // honours that (a compressed one is decompressed within the bound, never passed unfiltered).
+  const filtering = route.bodyFilters.length > 0 || ctx.responseChecks !== undefined;
+  const intercepting = filtering || route.headHooks.length > 0;
 
   // Abort the upstream request when the client goes away before the response is done.
   const abort = new AbortSignalLite();
   ctx.onAbort = () => abort.abort();
 
-  let held: Held | undefined;
+  let taken: Intercepted | undefined;
   for (let attempt = 1; ; attempt++) {
     const target = upstream.pick(Date.now());
     ctx.target = target.origin;
     const headers = upstreamRequestHeaders(raw.headers, hostFor(forwarding, upstream, target), ctx.upstreamHeaders, ctx.hiddenHeaders, route.hiddenHeaders);
+    if (filtering) {
+      headers['accept-encoding'] = 'identity';
+      // A part of a JSON document cannot be parsed, so it could not be filtered.
+      if (headers.range !== undefined) delete headers.range;
+      if (headers['if-range'] !== undefined) delete headers['if-range'];
+    }
     try {
       // undici writes the body straight into the client response (no intermediate stream); the
       // factory runs when the upstream's headers arrive: the response phase runs there.
@@ -61,25 +71,21 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
         },
         ({ statusCode, headers: upstreamHeaders }) => {
           upstream.succeeded(target);
-          if (ctx.responseChecks !== undefined) {
-            // Response rules: the whole answer is read and checked before any of it is sent.
-            held = { status: statusCode, headers: upstreamHeaders as IncomingHttpHeaders, chunks: [], size: 0 };
-            return collect(held);
+          if (intercepting) {
+            taken = intercept(ctx, reply, statusCode, upstreamHeaders as IncomingHttpHeaders, filtering);
+            if (taken !== undefined) return taken;
           }
-          reply.code(statusCode);
-          reply.headers(clientResponseHeaders(upstreamHeaders as IncomingHttpHeaders));
-          runResponseHooks(ctx, reply);
-          const res = reply.raw;
-          res.writeHead(statusCode, reply.getHeaders() as OutgoingHttpHeaders);
-          // From here on the response is ours, not Fastify's: undici writes the body into it.
-          reply.hijack();
-          return res;
+          // undici writes the body straight into the client response.
+          return sendHead(ctx, reply, statusCode, upstreamHeaders as IncomingHttpHeaders);
         },
       );
-      if (held !== undefined) return sendChecked(ctx, reply, held);
-      return reply;
     } catch (error) {
       if (abort.aborted) return reply; // client gone: nobody to answer
+      // The response engine refused the answer (at its head, or past the bound): nothing of it was sent.
+      if (taken?.refusal !== undefined && !reply.raw.headersSent) {
+        clearHeaders(reply);
+        taken.settle(ctx, reply);
+      }
       // A policy's body stream refused the body (a chunked body over the limit).
       const refused = error instanceof RampartError ? error : (error as { cause?: unknown }).cause instanceof RampartError ? ((error as { cause: RampartError }).cause) : undefined;
       if (refused !== undefined && !reply.raw.headersSent) {
@@ -100,49 +106,10 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
       if (isConnect && attempt < maxAttempts) continue;
       throw upstreamError(error, code, upstream, target);
     }
+    // The whole answer is in: the engine sends what the client gets (or throws its refusal).
+    if (taken !== undefined) taken.settle(ctx, reply);
+    return reply;
   }
-}
-
-interface Held {
-  status: number;
-  headers: IncomingHttpHeaders;
-  chunks: Buffer[];
-  size: number;
-}
-
-/** Largest upstream answer held for response rules. */
-const MAX_CHECKED_BODY = 1_048_576;
-
-function collect(held: Held): Writable {
-  return new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      held.size += chunk.length;
-      if (held.size > MAX_CHECKED_BODY) {
-        callback(new RampartError('RMP_RESPONSE_CHECK_FAILED', { detail: 'The response is too large to be checked.' }));
-        return;
-      }
-      held.chunks.push(chunk);
-      callback();
-    },
-  });
-}
-
-/** Runs the response checks on a held answer; sends it only if every one passes. */
-function sendChecked(ctx: RequestContext, reply: FastifyReply, held: Held): FastifyReply {
-  const body = Buffer.concat(held.chunks, held.size);
-  const type = held.headers['content-type'];
-  for (const check of ctx.responseChecks!) check(held.status, typeof type === 'string' ? type : '', body);
-  reply.code(held.status);
-  const headers = clientResponseHeaders(held.headers);
-  delete headers['content-length'];
-  reply.headers(headers);
-  reply.header('content-length', String(body.length));
-  runResponseHooks(ctx, reply);
-  const res = reply.raw;
-  res.writeHead(held.status, reply.getHeaders() as OutgoingHttpHeaders);
-  reply.hijack();
-  res.end(ctx.request.method === 'HEAD' ? undefined : body);
-  return reply;
 }
 
 /**

@@ -158,19 +158,16 @@ export const authorizePolicy = definePolicy({
           // (a 304 or an ETag would tell whether someone else's object exists).
           (ctx.hiddenHeaders ??= []).push(...CONDITIONAL_HEADERS);
           const head = ctx.request.method === 'HEAD';
-          (ctx.responseChecks ??= []).push((status, contentType, body) => {
+          // The proxy holds the whole answer and parses it once (see src/gateway/proxy/response-body.ts).
+          (ctx.responseChecks ??= []).push((response) => {
+            const status = response.status;
             // Anything but a checked 2xx body is answered by the gateway itself: a missing object
             // and someone else's look the same.
             if (status === 404 || head) throw new RampartError('RMP_OBJECT_NOT_FOUND');
             if (status < 200 || status >= 300) throw new RampartError('RMP_RESPONSE_CHECK_FAILED', { detail: 'The response could not be checked.' });
-            let parsed: unknown;
-            try {
-              if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(contentType)) throw new Error('not JSON');
-              parsed = JSON.parse(body.toString('utf8'));
-            } catch {
-              throw new RampartError('RMP_RESPONSE_CHECK_FAILED', { detail: 'The response could not be checked.' });
-            }
-            const all = { ...forResponse, response: { status, body: parsed } };
+            // Not JSON, or no body: nothing to check, so nothing is sent.
+            if (response.json === undefined) throw new RampartError('RMP_RESPONSE_CHECK_FAILED', { detail: 'The response could not be checked.' });
+            const all = { ...forResponse, response: { status, body: response.json } };
             if (!responseRules.every((rule) => evaluate(rule, all, ctx))) {
               events.emit({ type: 'authz_fail', level: 'WARN', description: 'authorization denied on the response: object of another owner', args: [consumer.id], actor: consumer.id, requestId: ctx.requestId, clientIp: ctx.clientIp, route: ctx.route.name, data: { reason: 'response rule' } });
               throw new RampartError('RMP_OBJECT_NOT_FOUND');

@@ -75,6 +75,7 @@ export const limitsPolicy = definePolicy({
     const acceptable = compileMediaTypes(options.contentTypes);
     const shape = options.json;
     const xml = createXmlCheck(options.xml);
+    const responseBuffer = Object.freeze({ limit: parseSize(options.response.buffer), oversize: options.response.oversize });
     // JSON bodies are read whole (they are bounded by `body`), checked, and forwarded as the very
     // bytes that were checked, so the upstream parses exactly what the gateway validated.
     const checkJson = async (ctx: RequestContext): Promise<void> => {
@@ -92,6 +93,7 @@ export const limitsPolicy = definePolicy({
       ctx.requestBody = Readable.from([bytes]);
     };
     return {
+      responseBuffer,
       request(ctx) {
         const raw = ctx.request.raw;
         if (raw.url !== undefined && raw.url.length > url) {

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Size, Strict } from '../../config/types.js';
+import { Size, Strict, StringEnum } from '../../config/types.js';
 
 export const LimitsSchema = Strict(
   {
@@ -35,8 +35,18 @@ export const LimitsSchema = Strict(
       },
     ),
     headers: Type.Integer({ minimum: 8, maximum: 1000, description: 'Most request header fields (→ 431). Their total size is capped at 16 KiB by the HTTP parser.', default: 100 }),
+    response: Strict(
+      {
+        buffer: Size({ description: 'Largest upstream answer held whole for the response filters (`redact`, `detect`, allowlists) and `authorize` response rules, counted after decompression. Answers the route does not filter always stream.', default: '1MiB' }),
+        oversize: StringEnum(['refuse', 'stream'] as const, {
+          description: 'A filtered answer larger than `buffer`: `refuse` answers 502 `RMP_RESPONSE_TOO_LARGE` (decided from `Content-Length` before anything is read, else as it streams; nothing of it is sent); `stream` sends it unfiltered and records a `response_unfiltered` event. Routes with `authorize` response rules always refuse.',
+          default: 'refuse',
+        }),
+      },
+      { description: 'The bound on upstream answers held for filtering.', default: {} },
+    ),
   },
-  { description: 'Request size limits, checked before the request reaches any other policy or the upstream.', default: {} },
+  { description: 'Request size limits, checked before the request reaches any other policy or the upstream, and the bound on upstream answers held for response filters.', default: {} },
 );
 
 export type LimitsOptions = Static<typeof LimitsSchema>;

@@ -108,7 +108,7 @@ export const openApiPolicy = definePolicy({
         if (removed === undefined) return;
         response.changed = true;
         events.emit({
-          type: 'response_filtered',
+          type: 'response_redacted',
           level: 'WARN',
           description: 'undeclared properties removed from an upstream answer',
           requestId: c.requestId,

@@ -36,7 +36,7 @@ export const OpenApiSchema = Strict(
       {
         allowlist: Type.Boolean({
           description:
-            'Remove from JSON answers every property the operation\'s response schema for that status does not declare, and every `writeOnly` one (excessive data exposure). Each answer with removals is reported as a `response_filtered` event.',
+            'Remove from JSON answers every property the operation\'s response schema for that status does not declare, and every `writeOnly` one (excessive data exposure). Each answer with removals is reported as a `response_redacted` event (`filter: allowlist`).',
           default: true,
         }),
         undeclared: StringEnum(['refuse', 'pass'] as const, {
