@@ -28,7 +28,7 @@ const json = { 'content-type': 'application/json' };
 const postJson = (gw: TestGateway, body: string, path = '/api/x') => send(gw.url, path, { method: 'POST', body, headers: json });
 
 const OPERATOR = 'A NoSQL query operator is not accepted as a key.';
-const QUERY_OPERATOR = 'A NoSQL query operator is not accepted in a query parameter name.';
+const QUERY_OPERATOR = 'A NoSQL query operator is not accepted in a parameter name.';
 const NUL = 'A NUL character is not accepted.';
 const CRLF_QUERY = 'A CR or LF character is not accepted in a query or path value: it may end up in a header.';
 const CRLF_FIELD = 'A CR or LF character is not accepted in this field: it ends up in a header.';
@@ -301,8 +301,6 @@ describe('inspect policy', () => {
         // The other rules still apply on that route.
         const other = rule === 'nulBytes' ? send(off.url, '/api/x?a[$ne]=1') : send(off.url, '/api/x?a=%00&b[$ne]=1');
         expect((await other).status, `${rule} off, another rule`).toBe(400);
-        await on.close();
-        await off.close();
       }
     });
 
@@ -355,6 +353,31 @@ describe('inspect policy', () => {
       expect(Buffer.byteLength(big)).toBeGreaterThan(800 * 1024);
       expect(Buffer.byteLength(big)).toBeLessThan(1024 * 1024);
       expectForwarded(await postJson(gw, big), up, '/api/x', big);
+    });
+  });
+
+  describe('form bodies', () => {
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const postForm = (gw: TestGateway, body: string) => send(gw.url, '/api/login', { method: 'POST', body, headers: form });
+
+    it('checks names and values as the query is checked, reading the body within maxBody and forwarding those bytes', async () => {
+      const { gw, up } = await setup({ crlfFields: ['filename'] });
+      expect(expectRejected(await postForm(gw, 'user=alice&password[$ne]=x'), ['/body/password[$ne]'])[0]!.detail).toBe(QUERY_OPERATOR);
+      expectRejected(await postForm(gw, 'user=alice&password%5B%24gt%5D='), ['/body/password[$gt]']);
+      expectRejected(await postForm(gw, 'a=x%00y'), ['/body/a']);
+      expect(expectRejected(await postForm(gw, 'filename=a%0D%0Ab'), ['/body/filename'])[0]!.detail).toBe(CRLF_FIELD);
+      const chunk = (s: string) => `${s.length.toString(16)}\r\n${s}\r\n`;
+      const chunked = await sendRaw(gw.url, `POST /api/c HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunk('user[$')}${chunk('ne]=1')}0\r\n\r\n`);
+      expect(chunked).toMatch(/^HTTP\/1\.1 400 /);
+      expect(chunked).toContain('"pointer":"/body/user[$ne]"');
+      expect(up.requests).toHaveLength(0);
+      // Free text with newlines and `$` in values pass, byte for byte.
+      const body = 'comment=line+one%0D%0Aline+two&price=%245&note=$ne&filename=report.pdf';
+      expectForwarded(await postForm(gw, body), up, '/api/login', body);
+      const { gw: small } = await setup({ maxBody: '1KiB' });
+      const large = await postForm(small, `a=${'x'.repeat(1100)}`);
+      expect(large.status).toBe(413);
+      expect(problemOf(large).code).toBe('RMP_BODY_TOO_LARGE');
     });
   });
 

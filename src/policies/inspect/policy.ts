@@ -8,10 +8,11 @@ import { definePolicy } from '../define.js';
 import { InspectSchema } from './schema.js';
 import { MAX_FINDINGS, type Finding } from './findings.js';
 import { jsonMayOffend, scanJson, type JsonRules } from './json.js';
-import { checkParam, checkQuery, type UrlRules } from './url.js';
+import { checkForm, checkParam, checkQuery, type UrlRules } from './url.js';
 
 /** The media types `limits` reads as JSON (kept in step with src/policies/limits/policy.ts). */
 const JSON_TYPE = /^application\/(?:[a-z0-9!#$&^_.+-]+\+)?json$/;
+const FORM_TYPE = 'application/x-www-form-urlencoded';
 
 const NUL_HEADER_DETAIL = 'A NUL character is not accepted.';
 
@@ -48,8 +49,9 @@ export const inspectPolicy = definePolicy({
     const checkQueries = url.nosqlOperators || url.nulBytes || url.crlf;
     const checkParams = url.nulBytes || url.crlf || url.pathTraversal;
     const checkBody = json.nosqlOperators || json.nulBytes || json.crlfNames.size > 0 || json.crlfPointers.size > 0;
+    const checkForms = url.nosqlOperators || url.nulBytes || json.crlfNames.size > 0;
     const checkHeaders = url.nulBytes;
-    if (!checkQueries && !checkParams && !checkBody) return {};
+    if (!checkQueries && !checkParams && !checkBody && !checkForms) return {};
     const maxBody = parseSize(options.maxBody);
 
     /** Header, path and query problems, in that order. */
@@ -75,6 +77,11 @@ export const inspectPolicy = definePolicy({
       if (out.length < MAX_FINDINGS && jsonMayOffend(bytes, json)) scanJson(bytes.toString('utf8'), json, out);
     };
 
+    const inspectForm = (bytes: Buffer, out: Finding[]): void => {
+      // Only an escape, a `$`, or a raw NUL, CR or LF can make a form field offend.
+      if (bytes.includes('%') || bytes.includes('$') || bytes.includes(0) || bytes.includes(0x0d) || bytes.includes(0x0a)) checkForm(bytes.toString('utf8'), url, json.crlfNames, out);
+    };
+
     const refuse = (ctx: RequestContext, findings: Finding[]): never => {
       const first = findings[0]!;
       events.emit({
@@ -96,13 +103,19 @@ export const inspectPolicy = definePolicy({
 
     // With `limits` off on the route, nobody has read a JSON body yet: read it here, within
     // maxBody, and hand it on the same way (`ctx.jsonBody`, and those very bytes forwarded).
-    const readJson = async (ctx: RequestContext): Promise<void> => {
-      const bytes = await readBody(ctx.requestBody ?? ctx.request.raw, maxBody);
-      const value = parseJsonBody(bytes);
-      ctx.jsonBody = { bytes, value };
-      ctx.requestBody = Readable.from([bytes]);
+    const readJson = async (ctx: RequestContext, limit: number): Promise<void> => {
+      const bytes = await readWhole(ctx, limit);
+      ctx.jsonBody = { bytes, value: parseJsonBody(bytes) };
       const findings: Finding[] = [];
       inspectBody(bytes, findings);
+      if (findings.length > 0) refuse(ctx, findings);
+    };
+
+    // Form bodies stream through `limits` unread: read them here, within maxBody, and forward those bytes.
+    const readForm = async (ctx: RequestContext, limit: number): Promise<void> => {
+      const bytes = await readWhole(ctx, limit);
+      const findings: Finding[] = [];
+      inspectForm(bytes, findings);
       if (findings.length > 0) refuse(ctx, findings);
     };
 
@@ -114,29 +127,40 @@ export const inspectPolicy = definePolicy({
         inspectUrl(ctx, findings);
         // A body still to be read is not read for a request already refused.
         if (findings.length > 0) refuse(ctx, findings);
-        if (!checkBody) return undefined;
         const body = ctx.jsonBody;
         if (body !== undefined) {
-          inspectBody(body.bytes, findings);
+          if (checkBody) inspectBody(body.bytes, findings);
           if (findings.length > 0) refuse(ctx, findings);
           return undefined;
         }
         // Only a routed request's body: in library mode the host app's own routes read theirs.
-        if (ctx.matched && unreadJsonBody(ctx, maxBody)) return readJson(ctx);
+        if (!ctx.matched || (!checkBody && !checkForms)) return undefined;
+        const kind = unreadBody(ctx);
+        if (kind === 'json' && checkBody) return readJson(ctx, maxBody);
+        if (kind === 'form' && checkForms) return readForm(ctx, maxBody);
         return undefined;
       },
     };
   },
 });
 
-/** The request declares a JSON body (as `limits` decides it) that nothing has read. */
-function unreadJsonBody(ctx: RequestContext, maxBody: number): boolean {
+/** The request declares a body of a kind this policy reads: JSON (that nothing has parsed yet) or a form. */
+function unreadBody(ctx: RequestContext): 'json' | 'form' | undefined {
   const headers = ctx.request.raw.headers;
   const declared = headers['content-length'];
   const chunked = declared === undefined && headers['transfer-encoding'] !== undefined;
-  if (!chunked && (declared === undefined || declared === '0')) return false;
+  if (!chunked && (declared === undefined || declared === '0')) return undefined;
   const header = headers['content-type'];
-  if (header === undefined || !JSON_TYPE.test(contentType.safeParse(header).type)) return false;
-  if (declared !== undefined && Number(declared) > maxBody) throw tooLarge(maxBody);
-  return true;
+  if (header === undefined) return undefined;
+  const type = contentType.safeParse(header).type;
+  return JSON_TYPE.test(type) ? 'json' : type === FORM_TYPE ? 'form' : undefined;
+}
+
+/** Reads the request body (the stream a policy before this one wrapped, if any) within `limit` bytes. */
+async function readWhole(ctx: RequestContext, limit: number): Promise<Buffer> {
+  const declared = ctx.request.raw.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit) throw tooLarge(limit);
+  const bytes = await readBody(ctx.requestBody ?? ctx.request.raw, limit);
+  ctx.requestBody = Readable.from([bytes]);
+  return bytes;
 }

@@ -8,7 +8,7 @@ export const InspectSchema = Strict(
   {
     nosqlOperators: Type.Boolean({
       description:
-        'Refuse MongoDB query operators (`$where`, `$ne`, `$gt`, `$regex`, `$expr`, `$or`, … — the fixed list in the policy README) as keys of JSON body objects at any depth, and as query parameter names, alone or in bracket or dot form (`$where=…`, `user[$ne]=x`, `a[b][$gt]=1`, `a.$gt=1`).',
+        'Refuse MongoDB query operators (`$where`, `$ne`, `$gt`, `$regex`, `$expr`, `$or`, … — the fixed list in the policy README) as keys of JSON body objects at any depth, and in query and form body parameter names, alone or in bracket or dot form (`$where=…`, `user[$ne]=x`, `a[b][$gt]=1`, `a.$gt=1`).',
       default: true,
     }),
     anyDollarKey: Type.Boolean({
@@ -17,7 +17,7 @@ export const InspectSchema = Strict(
       default: false,
     }),
     nulBytes: Type.Boolean({
-      description: 'Refuse NUL (U+0000) in JSON string values and keys, in query names and values (percent-decoded), in path parameters (decoded once and twice) and in header values.',
+      description: 'Refuse NUL (U+0000) in JSON string values and keys, in query and form body names and values (percent-decoded), in path parameters (decoded once and twice) and in header values.',
       default: true,
     }),
     crlf: Type.Boolean({
@@ -34,7 +34,7 @@ export const InspectSchema = Strict(
       }),
       {
         maxItems: 100,
-        description: 'JSON body fields whose values end up in headers upstream (a redirect URL, a download file name): `crlf` refuses CR and LF in them. A field whose value is an array has each string item checked.',
+        description: 'Body fields whose values end up in headers upstream (a redirect URL, a download file name): `crlf` refuses CR and LF in them. A JSON field whose value is an array has each string item checked; a property name also names a form body field (by its whole name).',
         default: [],
       },
     ),
@@ -50,7 +50,7 @@ export const InspectSchema = Strict(
     }),
     maxBody: Size({
       description:
-        'Largest JSON body this policy reads itself (→ 413), on a route where `limits` is off. With `limits` on, the body `limits` read and parsed is used and its `body` bound applies.',
+        'Largest request body this policy reads itself (→ 413 `RMP_BODY_TOO_LARGE`): a form body (`application/x-www-form-urlencoded`, which `limits` streams unread), or a JSON body on a route where `limits` is off. A JSON body `limits` has read is checked within its own `body` bound.',
       default: '1MiB',
     }),
   },

@@ -14,8 +14,9 @@ export interface UrlRules {
 
 const NUL_DETAIL = 'A NUL character is not accepted.';
 const CRLF_DETAIL = 'A CR or LF character is not accepted in a query or path value: it may end up in a header.';
-const OPERATOR_DETAIL = 'A NoSQL query operator is not accepted in a query parameter name.';
-const DOLLAR_DETAIL = 'A query parameter name segment starting with "$" is not accepted.';
+const CRLF_FIELD_DETAIL = 'A CR or LF character is not accepted in this field: it ends up in a header.';
+const OPERATOR_DETAIL = 'A NoSQL query operator is not accepted in a parameter name.';
+const DOLLAR_DETAIL = 'A parameter name segment starting with "$" is not accepted.';
 const SEPARATOR_DETAIL = 'A path parameter may not hold "/" or "\\".';
 const DOT_DETAIL = 'A path parameter may not be a dot segment ("." or "..").';
 const OVERLONG_DETAIL = 'A path parameter may not hold an overlong UTF-8 sequence.';
@@ -75,25 +76,39 @@ function hasOverlong(bytes: readonly number[]): boolean {
  * qs parses them, with or without `allowDots`), each checked against the operator list.
  */
 export function checkQuery(query: string, rules: UrlRules, out: Finding[]): void {
-  let start = 1;
-  const n = query.length;
+  checkPairs(query, 1, '/query/', rules, undefined, out);
+}
+
+/**
+ * The same for an `application/x-www-form-urlencoded` body (what qs parses for `req.body`), with
+ * `/body/<name>` pointers. Form values are free text (a textarea may hold newlines): CR and LF
+ * are refused only in the fields `crlfNames` lists, matched by whole name.
+ */
+export function checkForm(body: string, rules: UrlRules, crlfNames: ReadonlySet<string>, out: Finding[]): void {
+  checkPairs(body, 0, '/body/', rules, crlfNames, out);
+}
+
+function checkPairs(text: string, from: number, prefix: string, rules: UrlRules, crlfNames: ReadonlySet<string> | undefined, out: Finding[]): void {
+  let start = from;
+  const n = text.length;
   while (start < n && out.length < MAX_FINDINGS) {
-    let end = query.indexOf('&', start);
+    let end = text.indexOf('&', start);
     if (end === -1) end = n;
-    if (end > start) checkPair(query.slice(start, end), rules, out);
+    if (end > start) checkPair(text.slice(start, end), prefix, rules, crlfNames, out);
     start = end + 1;
   }
 }
 
-function checkPair(pair: string, rules: UrlRules, out: Finding[]): void {
+function checkPair(pair: string, prefix: string, rules: UrlRules, crlfNames: ReadonlySet<string> | undefined, out: Finding[]): void {
   const eq = pair.indexOf('=');
   const rawName = eq === -1 ? pair : pair.slice(0, eq);
   const rawValue = eq === -1 ? '' : pair.slice(eq + 1);
   const name = needsDecoding(rawName) ? percentDecode(rawName, true).text : rawName;
   const value = needsDecoding(rawValue) ? percentDecode(rawValue, true).text : rawValue;
-  const found = (rule: Finding['rule'], detail: string) => out.push({ rule, pointer: '/query/' + pointerSegment(name), detail });
+  const found = (rule: Finding['rule'], detail: string) => out.push({ rule, pointer: prefix + pointerSegment(name), detail });
+  const crlf = crlfNames === undefined ? rules.crlf : crlfNames.has(name);
   if (rules.nulBytes && (name.includes('\0') || value.includes('\0'))) found('nulBytes', NUL_DETAIL);
-  else if (rules.crlf && (hasCrlf(name) || hasCrlf(value))) found('crlf', CRLF_DETAIL);
+  else if (crlf && (hasCrlf(name) || hasCrlf(value))) found('crlf', crlfNames === undefined ? CRLF_DETAIL : CRLF_FIELD_DETAIL);
   else if (rules.nosqlOperators && name.includes('$')) {
     const operator = operatorSegment(name, rules.anyDollarKey);
     if (operator !== undefined) found('nosqlOperators', operator ? OPERATOR_DETAIL : DOLLAR_DETAIL);
