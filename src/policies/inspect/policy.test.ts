@@ -147,15 +147,17 @@ describe('inspect policy', () => {
       expectForwarded(await send(gw.url, '/api/x?a=%2500'), up, '/api/x?a=%2500');
     });
 
-    it('refuses NUL in a header value (library mode, where the host app may parse leniently)', async () => {
+    it('refuses NUL in a header value in library mode (where the host app may parse leniently), and leaves its bodies to it', async () => {
       const logs = captureLogs();
       const app = Fastify();
       let called = 0;
       await app.register(rampart, {
         logger: createLogger({ level: 'info', destination: 'stdout' }, logs.stream),
-        config: { routes: [{ name: 'x', match: { path: '/x', methods: ['GET'] }, public: true }] },
+        config: { routes: [{ name: 'x', match: { path: '/x', methods: ['GET', 'POST'] }, public: true }] },
       });
+      app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => done(null, { form: body }));
       app.get('/x', async () => ({ called: ++called }));
+      app.post('/x', async (request) => request.body);
       try {
         const res = await app.inject({ method: 'GET', url: '/x', headers: { 'x-note': 'a\u0000b' } });
         expect(res.statusCode).toBe(400);
@@ -163,6 +165,10 @@ describe('inspect policy', () => {
         expect(called).toBe(0);
         expect((await app.inject({ method: 'GET', url: '/x', headers: { 'x-note': 'a b' } })).statusCode).toBe(200);
         expect(called).toBe(1);
+        // The host app's handlers read their bodies from the raw stream: inspect leaves them unread.
+        const posted = await app.inject({ method: 'POST', url: '/x', payload: 'a=1&b=%24', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+        expect(posted.statusCode).toBe(200);
+        expect(posted.json()).toEqual({ form: 'a=1&b=%24' });
       } finally {
         await app.close();
       }

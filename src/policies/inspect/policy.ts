@@ -133,8 +133,9 @@ export const inspectPolicy = definePolicy({
           if (findings.length > 0) refuse(ctx, findings);
           return undefined;
         }
-        // Only a routed request's body: in library mode the host app's own routes read theirs.
-        if (!ctx.matched || (!checkBody && !checkForms)) return undefined;
+        // Only a body the gateway itself passes on (to the upstream, or a built-in handler, from
+        // ctx.requestBody): in library mode the host app's handlers read theirs from the raw stream.
+        if ((!checkBody && !checkForms) || !ctx.matched || (ctx.route.upstream === undefined && ctx.route.handler === undefined)) return undefined;
         const kind = unreadBody(ctx);
         if (kind === 'json' && checkBody) return readJson(ctx, maxBody);
         if (kind === 'form' && checkForms) return readForm(ctx, maxBody);
