@@ -144,7 +144,6 @@ function needsDecoding(s: string): boolean {
  * `/` or `\` as routed unless `separators` says otherwise, never one decoded twice.
  */
 export function checkParam(name: string, value: string, wildcard: boolean, rules: UrlRules, out: Finding[]): void {
-  const pointer = '/path/' + pointerSegment(name);
   const routed = separatorCount(value);
   let problem = paramProblem(value, false, routed, wildcard || !rules.separators ? routed : 0, rules);
   if (problem === undefined && value.includes('%')) {
@@ -153,7 +152,7 @@ export function checkParam(name: string, value: string, wildcard: boolean, rules
     problem = paramProblem(twice.text, twice.overlong, separatorCount(twice.text), wildcard ? Infinity : routed, rules);
     if (problem !== undefined) problem = { rule: problem.rule, detail: problem.detail + TWICE };
   }
-  if (problem !== undefined) out.push({ rule: problem.rule, pointer, detail: problem.detail });
+  if (problem !== undefined) out.push({ rule: problem.rule, pointer: '/path/' + pointerSegment(name), detail: problem.detail });
 }
 
 function paramProblem(text: string, overlong: boolean, separators: number, allowed: number, rules: UrlRules): Omit<Finding, 'pointer'> | undefined {
