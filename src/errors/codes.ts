@@ -283,6 +283,11 @@ export const errorCodes = {
     title: 'XML body too complex',
     doc: 'The XML body nests elements deeper than the `limits.xml.depth` setting allows.',
   },
+  RMP_INPUT_REJECTED: {
+    status: 400,
+    title: 'Input refused by inspection',
+    doc: 'The `inspect` policy found an injection payload in a string input: a NoSQL query operator (`$ne`, `$where`, …) as a JSON key or in a query or form parameter name, a NUL character, a CR or LF in a query or path value or in a body field the route marks as header-bound, or path traversal in a path parameter (a dot segment, a NUL, an overlong UTF-8 form or a separator, decoded once or twice). `errors` lists each problem as `{ pointer, detail }` (`/body/<json pointer>`, `/query/<name>`, `/path/<param>`, `/header/<name>`, at most 10); the value itself is never echoed. An `input_validation_fail` event is recorded. Nothing was forwarded. Each rule can be switched off per route (see the policy\'s README for their false positives).',
+  },
   RMP_BODY_TOO_LARGE: {
     status: 413,
     title: 'Request body too large',

@@ -17,8 +17,9 @@ import { openApiPolicy } from './openapi/policy.js';
 import { redactPolicy } from './redact/policy.js';
 import { detectPolicy } from './detect/policy.js';
 import { upstreamErrorsPolicy } from './upstream-errors/policy.js';
+import { inspectPolicy } from './inspect/policy.js';
 
 /** Every policy the config can name, by name. */
 export const builtinPolicies: ReadonlyMap<string, PolicyDefinition> = new Map(
-  ([requestIdPolicy, concurrencyPolicy, limitsPolicy, ipFilterPolicy, corsPolicy, ipRateLimitPolicy, jwtPolicy, apiKeyPolicy, introspectionPolicy, rateLimitPolicy, authorizePolicy, openApiPolicy, consumerTokenPolicy, headersPolicy, upstreamErrorsPolicy, detectPolicy, redactPolicy, accessLogPolicy] as PolicyDefinition[]).map((p) => [p.name, p]),
+  ([requestIdPolicy, concurrencyPolicy, limitsPolicy, ipFilterPolicy, corsPolicy, ipRateLimitPolicy, jwtPolicy, apiKeyPolicy, introspectionPolicy, rateLimitPolicy, authorizePolicy, openApiPolicy, consumerTokenPolicy, inspectPolicy, headersPolicy, upstreamErrorsPolicy, detectPolicy, redactPolicy, accessLogPolicy] as PolicyDefinition[]).map((p) => [p.name, p]),
 );
