@@ -69,7 +69,7 @@ routes:
     expect(issuesOf(text)).toEqual([
       "rampart.yaml:6:7: upstreams.app.timeouts.conect: unknown key 'conect' (did you mean 'connect'?)",
       "rampart.yaml:9:11: server.listen.port: expected an integer, got 'eighty'",
-      "rampart.yaml:11:3: defaults.throttle: unknown policy 'throttle'; known policies: request-id, concurrency, limits, ip-filter, cors, ip-rate-limit, jwt, api-key, introspection, rate-limit, authorize, consumer-token, headers, access-log",
+      "rampart.yaml:11:3: defaults.throttle: unknown policy 'throttle'; known policies: request-id, concurrency, limits, ip-filter, cors, ip-rate-limit, jwt, api-key, introspection, rate-limit, authorize, consumer-token, versioning, headers, access-log",
     ]);
   });
 
@@ -131,7 +131,7 @@ routes:
   __proto__: { polluted: true }
 routes: []
 `;
-    expect(issuesOf(text)).toEqual(["rampart.yaml:2:3: defaults.__proto__: unknown policy '__proto__'; known policies: request-id, concurrency, limits, ip-filter, cors, ip-rate-limit, jwt, api-key, introspection, rate-limit, authorize, consumer-token, headers, access-log"]);
+    expect(issuesOf(text)).toEqual(["rampart.yaml:2:3: defaults.__proto__: unknown policy '__proto__'; known policies: request-id, concurrency, limits, ip-filter, cors, ip-rate-limit, jwt, api-key, introspection, rate-limit, authorize, consumer-token, versioning, headers, access-log"]);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(issuesOf('server:\n  constructor: 1\n')[0]).toContain("unknown key 'constructor'");
   });
@@ -204,21 +204,21 @@ defaults:
 `);
     const pipeline = buildPipeline(loaded, deps);
     const [api, quiet] = pipeline.routes;
-    expect(api!.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'ip-rate-limit', 'headers', 'access-log']);
-    expect(quiet!.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'ip-rate-limit', 'headers']);
+    expect(api!.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'ip-rate-limit', 'versioning', 'headers', 'access-log']);
+    expect(quiet!.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'ip-rate-limit', 'versioning', 'headers']);
     // echo: false merged over the default header → no request-id response hook (headers' and ip-rate-limit's remain).
     expect(quiet!.responseHooks).toHaveLength(3);
     expect(api!.responseHooks).toHaveLength(4);
     expect(describePipeline(pipeline)).toContain(
-      '    policies: request-id [transport 1000] → limits [transport 950] → cors [cors] → ip-rate-limit [rate-limit-pre] → headers [respond] → access-log [observe]',
+      '    policies: request-id [transport 1000] → limits [transport 950] → cors [cors] → ip-rate-limit [rate-limit-pre] → versioning [rate-limit-pre -100] → headers [respond] → access-log [observe]',
     );
     await pipeline.close();
   });
 
   it('turns a default-on policy off everywhere with `defaults.<name>: false`', async () => {
     const pipeline = buildPipeline(load(`${minimal}defaults:\n  access-log: false\n`), deps);
-    expect(pipeline.routes[0]!.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'ip-rate-limit', 'headers']);
-    expect(pipeline.fallback.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'ip-rate-limit', 'headers']);
+    expect(pipeline.routes[0]!.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'ip-rate-limit', 'versioning', 'headers']);
+    expect(pipeline.fallback.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'ip-rate-limit', 'versioning', 'headers']);
     await pipeline.close();
   });
 

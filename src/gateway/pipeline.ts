@@ -10,7 +10,8 @@ import type { Events } from '../observability/events.js';
 import type { Phase, PolicyContext, PolicyHooks } from '../policies/define.js';
 import { compileTrust, type TrustFn } from './client-ip.js';
 import type { RequestContext } from './context.js';
-import { createRouter, RouteConflictError, type Router } from './router.js';
+import { createRouter, RouteConflictError, type RouteSelect, type Router } from './router.js';
+import { compileRouteVersion, type RouteVersion } from './versions.js';
 import { Upstream } from './proxy/upstream.js';
 import { Stores, type RedisSettings } from '../stores/stores.js';
 import { parseDuration } from '../config/units.js';
@@ -26,6 +27,10 @@ export interface CompiledRoute {
   readonly path: string;
   readonly methods: readonly string[];
   readonly host: string | undefined;
+  /** The route's API version, when it has one. */
+  readonly version: RouteVersion | undefined;
+  /** How requests choose this route among versions sharing its path (header / media type). */
+  readonly select: RouteSelect | undefined;
   readonly upstream: Upstream | undefined;
   /** Policies in execution order, for display (`rampart validate`). */
   readonly policies: readonly { name: string; phase: Phase; priority: number }[];
@@ -157,9 +162,12 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
   const identityConfig = deps.identity?.config ?? (config.identity?.enabled === true ? config.identity : undefined);
   const identity = identityConfig === undefined ? undefined : (deps.identity?.link ?? identityLink(identityConfig));
   const builtins: BuiltinRoute[] = identityConfig === undefined ? [] : identityRoutes(identityConfig, deps.identity?.service);
+  const apiVersions = config.versions;
+  const versioned = [...builtins.map((b) => b.route), ...config.routes].map((r) => ({ path: r.match.path, host: r.match.host, version: r.version }));
 
   const compile = (route: RouteConfig | undefined, index: number, builtin?: BuiltinRoute): CompiledRoute => {
     const name = route?.name ?? '*';
+    const version = route === undefined ? undefined : compileRouteVersion(route, apiVersions, versioned);
     const ctx: PolicyContext = {
       route: name,
       mode: config.mode,
@@ -170,6 +178,7 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
       stores,
       redis,
       identity,
+      version,
     };
     const requestHooks: RequestHook[] = [];
     const responseHooks: ResponseHook[] = [];
@@ -233,6 +242,8 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
       path: route?.match.path ?? '/*',
       methods: route?.match.methods ?? [],
       host: route?.match.host,
+      version,
+      select: version?.select,
       upstream,
       policies,
       requestHooks,

@@ -7,6 +7,7 @@ import type { KeyObject } from 'node:crypto';
 import type { RedisSettings, Stores } from '../stores/stores.js';
 import type { Revocation } from '../revocation/revocation.js';
 import type { KeySource } from './api-key/policy.js';
+import type { RouteVersion } from '../gateway/versions.js';
 
 /** What the jwt policy needs of the built-in identity service (`jwt: { identity: true }`). */
 export interface IdentityLink {
@@ -51,6 +52,8 @@ export interface PolicyContext {
   readonly redis: RedisSettings | undefined;
   /** The built-in identity service, when the config has an enabled `identity` section. */
   readonly identity: IdentityLink | undefined;
+  /** The route's API version (its `version`, resolved against `versions`), when it has one. */
+  readonly version?: RouteVersion | undefined;
 }
 
 /**

@@ -13,8 +13,9 @@ import { authorizePolicy } from './authorize/policy.js';
 import { apiKeyPolicy } from './api-key/policy.js';
 import { introspectionPolicy } from './introspection/policy.js';
 import { consumerTokenPolicy } from './consumer-token/policy.js';
+import { versioningPolicy } from './versioning/policy.js';
 
 /** Every policy the config can name, by name. */
 export const builtinPolicies: ReadonlyMap<string, PolicyDefinition> = new Map(
-  ([requestIdPolicy, concurrencyPolicy, limitsPolicy, ipFilterPolicy, corsPolicy, ipRateLimitPolicy, jwtPolicy, apiKeyPolicy, introspectionPolicy, rateLimitPolicy, authorizePolicy, consumerTokenPolicy, headersPolicy, accessLogPolicy] as PolicyDefinition[]).map((p) => [p.name, p]),
+  ([requestIdPolicy, concurrencyPolicy, limitsPolicy, ipFilterPolicy, corsPolicy, ipRateLimitPolicy, jwtPolicy, apiKeyPolicy, introspectionPolicy, rateLimitPolicy, authorizePolicy, consumerTokenPolicy, versioningPolicy, headersPolicy, accessLogPolicy] as PolicyDefinition[]).map((p) => [p.name, p]),
 );
