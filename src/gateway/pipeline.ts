@@ -16,7 +16,7 @@ import { Upstream } from './proxy/upstream.js';
 import { Stores, type RedisSettings } from '../stores/stores.js';
 import { parseDuration } from '../config/units.js';
 import { identityLink, type IdentityRuntime } from '../identity/index.js';
-import { identityRoutes, type BuiltinRoute, type ErrorRenderer, type RouteHandler } from '../identity/routes.js';
+import { identityRoutes, identityVersions, type BuiltinRoute, type ErrorRenderer, type RouteHandler } from '../identity/routes.js';
 
 export type RequestHook = (ctx: RequestContext) => void | Promise<void>;
 export type ResponseHook = (ctx: RequestContext, reply: FastifyReply) => void;
@@ -162,7 +162,8 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
   const identityConfig = deps.identity?.config ?? (config.identity?.enabled === true ? config.identity : undefined);
   const identity = identityConfig === undefined ? undefined : (deps.identity?.link ?? identityLink(identityConfig));
   const builtins: BuiltinRoute[] = identityConfig === undefined ? [] : identityRoutes(identityConfig, deps.identity?.service);
-  const apiVersions = config.versions;
+  // The built-in routes' versions have names no config can spell (`identity:…`).
+  const apiVersions = identityConfig === undefined ? config.versions : { ...config.versions, ...identityVersions(identityConfig) };
   const versioned = [...builtins.map((b) => b.route), ...config.routes].map((r) => ({ path: r.match.path, host: r.match.host, version: r.version }));
 
   const compile = (route: RouteConfig | undefined, index: number, builtin?: BuiltinRoute): CompiledRoute => {

@@ -169,4 +169,17 @@ ${version === undefined ? '' : `    version: ${version}\n`}    match: { path: '$
       "rampart.yaml:23:12: routes[2].match: GET /items/:id is already taken by route 'one' (routes share a path only when all of them belong to versions chosen by select)",
     ]);
   });
+
+  it('checks the built-in users API\'s dates too', () => {
+    const text = `mode: development
+identity:
+  issuer: https://localhost
+  usersApi:
+    v1:
+      deprecated: 2027-01-01T00:00:00Z
+      sunset: 2026-01-01T00:00:00Z
+routes: []
+`;
+    expect(issuesOf(text)).toEqual(['rampart.yaml:7:15: identity.usersApi.v1.sunset: expected a sunset at or after the deprecation (2027-01-01T00:00:00Z)']);
+  });
 });
