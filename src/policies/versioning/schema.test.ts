@@ -4,6 +4,7 @@ import { ConfigError, formatIssue } from '../../config/errors.js';
 import { buildPipeline } from '../../gateway/pipeline.js';
 import { createEvents } from '../../observability/events.js';
 import { createLogger } from '../../observability/logger.js';
+import { describePipeline } from '../../cli/describe.js';
 
 const load = (text: string) => loadConfigText(text, 'rampart.yaml', '/tmp', {});
 const logger = createLogger({ level: 'silent', destination: 'stderr' });
@@ -152,6 +153,11 @@ routes:
     const pipeline = buildPipeline(load(base), deps);
     expect(pipeline.router.find('GET', '/items/7', undefined, { 'api-version': '1' })!.route.name).toBe('one');
     expect(pipeline.router.find('GET', '/items/7', undefined, {})!.route.name).toBe('two');
+    // Without headers (a preflight): the default version's route.
+    expect(pipeline.router.find('GET', '/items/7', undefined)!.route.name).toBe('two');
+    const summary = describePipeline(pipeline);
+    expect(summary).toContain('    version: h1 (header api-version: 1)');
+    expect(summary).toContain('    version: h2 (header api-version: 2, default)');
     void pipeline.close();
     const extra = (version: string | undefined, path = '/items/:id') => `${base}  - name: three
 ${version === undefined ? '' : `    version: ${version}\n`}    match: { path: '${path}', methods: [GET] }
@@ -168,6 +174,23 @@ ${version === undefined ? '' : `    version: ${version}\n`}    match: { path: '$
     expect(issuesOf(extra(undefined))).toEqual([
       "rampart.yaml:23:12: routes[2].match: GET /items/:id is already taken by route 'one' (routes share a path only when all of them belong to versions chosen by select)",
     ]);
+  });
+
+  it('shows each route\'s version in `rampart validate`', () => {
+    const pipeline = buildPipeline(
+      load(`${UPSTREAM}versions:
+  v1: { prefix: /v1, deprecated: 2027-01-01T00:00:00Z, sunset: 2027-07-01T00:00:00Z, successor: v2 }
+  v2: { prefix: /v2 }
+routes:
+  - { name: a, version: v1, match: { path: /v1/a }, upstream: app, public: true }
+  - { name: b, version: v2, match: { path: /v2/a }, upstream: app, public: true }
+`),
+      deps,
+    );
+    const summary = describePipeline(pipeline);
+    expect(summary).toContain('    version: v1 · deprecated · sunset 2027-07-01T00:00:00.000Z · successor v2');
+    expect(summary).toContain('    version: v2');
+    void pipeline.close();
   });
 
   it('checks the built-in users API\'s dates too', () => {
