@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminToken, assertNoSecrets, postgresAvailable, startIdentityGateway, userToken, type IdentityGateway, type Reply } from './helpers/identity.js';
 
@@ -205,10 +207,17 @@ describe('users API v1 deprecated and retired by identity.usersApi.v1', () => {
     await id?.close();
   });
 
-  it('a deprecated v1 sends Deprecation, Sunset and both Links on successes and refusals; v2 none', async () => {
-    // Dates either side of any time this test runs: deprecated since mid-2026, sunset in 2099.
-    id = await startIdentityGateway({ backend: 'sqlite', identity: { usersApi: { v1: { deprecated: '2026-06-01T00:00:00Z', sunset: '2099-01-01T00:00:00Z', link: DOCS } } } });
+  it('a deprecated v1 (dated in the config, applied on reload) sends Deprecation, Sunset and both Links on successes and refusals; v2 none', async () => {
+    id = await startIdentityGateway({ backend: 'sqlite' });
     const admin = await adminToken(id);
+    const before = await id.call('GET', '/api/v1/users', { token: admin });
+    expect(before.headers.link).toBe('</api/v2/users>; rel="successor-version"');
+    expect(before.headers.deprecation).toBeUndefined();
+    // Dates either side of any time this test runs: deprecated since mid-2026, sunset in 2099.
+    const config = parse(readFileSync(id.gw.configFile, 'utf8')) as { identity: Record<string, unknown> };
+    config.identity.usersApi = { v1: { deprecated: '2026-06-01T00:00:00Z', sunset: '2099-01-01T00:00:00Z', link: DOCS } };
+    writeFileSync(id.gw.configFile, stringify(config));
+    expect(await id.gw.runtime.reload()).toMatchObject({ ok: true });
     for (const [method, path, token, status] of [
       ['GET', '/api/v1/users', admin, 200],
       ['GET', '/api/v1/users/me', admin, 200],

@@ -162,8 +162,10 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
   const identityConfig = deps.identity?.config ?? (config.identity?.enabled === true ? config.identity : undefined);
   const identity = identityConfig === undefined ? undefined : (deps.identity?.link ?? identityLink(identityConfig));
   const builtins: BuiltinRoute[] = identityConfig === undefined ? [] : identityRoutes(identityConfig, deps.identity?.service);
-  // The built-in routes' versions have names no config can spell (`identity:…`).
-  const apiVersions = identityConfig === undefined ? config.versions : { ...config.versions, ...identityVersions(identityConfig) };
+  // The built-in routes' versions have names no config can spell (`identity:…`). Their dates are
+  // the gateway's to apply, so they are taken from this config (a reload changes them).
+  const lifecycle = config.identity?.enabled === true ? config.identity : identityConfig;
+  const apiVersions = lifecycle === undefined ? config.versions : { ...config.versions, ...identityVersions(lifecycle) };
   const versioned = [...builtins.map((b) => b.route), ...config.routes].map((r) => ({ path: r.match.path, host: r.match.host, version: r.version }));
 
   const compile = (route: RouteConfig | undefined, index: number, builtin?: BuiltinRoute): CompiledRoute => {
