@@ -192,7 +192,7 @@ export const IdentitySchema = Strict(
           },
           {
             description:
-              'The lifecycle of `/api/v1/users` and `/api/v1/users/{id}`. They always announce their successor (`Link: </api/v2/users…>; rel="successor-version"`); they are deprecated, and later retired, only when you set the dates here.',
+              'The lifecycle of `/api/v1/users` and `/api/v1/users/{id}`. They always announce their successor (`Link: </api/v2/users…>; rel="successor-version"`); they are deprecated, and later retired, only when you set the dates here. Applied on reload.',
             default: {},
           },
         ),
