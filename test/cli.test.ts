@@ -136,8 +136,8 @@ describe('rampart validate', () => {
       '  notes  http://127.0.0.1:3001',
       'routes (1):',
       '  notes  GET,POST /api/notes → notes',
-      '    policies: request-id [transport 1000] → limits [transport 950] → cors [cors] → ip-rate-limit [rate-limit-pre] → versioning [rate-limit-pre -100] → headers [respond] → access-log [observe]',
-      '  (no match)  policies: request-id [transport 1000] → limits [transport 950] → cors [cors] → ip-rate-limit [rate-limit-pre] → versioning [rate-limit-pre -100] → headers [respond] → access-log [observe]',
+      '    policies: request-id [transport 1000] → limits [transport 950] → cors [cors] → ip-rate-limit [rate-limit-pre] → headers [respond] → access-log [observe]',
+      '  (no match)  policies: request-id [transport 1000] → limits [transport 950] → cors [cors] → ip-rate-limit [rate-limit-pre] → headers [respond] → access-log [observe]',
     ]);
   });
 

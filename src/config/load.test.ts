@@ -204,21 +204,21 @@ defaults:
 `);
     const pipeline = buildPipeline(loaded, deps);
     const [api, quiet] = pipeline.routes;
-    expect(api!.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'ip-rate-limit', 'versioning', 'headers', 'access-log']);
-    expect(quiet!.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'ip-rate-limit', 'versioning', 'headers']);
+    expect(api!.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'ip-rate-limit', 'headers', 'access-log']);
+    expect(quiet!.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'ip-rate-limit', 'headers']);
     // echo: false merged over the default header → no request-id response hook (headers' and ip-rate-limit's remain).
     expect(quiet!.responseHooks).toHaveLength(3);
     expect(api!.responseHooks).toHaveLength(4);
     expect(describePipeline(pipeline)).toContain(
-      '    policies: request-id [transport 1000] → limits [transport 950] → cors [cors] → ip-rate-limit [rate-limit-pre] → versioning [rate-limit-pre -100] → headers [respond] → access-log [observe]',
+      '    policies: request-id [transport 1000] → limits [transport 950] → cors [cors] → ip-rate-limit [rate-limit-pre] → headers [respond] → access-log [observe]',
     );
     await pipeline.close();
   });
 
   it('turns a default-on policy off everywhere with `defaults.<name>: false`', async () => {
     const pipeline = buildPipeline(load(`${minimal}defaults:\n  access-log: false\n`), deps);
-    expect(pipeline.routes[0]!.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'ip-rate-limit', 'versioning', 'headers']);
-    expect(pipeline.fallback.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'ip-rate-limit', 'versioning', 'headers']);
+    expect(pipeline.routes[0]!.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'ip-rate-limit', 'headers']);
+    expect(pipeline.fallback.policies.map((p) => p.name)).toEqual(['request-id', 'limits', 'cors', 'ip-rate-limit', 'headers']);
     await pipeline.close();
   });
 

@@ -214,6 +214,8 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
         issues.push(loaded.issue(where(resolved.path), `policy '${definition.name}'${builtin !== undefined ? ` on the built-in route '${name}'` : ''}: ${(error as Error).message}`));
         continue;
       }
+      // A policy with nothing to do on this route (versioning on a route without a version) is not run or listed.
+      if (!hooks.request && !hooks.response && !hooks.responseBody && !hooks.log && !hooks.close && hooks.hides === undefined) continue;
       policies.push({ name: definition.name, phase: definition.phase, priority: definition.priority });
       if (hooks.request && definition.phase === 'authenticate') {
         // Several authentication policies on one route are alternatives, tried in order.

@@ -190,6 +190,11 @@ routes:
     const summary = describePipeline(pipeline);
     expect(summary).toContain('    version: v1 · deprecated · sunset 2027-07-01T00:00:00.000Z · successor v2');
     expect(summary).toContain('    version: v2');
+    // Only the routes of a version with something to do run (and list) the policy.
+    const [a, b] = pipeline.routes;
+    expect(a!.policies.map((p) => p.name)).toContain('versioning');
+    expect(b!.policies.map((p) => p.name)).not.toContain('versioning');
+    expect(pipeline.fallback.policies.map((p) => p.name)).not.toContain('versioning');
     void pipeline.close();
   });
 
