@@ -297,10 +297,10 @@ const Route = Strict(
     ),
     successorPath: Type.Optional(
       Type.String({
-        pattern: '^/[A-Za-z0-9._~:/-]*$',
-        'x-expected': 'a path starting with "/", using the match\'s :name parameters',
+        pattern: '^/[A-Za-z0-9._~:/-]*\\*?$',
+        'x-expected': 'a path starting with "/", using the match\'s :name parameters and *',
         description:
-          'Where this route\'s successor lives, for the `Link: <…>; rel="successor-version"` header, using the match\'s `:name` parameters (`/api/v2/people/:id`). Without it, the successor path is derived from the versions\' `prefix`es (or is the same path, for versions chosen by `select`).',
+          'Where this route\'s successor lives, for the `Link: <…>; rel="successor-version"` header, using the match\'s `:name` parameters and its trailing `*` (`/api/v2/people/:id`). Without it, the successor path is derived from the versions\' `prefix`es (or is the same path, for versions chosen by `select`).',
       }),
     ),
     public: Type.Boolean({

@@ -76,6 +76,7 @@ export function checkVersions(config: RampartConfig, source: Source, issues: Con
         if (!params.has(used)) issues.push(source.issue(at('successorPath'), `parameter ':${used}' is not in the path pattern '${route.match.path}'`));
       }
       if (/:(?![A-Za-z_])/.test(template)) issues.push(source.issue(at('successorPath'), "':' must start a parameter ':name'"));
+      if (template.endsWith('*') && !route.match.path.endsWith('*')) issues.push(source.issue(at('successorPath'), `'*' is used but the path pattern '${route.match.path}' has no wildcard`));
     }
   });
 }

@@ -49,6 +49,7 @@ async function prefixGateway(policies: Record<string, unknown> = {}) {
     routes: [
       { name: 'items-v1', version: 'v1', match: { path: '/api/v1/items/*' }, upstream: 'v1', policies },
       { name: 'people-v1', version: 'v1', match: { path: '/api/v1/people/:id' }, successorPath: '/api/v2/persons/:id', upstream: 'v1', policies },
+      { name: 'things-v1', version: 'v1', match: { path: '/api/v1/things/*' }, successorPath: '/api/v2/items/*', upstream: 'v1', policies },
       { name: 'down-v1', version: 'v1', match: { path: '/api/v1/down' }, upstream: 'down', policies },
       { name: 'only-v1', version: 'v1', match: { path: '/api/v1/legacy' }, upstream: 'v1', policies },
       { name: 'items-v2', version: 'v2', match: { path: '/api/v2/items/*' }, upstream: 'v2' },
@@ -75,6 +76,7 @@ describe('versioning policy: path-prefix versions', () => {
     expectDeprecated(ok, '/api/v2/items/42');
     // An explicit template with the match's parameters.
     expectDeprecated(await send(gw.url, '/api/v1/people/7'), '/api/v2/persons/7');
+    expectDeprecated(await send(gw.url, '/api/v1/things/a/b%2Fc'), '/api/v2/items/a/b%2Fc');
     // No route of v2 serves /api/v2/legacy: no successor-version link, the rest stays.
     expectDeprecated(await send(gw.url, '/api/v1/legacy'), undefined);
 
@@ -82,7 +84,7 @@ describe('versioning policy: path-prefix versions', () => {
     expect(current.status).toBe(200);
     expect(current.json()).toMatchObject({ upstream: 'v2' });
     for (const name of ['deprecation', 'sunset', 'link']) expect(current.headers[name], name).toBeUndefined();
-    expect(v1.requests).toHaveLength(3);
+    expect(v1.requests).toHaveLength(4);
     expect(v2.requests).toHaveLength(1);
   });
 

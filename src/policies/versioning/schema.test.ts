@@ -116,6 +116,12 @@ routes:
     match: { path: /d }
     upstream: app
     public: true
+  - name: f
+    version: v1
+    successorPath: /api/v2/f/*
+    match: { path: /api/v1/f/:id }
+    upstream: app
+    public: true
   - name: e
     successorPath: /elsewhere
     match: { path: /e }
@@ -127,7 +133,8 @@ routes:
       "rampart.yaml:17:20: routes[1].match.path: route 'b' is in version 'v1', whose paths start with '/api/v1', but its path is '/api/v1x/b'",
       "rampart.yaml:22:20: routes[2].successorPath: parameter ':nope' is not in the path pattern '/api/v1/c/:id'",
       "rampart.yaml:28:20: routes[3].successorPath: version 'solo' has no 'successor'",
-      "rampart.yaml:33:20: routes[4].successorPath: 'successorPath' needs a 'version' with a 'successor'",
+      "rampart.yaml:34:20: routes[4].successorPath: '*' is used but the path pattern '/api/v1/f/:id' has no wildcard",
+      "rampart.yaml:39:20: routes[5].successorPath: 'successorPath' needs a 'version' with a 'successor'",
     ]);
   });
 
