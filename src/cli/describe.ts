@@ -37,7 +37,7 @@ function formatPolicies(pipeline: Pipeline, name: string): string {
 /** `v1 (header api-version: 1) · deprecated · sunset 2027-07-01T00:00:00.000Z · successor v2` */
 function describeVersion(version: RouteVersion): string {
   const select = version.select;
-  const how = select === undefined ? '' : ` (${select.kind === 'header' ? `header ${select.name}` : `Accept parameter ${select.name}`}: ${select.value}${select.isDefault ? ', default' : ''})`;
+  const how = select === undefined ? '' : ` (${select.kind === 'header' ? `header ${select.name}` : select.kind === 'query' ? `query ${select.name}` : `Accept parameter ${select.name}`}: ${select.value}${select.isDefault ? ', default' : ''})`;
   const parts = [`${version.name}${how}`];
   if (version.deprecation !== undefined) parts.push('deprecated');
   if (version.sunsetIso !== undefined) parts.push(`sunset ${version.sunsetIso}`);

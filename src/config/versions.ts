@@ -20,8 +20,8 @@ export function checkVersions(config: RampartConfig, source: Source, issues: Con
     checkLifecycle(version, at, source, issues, warnings, now, `version '${name}'`);
     const select = version.select;
     if (select !== undefined) {
-      if ((select.header === undefined) === (select.mediaType === undefined)) {
-        issues.push(source.issue(at('select'), "expected exactly one of 'header' and 'mediaType'"));
+      if ([select.header, select.mediaType, select.query].filter((x) => x !== undefined).length !== 1) {
+        issues.push(source.issue(at('select'), "expected exactly one of 'header', 'mediaType' and 'query'"));
       } else if (select.header !== undefined && RESERVED_HEADERS.has(select.header)) {
         issues.push(source.issue(at('select', 'header'), select.header === 'accept' ? "to select by Accept, use 'mediaType: <parameter>' (Accept: application/json; version=2)" : `'${select.header}' cannot name a version`));
       }

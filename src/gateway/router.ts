@@ -5,9 +5,9 @@ import { RampartError } from '../errors/problem.js';
 
 /** How a request names the version of a route whose version is chosen by header or media type. */
 export interface RouteSelect {
-  /** `header`: a request header's value; `mediaType`: a parameter of the `Accept` media ranges. */
-  readonly kind: 'header' | 'mediaType';
-  /** The header name or the media-type parameter name, lowercase. */
+  /** `header`: a request header's value; `mediaType`: a parameter of the `Accept` media ranges; `query`: a query parameter. */
+  readonly kind: 'header' | 'mediaType' | 'query';
+  /** The header name or the media-type parameter name (lowercase), or the query parameter name. */
   readonly name: string;
   readonly value: string;
   /** A request that names no version gets this route. */
@@ -32,11 +32,12 @@ export interface RouteMatch<R> {
 export interface Router<R extends RoutableRoute> {
   /**
    * The route for a method, normalized path and host (no port), or null. Where routes of several
-   * versions share the path, `headers` choose among them (RMP_VERSION_UNKNOWN / RMP_VERSION_REQUIRED
-   * are thrown); without `headers` (a CORS preflight, which names no version) the default version's
-   * route is taken, else the first such route in config order.
+   * versions share the path, `headers` and `query` (the raw query with its `?`, or '') choose among
+   * them (RMP_VERSION_UNKNOWN / RMP_VERSION_REQUIRED are thrown); without `headers` (a CORS
+   * preflight, which names no version) the default version's route is taken, else the first such
+   * route in config order.
    */
-  find(method: string, path: string, host: string | undefined, headers?: IncomingHttpHeaders): RouteMatch<R> | null;
+  find(method: string, path: string, host: string | undefined, headers?: IncomingHttpHeaders, query?: string): RouteMatch<R> | null;
   /** Methods some route would accept for this path and host (for 405 `Allow`), sorted. */
   allowed(path: string, host: string | undefined): string[];
 }
@@ -114,12 +115,12 @@ export function createRouter<R extends RoutableRoute>(routes: readonly R[]): Rou
     hosted ? fmw.find(method as HTTPMethod, path, { host: host ?? '' }) : fmw.find(method as HTTPMethod, path);
 
   return {
-    find(method, path, host, headers) {
+    find(method, path, host, headers, query = '') {
       const found = lookup(method, path, host);
       if (found === null) return null;
       const store = found.store as R | VersionGroup<R>;
       // Routes without versions pay this one check.
-      if (store instanceof VersionGroup) return { route: headers === undefined ? store.fallback() : store.pick(headers), params: found.params };
+      if (store instanceof VersionGroup) return { route: headers === undefined ? store.fallback() : store.pick(headers, query), params: found.params };
       return { route: store, params: found.params };
     },
     allowed(path, host) {
@@ -161,8 +162,8 @@ class VersionGroup<R extends RoutableRoute> {
     return undefined;
   }
 
-  pick(headers: IncomingHttpHeaders): R {
-    const value = this.kind === 'header' ? headerValue(headers[this.name]) : this.#fromAccept(headers.accept);
+  pick(headers: IncomingHttpHeaders, query: string): R {
+    const value = this.kind === 'header' ? headerValue(headers[this.name]) : this.kind === 'mediaType' ? this.#fromAccept(headers.accept) : this.#fromQuery(query);
     if (value === undefined) {
       if (this.#default !== undefined) return this.#default;
       throw new RampartError('RMP_VERSION_REQUIRED', { detail: `Name the version ${this.#how()}: one of ${this.#values.join(', ')}.`, extensions: { versions: this.#values } });
@@ -178,7 +179,26 @@ class VersionGroup<R extends RoutableRoute> {
   }
 
   #how(): string {
-    return this.kind === 'header' ? `in the ${this.name} header` : `in the Accept header's "${this.name}" parameter (application/json; ${this.name}=${this.#values[0]})`;
+    if (this.kind === 'header') return `in the ${this.name} header`;
+    if (this.kind === 'query') return `in the query parameter ${this.name} (?${this.name}=${this.#values[0]})`;
+    return `in the Accept header's "${this.name}" parameter (application/json; ${this.name}=${this.#values[0]})`;
+  }
+
+  /**
+   * The version the query names. Given more than once it names none this path serves: the
+   * gateway and the upstream could each read a different one.
+   */
+  #fromQuery(query: string): string | undefined {
+    if (query.length <= 1) return undefined;
+    let found: string | undefined;
+    for (const pair of query.slice(1).split('&')) {
+      const eq = pair.indexOf('=');
+      const key = eq === -1 ? pair : pair.slice(0, eq);
+      if (decode(key) !== this.name) continue;
+      if (found !== undefined) return AMBIGUOUS;
+      found = eq === -1 ? '' : (decode(pair.slice(eq + 1)) ?? AMBIGUOUS);
+    }
+    return found === '' ? undefined : found;
   }
 
   /**
@@ -215,6 +235,18 @@ class VersionGroup<R extends RoutableRoute> {
   }
 }
 
+/** Never a version value (they are letters, digits and `._~-`): a query naming the version twice, or badly encoded. */
+const AMBIGUOUS = '\u0000';
+
+function decode(text: string): string | undefined {
+  if (!text.includes('%') && !text.includes('+')) return text;
+  try {
+    return decodeURIComponent(text.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
 function headerValue(value: string | string[] | undefined): string | undefined {
   if (value === undefined) return undefined;
   const text = (typeof value === 'string' ? value : value.join(', ')).trim();
@@ -222,7 +254,7 @@ function headerValue(value: string | string[] | undefined): string | undefined {
 }
 
 function describeSelect(kind: RouteSelect['kind'], name: string): string {
-  return kind === 'header' ? `the ${name} header` : `the Accept parameter '${name}'`;
+  return kind === 'header' ? `the ${name} header` : kind === 'query' ? `the query parameter '${name}'` : `the Accept parameter '${name}'`;
 }
 
 function hostMatcher(host: string): string | RegExp {

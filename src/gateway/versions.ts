@@ -21,7 +21,7 @@ export interface RouteVersion {
   readonly links: string | undefined;
   /** The successor version's name. */
   readonly successor: string | undefined;
-  /** The path of this request's counterpart in the successor version, when there is one. */
+  /** The path of this request's counterpart in the successor version, when there is one (with `?name=value` for a successor chosen by query). */
   readonly successorPath: ((ctx: RequestContext) => string) | undefined;
   /** How requests choose the version, when it shares its paths with others (header / media type). */
   readonly select: RouteSelect | undefined;
@@ -57,7 +57,9 @@ export function compileRouteVersion(route: RouteConfig, versions: Readonly<Recor
       const to = successor.prefix;
       successorPath = (ctx) => to + ctx.path.slice(from);
     } else if (version.select !== undefined && successor.select !== undefined && serves(route.match.path)) {
-      successorPath = (ctx) => ctx.path;
+      // A successor chosen by query parameter can be named in the link itself.
+      const query = successor.select.query === undefined ? '' : `?${encodeURIComponent(successor.select.query)}=${encodeURIComponent(successor.select.value)}`;
+      successorPath = query === '' ? (ctx) => ctx.path : (ctx) => ctx.path + query;
     }
   }
   return Object.freeze({
@@ -73,8 +75,8 @@ export function compileRouteVersion(route: RouteConfig, versions: Readonly<Recor
       version.select === undefined
         ? undefined
         : Object.freeze({
-            kind: version.select.header !== undefined ? ('header' as const) : ('mediaType' as const),
-            name: version.select.header ?? version.select.mediaType!,
+            kind: version.select.header !== undefined ? ('header' as const) : version.select.mediaType !== undefined ? ('mediaType' as const) : ('query' as const),
+            name: version.select.header ?? version.select.mediaType ?? version.select.query!,
             value: version.select.value,
             isDefault: version.default,
           }),
@@ -117,7 +119,7 @@ function templateMapper(pattern: string, template: string): (ctx: RequestContext
 }
 
 /** Characters a path may carry raw that have no place between `<` and `>` in a Link header. */
-const UNSAFE_IN_LINK = /[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]/g;
+const UNSAFE_IN_LINK = /[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]/g;
 
 /** A path made safe for `Link: <…>`: anything outside RFC 3986's path characters is percent-encoded. */
 export function linkTarget(path: string): string {

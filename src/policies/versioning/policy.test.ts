@@ -172,10 +172,10 @@ describe('versioning policy: path-prefix versions', () => {
 
 describe('versioning policy: versions chosen by header or media type', () => {
   const CORS = { origins: ['https://app.example.com'], allowHeaders: ['api-version'] };
-  async function selectGateway(kind: 'header' | 'mediaType', withDefault: boolean) {
+  async function selectGateway(kind: 'header' | 'mediaType' | 'query', withDefault: boolean) {
     const one = await upstream('one');
     const two = await upstream('two');
-    const select = (value: string) => (kind === 'header' ? { header: 'api-version', value } : { mediaType: 'version', value });
+    const select = (value: string) => (kind === 'header' ? { header: 'api-version', value } : kind === 'query' ? { query: 'api-version', value } : { mediaType: 'version', value });
     const gw = await use.gateway({
       versions: {
         one: { select: select('1'), deprecated: DEPRECATED, sunset: SUNSET, successor: 'two', link: DOCS },
@@ -254,6 +254,26 @@ describe('versioning policy: versions chosen by header or media type', () => {
         code: 'RMP_VERSION_REQUIRED',
         detail: 'Name the version in the Accept header\'s "version" parameter (application/json; version=1): one of 1, 2.',
       });
+    }
+    expect(one.requests.length + two.requests.length).toBe(before);
+  });
+
+  it('query: routes by the query parameter (forwarded as is), links the successor with its parameter, refuses it given twice', async () => {
+    vi.setSystemTime(new Date(DEPRECATED_PERIOD));
+    const { gw, one, two } = await selectGateway('query', true);
+    const v1 = await send(gw.url, '/api/items/5?api-version=1&x=y');
+    expect(v1.json()).toEqual({ upstream: 'one', url: '/api/items/5?api-version=1&x=y' });
+    expectDeprecated(v1, '/api/items/5?api-version=2');
+    expect(v1.headers.vary ?? '').not.toMatch(/api-version|accept/i);
+    expect((await send(gw.url, '/api/items/5?api-version=%31')).json()).toMatchObject({ upstream: 'one' });
+    for (const query of ['?api-version=2', '', '?', '?api-version=', '?other=1', '?API-VERSION=1']) {
+      expect((await send(gw.url, `/api/items/5${query}`)).json(), query).toMatchObject({ upstream: 'two' });
+    }
+    const before = one.requests.length + two.requests.length;
+    for (const query of ['?api-version=3', '?api-version=1&api-version=1', '?api-version=1&api-version=2', '?api-version=%E0%A4%A', '?api-version=1%00']) {
+      const res = await send(gw.url, `/api/items/5${query}`);
+      expect(res.status, query).toBe(400);
+      expect(problemOf(res)).toMatchObject({ code: 'RMP_VERSION_UNKNOWN', versions: ['1', '2'], detail: 'This path serves the versions 1, 2 (named in the query parameter api-version (?api-version=1)).' });
     }
     expect(one.requests.length + two.requests.length).toBe(before);
   });

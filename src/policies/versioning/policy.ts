@@ -24,7 +24,8 @@ export const versioningPolicy = definePolicy({
     const version = policyCtx.version;
     if (version === undefined) return {};
     const { deprecation, sunset, sunsetMs, sunsetIso, links, successorPath, select } = version;
-    const vary = select === undefined ? undefined : select.kind === 'header' ? select.name : 'accept';
+    // A version chosen by query is in the URL already: caches tell them apart without Vary.
+    const vary = select === undefined || select.kind === 'query' ? undefined : select.kind === 'header' ? select.name : 'accept';
     if (deprecation === undefined && sunset === undefined && successorPath === undefined && vary === undefined) return {};
     const link =
       successorPath === undefined

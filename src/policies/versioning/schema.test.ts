@@ -81,7 +81,7 @@ routes: []
       'rampart.yaml:15:16: versions.v3.successor: successors go round in a circle: v3 → v4 → v3',
       "rampart.yaml:16:11: versions.v3.link: 'link' is sent with the Deprecation header: set 'deprecated' too",
       'rampart.yaml:18:16: versions.v4.successor: successors go round in a circle: v4 → v3 → v4',
-      "rampart.yaml:21:13: versions.h1.select: expected exactly one of 'header' and 'mediaType'",
+      "rampart.yaml:21:13: versions.h1.select: expected exactly one of 'header', 'mediaType' and 'query'",
       "rampart.yaml:21:13: versions.h1.select: a version is chosen by its path 'prefix' or by 'select', not both",
       "rampart.yaml:23:23: versions.h2.select.header: to select by Accept, use 'mediaType: <parameter>' (Accept: application/json; version=2)",
       "rampart.yaml:27:14: versions.h3.default: only one version can be the default ('h2' is already)",

@@ -28,14 +28,21 @@ const Select = Strict(
       Type.String({
         pattern: '^[a-z0-9!#$%&\'*+.^_`|~-]{1,64}$',
         'x-expected': 'a lowercase header name',
-        description: 'The request header that names the version (`api-version: 2`). Give `header` or `mediaType`.',
+        description: 'The request header that names the version (`api-version: 2`). Give one of `header`, `mediaType` and `query`.',
       }),
     ),
     mediaType: Type.Optional(
       Type.String({
         pattern: '^[a-z0-9!#$%&\'*+.^_`|~-]{1,64}$',
         'x-expected': 'a lowercase media-type parameter name',
-        description: 'The `Accept` media-type parameter that names the version (`mediaType: version` selects on `Accept: application/json; version=2`). Give `header` or `mediaType`.',
+        description: 'The `Accept` media-type parameter that names the version (`mediaType: version` selects on `Accept: application/json; version=2`). Give one of `header`, `mediaType` and `query`.',
+      }),
+    ),
+    query: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9._~-]{1,64}$',
+        'x-expected': 'a query parameter name of letters, digits, ".", "_", "~" or "-"',
+        description: 'The query parameter that names the version (`query: api-version` selects on `?api-version=2`; given twice, the request is refused). Give one of `header`, `mediaType` and `query`.',
       }),
     ),
     value: Type.String({
@@ -46,7 +53,7 @@ const Select = Strict(
   },
   {
     description:
-      'Select this version by a request header or an `Accept` parameter instead of the path: routes of such versions may share a method and path, and each request is routed to the version it names. Versions sharing a path must select the same way (the same header, or the same parameter).',
+      'Select this version by a request header, an `Accept` parameter or a query parameter instead of the path: routes of such versions may share a method and path, and each request is routed to the version it names. Versions sharing a path must select the same way (the same header, `Accept` parameter or query parameter).',
   },
 );
 
