@@ -31,12 +31,12 @@ export const errorCodes = {
   RMP_VERSION_UNKNOWN: {
     status: 400,
     title: 'Unknown API version',
-    doc: 'The request names a version (in the header or `Accept` parameter its path selects versions by) that this path does not serve. `versions` in the body lists the values it does. Nothing was forwarded.',
+    doc: 'The request names a version (in the header, `Accept` parameter or query parameter its path selects versions by) that this path does not serve, or names it twice in the query. `versions` in the body lists the values it does. Nothing was forwarded.',
   },
   RMP_VERSION_REQUIRED: {
     status: 400,
     title: 'API version required',
-    doc: 'Several versions share this path, none of them is the default, and the request names none: send the header or `Accept` parameter `detail` names, with one of the values in `versions`. Nothing was forwarded.',
+    doc: 'Several versions share this path, none of them is the default, and the request names none: send the header, `Accept` parameter or query parameter `detail` names, with one of the values in `versions`. Nothing was forwarded.',
   },
   RMP_VERSION_RETIRED: {
     status: 410,
