@@ -86,6 +86,12 @@ describe('versioning policy: path-prefix versions', () => {
     for (const name of ['deprecation', 'sunset', 'link']) expect(current.headers[name], name).toBeUndefined();
     expect(v1.requests).toHaveLength(4);
     expect(v2.requests).toHaveLength(1);
+    // The access log says who still calls the deprecated version.
+    const logged = await gw.logs.waitFor((l) => l.type === 'access' && l.path === '/api/v1/items/42?full=1');
+    expect(logged).toMatchObject({ route: 'items-v1', version: 'v1', deprecated: true, status: 200 });
+    const successorLine = await gw.logs.waitFor((l) => l.type === 'access' && l.path === '/api/v2/items/42');
+    expect(successorLine).toMatchObject({ route: 'items-v2', version: 'v2' });
+    expect(successorLine).not.toHaveProperty('deprecated');
   });
 
   it('sends them on error responses too: the upstream\'s own, and the gateway\'s problems', async () => {
