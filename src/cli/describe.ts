@@ -1,3 +1,4 @@
+import type { RouteVersion } from '../gateway/versions.js';
 import { redactUrl } from '../stores/stores.js';
 import type { Pipeline } from '../gateway/pipeline.js';
 
@@ -21,6 +22,7 @@ export function describePipeline(pipeline: Pipeline): string[] {
     const insecure = route.allowInsecure ? ' (plain HTTP allowed)' : '';
     lines.push(`  ${route.name}  ${route.methods.join(',')} ${route.path}${host} → ${route.upstream?.name ?? (route.handler !== undefined ? '(built-in: identity service)' : '(host app)')}${insecure}`);
     lines.push(`    policies: ${formatPolicies(pipeline, route.name)}`);
+    if (route.version !== undefined) lines.push(`    version: ${describeVersion(route.version)}`);
   }
   lines.push(`  (no match)  policies: ${formatPolicies(pipeline, '*')}`);
   return lines;
@@ -30,4 +32,15 @@ function formatPolicies(pipeline: Pipeline, name: string): string {
   const route = name === '*' ? pipeline.fallback : pipeline.routes.find((r) => r.name === name)!;
   if (route.policies.length === 0) return '(none)';
   return route.policies.map((p) => `${p.name} [${p.phase}${p.priority !== 0 ? ` ${p.priority}` : ''}]`).join(' → ');
+}
+
+/** `v1 (header api-version: 1) · deprecated · sunset 2027-07-01T00:00:00.000Z · successor v2` */
+function describeVersion(version: RouteVersion): string {
+  const select = version.select;
+  const how = select === undefined ? '' : ` (${select.kind === 'header' ? `header ${select.name}` : select.kind === 'query' ? `query ${select.name}` : `Accept parameter ${select.name}`}: ${select.value}${select.isDefault ? ', default' : ''})`;
+  const parts = [`${version.name}${how}`];
+  if (version.deprecation !== undefined) parts.push('deprecated');
+  if (version.sunsetIso !== undefined) parts.push(`sunset ${version.sunsetIso}`);
+  if (version.successor !== undefined) parts.push(`successor ${version.successor}`);
+  return parts.join(' · ');
 }

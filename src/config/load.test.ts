@@ -69,7 +69,7 @@ routes:
     expect(issuesOf(text)).toEqual([
       "rampart.yaml:6:7: upstreams.app.timeouts.conect: unknown key 'conect' (did you mean 'connect'?)",
       "rampart.yaml:9:11: server.listen.port: expected an integer, got 'eighty'",
-      "rampart.yaml:11:3: defaults.throttle: unknown policy 'throttle'; known policies: request-id, concurrency, limits, ip-filter, cors, ip-rate-limit, jwt, api-key, introspection, rate-limit, authorize, openapi, consumer-token, inspect, headers, upstream-errors, detect, redact, access-log",
+      "rampart.yaml:11:3: defaults.throttle: unknown policy 'throttle'; known policies: request-id, concurrency, limits, ip-filter, cors, ip-rate-limit, jwt, api-key, introspection, rate-limit, authorize, openapi, consumer-token, inspect, versioning, headers, upstream-errors, detect, redact, access-log",
     ]);
   });
 
@@ -131,7 +131,7 @@ routes:
   __proto__: { polluted: true }
 routes: []
 `;
-    expect(issuesOf(text)).toEqual(["rampart.yaml:2:3: defaults.__proto__: unknown policy '__proto__'; known policies: request-id, concurrency, limits, ip-filter, cors, ip-rate-limit, jwt, api-key, introspection, rate-limit, authorize, openapi, consumer-token, inspect, headers, upstream-errors, detect, redact, access-log"]);
+    expect(issuesOf(text)).toEqual(["rampart.yaml:2:3: defaults.__proto__: unknown policy '__proto__'; known policies: request-id, concurrency, limits, ip-filter, cors, ip-rate-limit, jwt, api-key, introspection, rate-limit, authorize, openapi, consumer-token, inspect, versioning, headers, upstream-errors, detect, redact, access-log"]);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(issuesOf('server:\n  constructor: 1\n')[0]).toContain("unknown key 'constructor'");
   });

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Duration, Size, Strict, StringEnum } from './types.js';
 import { IdentitySchema } from '../identity/schema.js';
+import { VersionSchema } from '../policies/versioning/schema.js';
 
 /**
  * The schema of rampart.yaml (policy options are validated against each policy's own schema, see
@@ -293,6 +294,22 @@ const Route = Strict(
         description: 'Forwarded path template using the match\'s `:name` parameters and `*` (`/v2/notes/:id`). Replaces `stripPrefix`.',
       }),
     ),
+    version: Type.Optional(
+      Type.String({
+        pattern: NAME_PATTERN,
+        'x-expected': NAME_EXPECTED,
+        description:
+          'The API version this route belongs to (a name under `versions`): its deprecation and sunset headers, its 410 after the sunset, and for versions with `select`, the request header or `Accept` parameter that routes to it.',
+      }),
+    ),
+    successorPath: Type.Optional(
+      Type.String({
+        pattern: '^/[A-Za-z0-9._~:/-]*\\*?$',
+        'x-expected': 'a path starting with "/", using the match\'s :name parameters and *',
+        description:
+          'Where this route\'s successor lives, for the `Link: <…>; rel="successor-version"` header, using the match\'s `:name` parameters and its trailing `*` (`/api/v2/people/:id`). Without it, the successor path is derived from the versions\' `prefix`es (or is the same path, for versions chosen by `select`).',
+      }),
+    ),
     public: Type.Boolean({
       description:
         'The route takes no authentication at all (authentication policies from `defaults` are skipped). A route with no authentication policy must say so: otherwise the config is refused, so no API is open by accident.',
@@ -341,6 +358,10 @@ export const ConfigSchema = Strict(
     }),
     defaults: Type.Record(Type.String(), Type.Unknown({ description: 'Options of the policy named by the key, or `false`.' }), {
       description: 'Policy options applied to every route, by policy name. `false` turns off a policy that is on by default.',
+      default: {},
+    }),
+    versions: Type.Record(Type.String({ pattern: NAME_PATTERN }), VersionSchema, {
+      description: 'API versions by name, for routes to name in `version` (see the `versioning` policy).',
       default: {},
     }),
     routes: Type.Array(Route, { description: 'Routes, matched most specific first.', default: [] }),

@@ -3,11 +3,16 @@ import type { RampartConfig } from './schema.js';
 import { parseDuration } from './units.js';
 import { didYouMean, type ConfigIssue } from './errors.js';
 import type { Purpose, Source } from './load.js';
+import { checkLifecycle, checkVersions } from './versions.js';
 
 /** Checks the schema cannot express: references between sections, path templates, CIDRs. */
 export function checkSemantics(config: RampartConfig, source: Source, issues: ConfigIssue[], purpose: Purpose, warnings: ConfigIssue[]): void {
   checkTransport(config, source, issues, purpose, warnings);
   checkIdentity(config, source, issues);
+  checkVersions(config, source, issues, warnings);
+  if (config.identity?.enabled === true) {
+    checkLifecycle(config.identity.usersApi.v1, (...rest) => ['identity', 'usersApi', 'v1', ...rest], source, issues, warnings, Date.now(), 'the users API v1 (/api/v1/users)');
+  }
   if (config.identity?.enabled === true && config.storage.url.startsWith('postgres') && config.redis === undefined) {
     warnings.push(
       source.issue(['storage', 'url'], 'the identity service shares PostgreSQL but no redis is configured: revocations (logout) and rate limits are per process, so other nodes accept a logged-out access token until it expires. Configure redis for more than one node.'),

@@ -28,6 +28,21 @@ export const errorCodes = {
     title: 'Method not implemented',
     doc: 'The HTTP parser does not know this method (TRACK and made-up methods end here). Nothing was forwarded.',
   },
+  RMP_VERSION_UNKNOWN: {
+    status: 400,
+    title: 'Unknown API version',
+    doc: 'The request names a version (in the header, `Accept` parameter or query parameter its path selects versions by) that this path does not serve, or names it twice in the query. `versions` in the body lists the values it does. Nothing was forwarded.',
+  },
+  RMP_VERSION_REQUIRED: {
+    status: 400,
+    title: 'API version required',
+    doc: 'Several versions share this path, none of them is the default, and the request names none: send the header, `Accept` parameter or query parameter `detail` names, with one of the values in `versions`. Nothing was forwarded.',
+  },
+  RMP_VERSION_RETIRED: {
+    status: 410,
+    title: 'API version retired',
+    doc: 'The route belongs to a version whose sunset has passed. `Sunset` gives the date, and `Link: <…>; rel="successor-version"` (also `successor` in the body), when there is one, where to go instead. Nothing was forwarded.',
+  },
   RMP_AUTH_REQUIRED: {
     status: 401,
     title: 'Authentication required',

@@ -11,12 +11,13 @@ import type { Events } from '../observability/events.js';
 import type { Phase, PolicyContext, PolicyHooks, ResponseBuffer } from '../policies/define.js';
 import { compileTrust, type TrustFn } from './client-ip.js';
 import type { BufferedResponse, RequestContext } from './context.js';
-import { createRouter, RouteConflictError, type Router } from './router.js';
+import { createRouter, RouteConflictError, type RouteSelect, type Router } from './router.js';
+import { compileRouteVersion, type RouteVersion } from './versions.js';
 import { Upstream } from './proxy/upstream.js';
 import { Stores, type RedisSettings } from '../stores/stores.js';
 import { parseDuration } from '../config/units.js';
 import { identityLink, type IdentityRuntime } from '../identity/index.js';
-import { identityRoutes, type BuiltinRoute, type ErrorRenderer, type RouteHandler } from '../identity/routes.js';
+import { identityRoutes, identityVersions, type BuiltinRoute, type ErrorRenderer, type RouteHandler } from '../identity/routes.js';
 
 export type RequestHook = (ctx: RequestContext) => void | Promise<void>;
 export type ResponseHook = (ctx: RequestContext, reply: FastifyReply) => void;
@@ -32,6 +33,10 @@ export interface CompiledRoute {
   readonly path: string;
   readonly methods: readonly string[];
   readonly host: string | undefined;
+  /** The route's API version, when it has one. */
+  readonly version: RouteVersion | undefined;
+  /** How requests choose this route among versions sharing its path (header / media type). */
+  readonly select: RouteSelect | undefined;
   readonly upstream: Upstream | undefined;
   /** Policies in execution order, for display (`rampart validate`). */
   readonly policies: readonly { name: string; phase: Phase; priority: number }[];
@@ -175,9 +180,15 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
   const identityConfig = deps.identity?.config ?? (config.identity?.enabled === true ? config.identity : undefined);
   const identity = identityConfig === undefined ? undefined : (deps.identity?.link ?? identityLink(identityConfig));
   const builtins: BuiltinRoute[] = identityConfig === undefined ? [] : identityRoutes(identityConfig, deps.identity?.service);
+  // The built-in routes' versions have names no config can spell (`identity:…`). Their dates are
+  // the gateway's to apply, so they are taken from this config (a reload changes them).
+  const lifecycle = config.identity?.enabled === true ? config.identity : identityConfig;
+  const apiVersions = lifecycle === undefined ? config.versions : { ...config.versions, ...identityVersions(lifecycle) };
+  const versioned = [...builtins.map((b) => b.route), ...config.routes].map((r) => ({ path: r.match.path, host: r.match.host, version: r.version }));
 
   const compile = (route: RouteConfig | undefined, index: number, builtin?: BuiltinRoute): CompiledRoute => {
     const name = route?.name ?? '*';
+    const version = route === undefined ? undefined : compileRouteVersion(route, apiVersions, versioned);
     const ctx: PolicyContext = {
       route: name,
       mode: config.mode,
@@ -189,6 +200,7 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
       redis,
       identity,
       openapi: route?.upstream === undefined ? undefined : config.upstreams[route.upstream]?.openapi,
+      version,
     };
     const requestHooks: RequestHook[] = [];
     const responseHooks: ResponseHook[] = [];
@@ -230,7 +242,7 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
         issues.push(loaded.issue(where(resolved.path), `policy '${definition.name}'${builtin !== undefined ? ` on the built-in route '${name}'` : ''}: ${(error as Error).message}`));
         continue;
       }
-      // A policy with nothing to do on this route (openapi without a document) is not listed.
+      // A policy with nothing to do on this route (openapi without a document, versioning without a version) is not run or listed.
       if (Object.keys(hooks).length === 0) continue;
       policies.push({ name: definition.name, phase: definition.phase, priority: definition.priority });
       if (hooks.request && definition.phase === 'authenticate') {
@@ -269,6 +281,8 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
       path: route?.match.path ?? '/*',
       methods: route?.match.methods ?? [],
       host: route?.match.host,
+      version,
+      select: version?.select,
       upstream,
       policies,
       requestHooks,

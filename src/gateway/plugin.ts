@@ -76,10 +76,11 @@ async function engine(app: FastifyInstance, options: EnginePluginOptions): Promi
       ctx.path = normalizePath(rawPath);
       ctx.host = canonicalHost(requestHost(raw));
       const host = ctx.host?.name;
-      let match = pipeline.router.find(method, ctx.path, host);
       // A CORS preflight belongs to the route of the method it asks about, when that route answers
-      // preflights itself: the route need not list OPTIONS, and the upstream never sees it.
+      // preflights itself: the route need not list OPTIONS, and the upstream never sees it. It
+      // names no version (its headers are the browser's), so it never chooses one.
       const preflightMethod = method === 'OPTIONS' && raw.headers.origin !== undefined ? raw.headers['access-control-request-method'] : undefined;
+      let match = pipeline.router.find(method, ctx.path, host, preflightMethod === undefined ? raw.headers : undefined, query);
       if (preflightMethod !== undefined) {
         const target = pipeline.router.find(preflightMethod, ctx.path, host);
         if (target !== null && target.route.handlesPreflight) match = target;

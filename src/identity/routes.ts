@@ -15,9 +15,11 @@ import { apiKeyRoutes } from './api-key-routes.js';
 import { clientRoutes } from './client-routes.js';
 import { ASSERTION_ALGORITHMS, CLIENT_AUTH_METHODS } from './clients.js';
 import { oauthRoutes } from './oauth.js';
+import { usersV1, usersV2, type UsersView } from './user-views.js';
 import { actorOf, clientOf, closed, denied, guarded, isAdmin, limit, Limit, NoQuery, requireAdmin, route, type BuiltinRoute } from './route-kit.js';
 
 export type { BuiltinRoute, ErrorRenderer, RouteHandler } from './route-kit.js';
+export { identityVersions } from './user-views.js';
 export { storeError } from './route-kit.js';
 
 const Email = Type.String({ minLength: 3, maxLength: 320 });
@@ -33,7 +35,6 @@ const RefreshBody = Type.Object({ refresh_token: Token }, closed);
 const LogoutBody = Type.Object({ refresh_token: Type.Optional(Token) }, closed);
 const PasswordChangeBody = Type.Object({ passwordChangeToken: Type.String({ minLength: 16, maxLength: 4096 }), newPassword: Password }, closed);
 const CreateUserBody = Type.Object({ email: Email, roles: Type.Optional(Roles), password: Type.Optional(Password) }, closed);
-const PatchUserBody = Type.Object({ email: Type.Optional(Email), currentPassword: Type.Optional(Password), roles: Type.Optional(Roles), status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('disabled')])) }, { ...closed, minProperties: 1 });
 const ChangePasswordBody = Type.Object({ currentPassword: Password, newPassword: Password }, closed);
 const InviteBody = Type.Object({ email: Type.Optional(Email), roles: Type.Optional(Roles), expiresIn: Type.Optional(Type.String({ pattern: DURATION_PATTERN })) }, closed);
 const UsersQuery = Type.Object(
@@ -229,57 +230,8 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
         return reply.code(204).header('cache-control', 'no-store').send();
       }),
     },
-    {
-      route: route('identity-users', '/api/v1/users', ['GET', 'POST'], true),
-      handler: run(async (s, ctx, reply) => {
-        const actor = actorOf(ctx);
-        requireAdmin(s, actor, ctx);
-        if (ctx.request.method === 'GET') {
-          const q = check(UsersQuery, queryObject(ctx.query), '/query');
-          return sendJson(reply, 200, await s.listUsers({ limit: Number(q.limit ?? 20), cursor: q.cursor, email: q.email, role: q.role, status: q.status }));
-        }
-        check(NoQuery, queryObject(ctx.query), '/query');
-        const body = await readBody(ctx, CreateUserBody);
-        const created = await s.createUser(actor, body, clientOf(ctx));
-        reply.header('location', `/api/v1/users/${created.user.id}`);
-        return sendJson(reply, 201, created.oneTimePassword === undefined ? created.user : { ...created.user, oneTimePassword: created.oneTimePassword });
-      }),
-    },
-    {
-      route: route('identity-user', '/api/v1/users/:id', ['GET', 'PATCH', 'DELETE'], true),
-      handler: run(async (s, ctx, reply) => {
-        const actor = actorOf(ctx);
-        const id = ownedTarget(s, actor, ctx);
-        const method = ctx.request.method;
-        if (method === 'GET') {
-          const user = await s.getUser(id);
-          if (user === undefined) throw notFound();
-          return sendJson(reply, 200, user);
-        }
-        if (method === 'DELETE') {
-          if (!(await s.deleteUser(actor, id, clientOf(ctx)))) throw notFound();
-          return reply.code(204).header('cache-control', 'no-store').send();
-        }
-        const body = await readBody(ctx, PatchUserBody);
-        const adminOnly = (['roles', 'status'] as const).filter((f) => body[f] !== undefined);
-        if (adminOnly.length > 0 && !isAdmin(actor)) {
-          denied(s, actor, ctx, `only admins may change ${adminOnly.join(', ')}`);
-          throw new RampartError('RMP_AUTHZ_DENIED', { detail: `Only admins may change ${adminOnly.join(' and ')}.`, extensions: { fields: adminOnly } });
-        }
-        // Changing one's own sign-in address is re-authenticated (and a guess counts towards the lockout).
-        if (body.email !== undefined && !isAdmin(actor)) {
-          // Bounded per account: an answer (taken or not) is no oracle at scale.
-          await limit(s.limits.register, ctx, `email-change:${actor.id}`);
-          if (body.currentPassword === undefined) {
-            throw new RampartError('RMP_VALIDATION_FAILED', { extensions: { errors: [{ pointer: '/currentPassword', detail: 'is required to change the e-mail address' }] } });
-          }
-          await s.checkOwnPassword(actor, body.currentPassword, clientOf(ctx));
-        }
-        const user = await s.updateUser(actor, id, { email: body.email, roles: body.roles, status: body.status }, clientOf(ctx));
-        if (user === undefined) throw notFound();
-        return sendJson(reply, 200, user);
-      }),
-    },
+    ...userRoutes(run, usersV1, 'identity-users', 'identity-user'),
+    ...userRoutes(run, usersV2, 'identity-users-v2', 'identity-user-v2'),
     {
       route: route('identity-user-password', '/api/v1/users/:id/password', ['PUT'], true),
       handler: run(async (s, ctx, reply) => {
@@ -407,6 +359,69 @@ export function identityRoutes(config: IdentityConfig, service: IdentityService 
     ...apiKeyRoutes(service),
     ...clientRoutes(service),
     ...oauthRoutes(config, service),
+  ];
+}
+
+/**
+ * The users collection and a user, in one version's representation: the same service calls and
+ * the same authorization in every version (admins only for the collection; the owner or an admin
+ * for a user; roles and status by admins only; one's own e-mail change re-authenticated).
+ */
+function userRoutes(run: ReturnType<typeof guarded>, view: UsersView, collection: string, item: string): BuiltinRoute[] {
+  return [
+    {
+      route: { ...route(collection, view.base, ['GET', 'POST'], true), version: view.version },
+      handler: run(async (s, ctx, reply) => {
+        const actor = actorOf(ctx);
+        requireAdmin(s, actor, ctx);
+        if (ctx.request.method === 'GET') {
+          const q = check(UsersQuery, queryObject(ctx.query), '/query');
+          const page = await s.listUsers({ limit: Number(q.limit ?? 20), cursor: q.cursor, email: q.email, role: q.role, status: q.status });
+          return sendJson(reply, 200, view.page(page, q));
+        }
+        check(NoQuery, queryObject(ctx.query), '/query');
+        const body = await readBody(ctx, CreateUserBody);
+        const created = await s.createUser(actor, body, clientOf(ctx));
+        reply.header('location', `${view.base}/${created.user.id}`);
+        const user = view.user(created.user) as Record<string, unknown>;
+        return sendJson(reply, 201, created.oneTimePassword === undefined ? user : { ...user, oneTimePassword: created.oneTimePassword });
+      }),
+    },
+    {
+      route: { ...route(item, `${view.base}/:id`, ['GET', 'PATCH', 'DELETE'], true), version: view.version },
+      handler: run(async (s, ctx, reply) => {
+        const actor = actorOf(ctx);
+        const id = ownedTarget(s, actor, ctx);
+        const method = ctx.request.method;
+        if (method === 'GET') {
+          const user = await s.getUser(id);
+          if (user === undefined) throw notFound();
+          return sendJson(reply, 200, view.user(user));
+        }
+        if (method === 'DELETE') {
+          if (!(await s.deleteUser(actor, id, clientOf(ctx)))) throw notFound();
+          return reply.code(204).header('cache-control', 'no-store').send();
+        }
+        const body = view.patch(await readBody(ctx, view.patchBody));
+        const adminOnly = body.adminOnly;
+        if (adminOnly.length > 0 && !isAdmin(actor)) {
+          denied(s, actor, ctx, `only admins may change ${adminOnly.join(', ')}`);
+          throw new RampartError('RMP_AUTHZ_DENIED', { detail: `Only admins may change ${adminOnly.join(' and ')}.`, extensions: { fields: adminOnly } });
+        }
+        // Changing one's own sign-in address is re-authenticated (and a guess counts towards the lockout).
+        if (body.email !== undefined && !isAdmin(actor)) {
+          // Bounded per account: an answer (taken or not) is no oracle at scale.
+          await limit(s.limits.register, ctx, `email-change:${actor.id}`);
+          if (body.currentPassword === undefined) {
+            throw new RampartError('RMP_VALIDATION_FAILED', { extensions: { errors: [{ pointer: '/currentPassword', detail: 'is required to change the e-mail address' }] } });
+          }
+          await s.checkOwnPassword(actor, body.currentPassword, clientOf(ctx));
+        }
+        const user = await s.updateUser(actor, id, { email: body.email, roles: body.roles, status: body.status }, clientOf(ctx));
+        if (user === undefined) throw notFound();
+        return sendJson(reply, 200, view.user(user));
+      }),
+    },
   ];
 }
 

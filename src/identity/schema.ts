@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Duration, Strict, StringEnum } from '../config/types.js';
+import { DeprecationLink, Deprecated, Sunset } from '../policies/versioning/schema.js';
 
 const PerIp = (what: string, limit: number, window: string) =>
   Strict(
@@ -180,6 +181,23 @@ export const IdentitySchema = Strict(
         clientAuthIp: PerIp('failed client authentications', 30, '1m'),
       },
       { description: 'Per-IP rate limits on the authentication endpoints.', default: {} },
+    ),
+    usersApi: Strict(
+      {
+        v1: Strict(
+          {
+            deprecated: Type.Optional(Deprecated()),
+            sunset: Type.Optional(Sunset()),
+            link: Type.Optional(DeprecationLink()),
+          },
+          {
+            description:
+              'The lifecycle of `/api/v1/users` and `/api/v1/users/{id}`. They always announce their successor (`Link: </api/v2/users…>; rel="successor-version"`); they are deprecated, and later retired, only when you set the dates here. Applied on reload.',
+            default: {},
+          },
+        ),
+      },
+      { description: 'Versions of the users API (`/api/v1/users`, and `/api/v2/users` with the v2 representation; see docs/identity.md).', default: {} },
     ),
     audit: Strict(
       {

@@ -8,6 +8,7 @@ import type { KeyObject } from 'node:crypto';
 import type { RedisSettings, Stores } from '../stores/stores.js';
 import type { Revocation } from '../revocation/revocation.js';
 import type { KeySource } from './api-key/policy.js';
+import type { RouteVersion } from '../gateway/versions.js';
 
 /** What the jwt policy needs of the built-in identity service (`jwt: { identity: true }`). */
 export interface IdentityLink {
@@ -54,6 +55,8 @@ export interface PolicyContext {
   readonly identity: IdentityLink | undefined;
   /** The OpenAPI document the route's upstream names (`upstreams.<name>.openapi`), relative to `configDir`. */
   readonly openapi: string | undefined;
+  /** The route's API version (its `version`, resolved against `versions`), when it has one. */
+  readonly version?: RouteVersion | undefined;
 }
 
 /**

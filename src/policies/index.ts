@@ -18,8 +18,9 @@ import { redactPolicy } from './redact/policy.js';
 import { detectPolicy } from './detect/policy.js';
 import { upstreamErrorsPolicy } from './upstream-errors/policy.js';
 import { inspectPolicy } from './inspect/policy.js';
+import { versioningPolicy } from './versioning/policy.js';
 
 /** Every policy the config can name, by name. */
 export const builtinPolicies: ReadonlyMap<string, PolicyDefinition> = new Map(
-  ([requestIdPolicy, concurrencyPolicy, limitsPolicy, ipFilterPolicy, corsPolicy, ipRateLimitPolicy, jwtPolicy, apiKeyPolicy, introspectionPolicy, rateLimitPolicy, authorizePolicy, openApiPolicy, consumerTokenPolicy, inspectPolicy, headersPolicy, upstreamErrorsPolicy, detectPolicy, redactPolicy, accessLogPolicy] as PolicyDefinition[]).map((p) => [p.name, p]),
+  ([requestIdPolicy, concurrencyPolicy, limitsPolicy, ipFilterPolicy, corsPolicy, ipRateLimitPolicy, jwtPolicy, apiKeyPolicy, introspectionPolicy, rateLimitPolicy, authorizePolicy, openApiPolicy, consumerTokenPolicy, inspectPolicy, versioningPolicy, headersPolicy, upstreamErrorsPolicy, detectPolicy, redactPolicy, accessLogPolicy] as PolicyDefinition[]).map((p) => [p.name, p]),
 );
