@@ -82,7 +82,7 @@ describe('rampart init --from-openapi', () => {
     }
   });
 
-  it('the written config runs: unauthenticated calls get 401, the public operation is validated, nothing invalid reaches the API', async () => {
+  it('the written config runs: unauthenticated calls get 401, the public operation is validated and allowlisted, nothing invalid reaches the API', async () => {
     const up: TestUpstream = await startUpstream((_req, res) => {
       res.writeHead(201, { 'content-type': 'application/json' });
       res.end('{"id":1,"username":"alice","email":"a@example.com","password":"leaked","internalNotes":"x"}');
@@ -108,5 +108,7 @@ describe('rampart init --from-openapi', () => {
     const ok = await send(runtime.url, '/v1/users', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', email: 'a@example.com', password: 'correct horse battery' }) });
     expect(ok.status, ok.text).toBe(201);
     expect(up.requests).toHaveLength(1);
+    // The answer keeps only what the document declares: no writeOnly password, no internalNotes.
+    expect(ok.json()).toEqual({ id: 1, username: 'alice', email: 'a@example.com' });
   });
 });

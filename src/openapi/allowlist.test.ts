@@ -64,7 +64,7 @@ describe('response allowlist plans', () => {
       anything: { kept: { whole: true } },
     });
     expect(removed?.count).toBe(7);
-    expect(removed?.paths.sort()).toEqual(['/bare/anything', '/counts/a/leak', '/debug', '/items/0/children/0/children/0/passwordHash', '/items/0/internalNotes', '/items/0/secret', '/shape/hidden']);
+    expect(removed?.paths.sort()).toEqual(['$.bare.anything', '$.counts.a.leak', '$.debug', '$.items[0].children[0].children[0].passwordHash', '$.items[0].internalNotes', '$.items[0].secret', '$.shape.hidden']);
   });
 
   it('reports nothing and changes nothing when the answer is as declared', () => {

@@ -102,6 +102,8 @@ export class PlanBuilder {
   }
 }
 
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
 /** Most removed paths reported per response (the count is always exact). */
 const MAX_REPORTED = 20;
 
@@ -117,7 +119,7 @@ export interface Removed {
 export function applyPlan(value: unknown, plan: Plan): Removed | undefined {
   if (plan.keep) return undefined;
   let removed: Removed | undefined;
-  const stack: { value: unknown; plans: Plan[]; path: string }[] = [{ value, plans: [plan], path: '' }];
+  const stack: { value: unknown; plans: Plan[]; path: string }[] = [{ value, plans: [plan], path: '$' }];
   while (stack.length > 0) {
     const { value: node, plans, path } = stack.pop()!;
     if (node === null || typeof node !== 'object') continue;
@@ -130,7 +132,7 @@ export function applyPlan(value: unknown, plan: Plan): Removed | undefined {
           if (p.prefixItems.every((prefix) => i >= prefix.length)) children.push(...p.items);
         }
         // An array schema that says nothing of its items keeps them.
-        if (children.length > 0) stack.push({ value: node[i], plans: children, path: `${path}/${i}` });
+        if (children.length > 0) stack.push({ value: node[i], plans: children, path: `${path}[${i}]` });
       }
       continue;
     }
@@ -153,7 +155,8 @@ export function applyPlan(value: unknown, plan: Plan): Removed | undefined {
         }
         if (!matched && part.rest !== null) children.push(part.rest);
       }
-      const childPath = `${path}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+      // The JSON path the other response filters report (`$.items[0].internalNotes`).
+      const childPath = path.length > 200 ? path : IDENTIFIER.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key.slice(0, 64))}]`;
       if (children.length === 0) {
         delete object[key];
         removed ??= { count: 0, paths: [] };

@@ -5,6 +5,7 @@ import { RampartError } from '../../errors/problem.js';
 import { readOpenApi } from '../../openapi/document.js';
 import { checkParameters, compileApi, matchMedia, requestMediaType, type CompiledMedia, type CompiledOperation } from '../../openapi/compile.js';
 import { applyPlan } from '../../openapi/allowlist.js';
+import { summarizePaths } from '../json-walk.js';
 import { toValidationErrors, type ValidationError } from '../../openapi/schema.js';
 import { parseJsonBody, readBody } from '../../gateway/body.js';
 import type { RequestContext } from '../../gateway/context.js';
@@ -115,7 +116,7 @@ export const openApiPolicy = definePolicy({
           clientIp: c.clientIp,
           route: c.route.name,
           ...(c.consumer === undefined ? {} : { actor: c.consumer.id }),
-          data: { filter: 'allowlist', operation: operation.label, status, count: removed.count, paths: removed.paths.join(' ') },
+          data: { filter: 'allowlist', operation: operation.label, status, count: removed.count, paths: summarizePaths(removed.paths) },
         });
       },
     };
