@@ -11,6 +11,7 @@ import type { Events } from '../observability/events.js';
 import type { Phase, PolicyContext, PolicyHooks, ResponseBuffer } from '../policies/define.js';
 import { compileTrust, type TrustFn } from './client-ip.js';
 import type { BufferedResponse, RequestContext } from './context.js';
+import { templateMapper } from './path-template.js';
 import { createRouter, RouteConflictError, type RouteSelect, type Router } from './router.js';
 import { compileRouteVersion, type RouteVersion } from './versions.js';
 import { Upstream } from './proxy/upstream.js';
@@ -334,31 +335,7 @@ function compilePathMapper(route: RouteConfig): (ctx: RequestContext) => string 
       return rest.charCodeAt(0) === 47 ? rest : `/${rest}`;
     };
   }
-  if (route.rewrite !== undefined) {
-    const patternSegments = route.match.path.split('/');
-    const indexOf = new Map<string, number>();
-    patternSegments.forEach((segment, i) => {
-      if (segment.startsWith(':')) indexOf.set(segment.slice(1), i);
-    });
-    // The wildcard is the rest of the path from the last pattern segment on, minus that segment's literal start.
-    const wildcardSegment = patternSegments.length - 1;
-    const wildcardOffset = patternSegments[wildcardSegment]!.length - 1;
-    const parts: ((segments: string[]) => string)[] = [];
-    for (const piece of route.rewrite.split(/(:[A-Za-z_][A-Za-z0-9_]*|\*)/)) {
-      if (piece === '') continue;
-      if (piece === '*') parts.push((segments) => segments.slice(wildcardSegment).join('/').slice(wildcardOffset));
-      else if (piece.startsWith(':')) {
-        const index = indexOf.get(piece.slice(1))!;
-        parts.push((segments) => segments[index] ?? '');
-      } else parts.push(() => piece);
-    }
-    return (ctx) => {
-      const segments = ctx.path.split('/');
-      let out = '';
-      for (const part of parts) out += part(segments);
-      return out;
-    };
-  }
+  if (route.rewrite !== undefined) return templateMapper(route.match.path, route.rewrite);
   return (ctx) => ctx.path;
 }
 

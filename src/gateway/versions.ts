@@ -2,6 +2,7 @@ import type { RouteConfig } from '../config/schema.js';
 import type { VersionConfig } from '../policies/versioning/schema.js';
 import type { RequestContext } from './context.js';
 import type { RouteSelect } from './router.js';
+import { templateMapper } from './path-template.js';
 
 /**
  * A route's version as the per-request path needs it, computed once at config load: the header
@@ -86,36 +87,6 @@ export function compileRouteVersion(route: RouteConfig, versions: Readonly<Recor
 /** `/a/:x` and `/a/:y` are the same pattern to the router. */
 export function samePattern(a: string, b: string): boolean {
   return a.replace(/:[^/]+/g, ':') === b.replace(/:[^/]+/g, ':');
-}
-
-/**
- * A `successorPath` template over the match's raw (normalized, still percent-encoded) segments:
- * `:name` takes the segment of that parameter, `*` the rest the wildcard matched.
- */
-function templateMapper(pattern: string, template: string): (ctx: RequestContext) => string {
-  const patternSegments = pattern.split('/');
-  const indexOf = new Map<string, number>();
-  patternSegments.forEach((segment, i) => {
-    if (segment.startsWith(':')) indexOf.set(segment.slice(1), i);
-  });
-  const wildcardSegment = patternSegments.length - 1;
-  const wildcardOffset = patternSegments[wildcardSegment]!.length - 1;
-  const parts: ((segments: string[]) => string)[] = [];
-  for (const piece of template.split(/(:[A-Za-z_][A-Za-z0-9_]*|\*)/)) {
-    if (piece === '') continue;
-    if (piece === '*') parts.push((segments) => segments.slice(wildcardSegment).join('/').slice(wildcardOffset));
-    else if (piece.startsWith(':')) {
-      const index = indexOf.get(piece.slice(1))!;
-      parts.push((segments) => segments[index] ?? '');
-    } else parts.push(() => piece);
-  }
-  if (parts.length === 1 && !template.includes(':') && !template.includes('*')) return () => template;
-  return (ctx) => {
-    const segments = ctx.path.split('/');
-    let out = '';
-    for (const part of parts) out += part(segments);
-    return out;
-  };
 }
 
 /** Characters a path may carry raw that have no place between `<` and `>` in a Link header. */
