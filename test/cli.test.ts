@@ -137,7 +137,7 @@ describe('rampart validate', () => {
       'routes (1):',
       '  notes  GET,POST /api/notes → notes',
       '    policies: request-id [transport 1000] → limits [transport 950] → cors [cors] → ip-rate-limit [rate-limit-pre] → inspect [validate 400] → upstream-errors [respond 700] → detect [respond 600] → redact [respond 500] → headers [respond] → access-log [observe]',
-      '  (no match)  policies: request-id [transport 1000] → limits [transport 950] → cors [cors] → ip-rate-limit [rate-limit-pre] → inspect [validate 400] → upstream-errors [respond 700] → detect [respond 600] → redact [respond 500] → headers [respond] → access-log [observe]',
+      '  (no match)  policies: request-id [transport 1000] → limits [transport 950] → cors [cors] → ip-rate-limit [rate-limit-pre] → inspect [validate 400] → headers [respond] → access-log [observe]',
     ]);
   });
 

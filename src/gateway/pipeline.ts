@@ -200,6 +200,7 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
       stores,
       redis,
       identity,
+      proxied: route?.upstream !== undefined,
       openapi: route?.upstream === undefined ? undefined : config.upstreams[route.upstream]?.openapi,
       version,
     };

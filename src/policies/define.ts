@@ -53,6 +53,8 @@ export interface PolicyContext {
   readonly redis: RedisSettings | undefined;
   /** The built-in identity service, when the config has an enabled `identity` section. */
   readonly identity: IdentityLink | undefined;
+  /** The route forwards to an upstream (response filters only apply to proxied answers). */
+  readonly proxied: boolean;
   /** The OpenAPI document the route's upstream names (`upstreams.<name>.openapi`), relative to `configDir`. */
   readonly openapi: string | undefined;
   /** The route's API version (its `version`, resolved against `versions`), when it has one. */

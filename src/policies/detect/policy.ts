@@ -61,6 +61,7 @@ export const detectPolicy = definePolicy({
   description: 'Masks values of upstream JSON answers that look like secrets (card numbers, PEM private keys, cloud access keys; JWTs opt in), with a `response_secret_detected` event.',
   schema: DetectSchema,
   create(options, pctx) {
+    if (!pctx.proxied) return {};
     const kinds: Kinds = Object.freeze({ ...options.kinds });
     const events = pctx.events;
     if (!kinds.card && !kinds.privateKey && !kinds.cloudKey && !kinds.jwt) return {};

@@ -99,6 +99,8 @@ export const redactPolicy = definePolicy({
   description: 'Removes sensitive fields (password, secret, token, apiKey, …) at any depth of upstream JSON answers, with a `response_redacted` event.',
   schema: RedactSchema,
   create(options, pctx) {
+    // Built-in routes (identity, OAuth) and unmatched requests have no upstream answer to filter.
+    if (!pctx.proxied) return {};
     const matches = compileNames([...options.names, ...options.fields]);
     const mask = options.mode === 'mask';
     const events = pctx.events;

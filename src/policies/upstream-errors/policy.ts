@@ -25,7 +25,8 @@ export const upstreamErrorsPolicy = definePolicy({
   enabledByDefault: true,
   description: 'Replaces upstream 5xx answers (and optionally 4xx) with problem+json `RMP_UPSTREAM_ERROR`, so no stack trace or SQL error reaches a client; the upstream\'s answer is logged.',
   schema: UpstreamErrorsSchema,
-  create(options) {
+  create(options, pctx) {
+    if (!pctx.proxied) return {};
     const from = options.clientErrors === 'replace' ? 400 : 500;
     const to = options.serverErrors === 'replace' ? 600 : 500;
     if (from >= to) return {};
