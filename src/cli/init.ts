@@ -39,9 +39,15 @@ export function initFromOpenApi(specFile: string, options: InitOptions): InitRes
   const names = new Set<string>();
   let usesBearer = false;
   let usesApiKey = false;
+  // Templates that route alike (`/a/{x}.json`, `/a/{x}.xml` → `/a/:p2`) share routes: the
+  // openapi policy tells their operations apart.
   const byPath = new Map<string, OperationInfo[]>();
-  for (const op of doc.operations) byPath.set(op.template, [...(byPath.get(op.template) ?? []), op]);
-  for (const [template, ops] of byPath) {
+  for (const op of doc.operations) {
+    const key = routerPath(op.template);
+    byPath.set(key, [...(byPath.get(key) ?? []), op]);
+  }
+  for (const [gatewayPath, ops] of byPath) {
+    const template = ops[0]!.template;
     // Methods of one path with the same authentication share a route.
     const groups = new Map<string, { auth: Auth; ops: OperationInfo[] }>();
     for (const op of ops) {
@@ -52,13 +58,13 @@ export function initFromOpenApi(specFile: string, options: InitOptions): InitRes
       groups.set(key, group);
     }
     for (const { auth, ops: groupOps } of groups.values()) {
-      const methods = groupOps.map((o) => o.method);
+      const methods = [...new Set(groupOps.map((o) => o.method))];
       if (methods.includes('GET') && !methods.includes('HEAD')) methods.push('HEAD');
       const base = routeName(template, groups.size > 1 ? groupOps.map((o) => o.method.toLowerCase()).join('-') : '');
       let name = base;
       for (let i = 2; names.has(name); i++) name = `${base.slice(0, NAME_MAX - String(i).length - 1)}-${i}`;
       names.add(name);
-      const route: Record<string, unknown> = { name, match: { path: doc.serverPath + routerPath(template), methods }, upstream: 'api' };
+      const route: Record<string, unknown> = { name, match: { path: doc.serverPath + gatewayPath, methods }, upstream: 'api' };
       if (auth.public) {
         route.public = true;
       } else {
@@ -75,7 +81,13 @@ export function initFromOpenApi(specFile: string, options: InitOptions): InitRes
         for (const op of groupOps) {
           const needed = scopesOf(op, assumptions);
           for (const s of needed.all ?? needed.any ?? []) scopes.add(s);
-          if (needed.all !== undefined) byMethod[op.method] = { scopes: { all: needed.all } };
+          if (byMethod[op.method] !== undefined && (needed.all !== undefined || needed.any !== undefined)) {
+            // Two operations on one gateway route and method: the route needs what both need.
+            const previous = byMethod[op.method] as { scopes: { all?: string[]; any?: string[] } };
+            const all = [...new Set([...(previous.scopes.all ?? previous.scopes.any ?? []), ...(needed.all ?? needed.any ?? [])])].sort();
+            byMethod[op.method] = { scopes: { all } };
+            assumptions.push(`${op.method} ${gatewayPath}: several operations share this route; all of their scopes are required (${all.join(', ')})`);
+          } else if (needed.all !== undefined) byMethod[op.method] = { scopes: { all: needed.all } };
           else if (needed.any !== undefined) byMethod[op.method] = { scopes: { any: needed.any } };
           if (op.method === 'GET' && byMethod.GET !== undefined) byMethod.HEAD = byMethod.GET;
         }
@@ -132,10 +144,15 @@ function authOf(doc: OpenApiDocument, op: OperationInfo, assumptions: string[]):
   // An empty requirement ({}) among the alternatives makes authentication optional: OpenAPI's way of saying public.
   if (op.security.some((r) => Object.keys(r).length === 0)) {
     auth.public = true;
+    if (op.security.length > 1) assumptions.push(`${label}: one of its security alternatives is empty (authentication optional): its route is public, and no scope is checked`);
     return auth;
   }
   for (const requirement of op.security) {
-    for (const name of Object.keys(requirement)) {
+    const names = Object.keys(requirement);
+    // Several schemes in one requirement must all be satisfied; a route's authentication
+    // policies are alternatives, so only the first of them is used (never "either").
+    if (names.length > 1) assumptions.push(`${label}: the requirement {${names.join(', ')}} needs every one of those schemes; Rampart checks only '${names[0]}' here (add the others upstream, or an authorize rule)`);
+    for (const name of names.slice(0, 1)) {
       const scheme = doc.securitySchemes[name];
       const type = scheme?.type;
       if (type === 'http' && String(scheme?.scheme).toLowerCase() === 'bearer') auth.policies.add('jwt');
@@ -157,8 +174,12 @@ function scopesOf(op: OperationInfo, assumptions: string[]): { all?: string[]; a
   const lists = op.security.map((r) => [...new Set(Object.values(r).flat())].sort());
   if (lists.length === 0) return {};
   if (lists.some((l) => l.length === 0)) {
-    if (lists.some((l) => l.length > 0)) assumptions.push(`${op.method} ${op.template}: one of its security alternatives needs no scope, so no scope is required (an API key of any scope is accepted)`);
-    return {};
+    const scoped = [...new Set(lists.flat())].sort();
+    if (scoped.length === 0) return {};
+    // One alternative needs no scope (an API key), another does (a bearer token): Rampart cannot
+    // tell which alternative a caller used at authorization, so the scopes are required of all.
+    assumptions.push(`${op.method} ${op.template}: some of its security alternatives need scopes and some none; every caller needs one of ${scoped.join(', ')} (give API keys those scopes)`);
+    return { any: scoped };
   }
   const first = lists[0]!;
   if (lists.every((l) => l.join(' ') === first.join(' '))) return { all: first };
@@ -171,8 +192,15 @@ function upstreamOf(doc: OpenApiDocument, given: string | undefined, assumptions
   if (given !== undefined) return given.replace(/\/+$/, '');
   const servers = doc.root.servers;
   const first = Array.isArray(servers) && typeof servers[0] === 'object' && servers[0] !== null && !Array.isArray(servers[0]) ? servers[0].url : undefined;
+  let url: URL | undefined;
   if (typeof first === 'string' && /^https?:\/\/[^{}]+$/.test(first)) {
-    const url = new URL(first);
+    try {
+      url = new URL(first);
+    } catch {
+      url = undefined;
+    }
+  }
+  if (url !== undefined) {
     assumptions.push(`the API is served at ${url.origin} (the document's first server); the gateway forwards paths unchanged, ${doc.serverPath === '' ? 'at the root' : `under ${doc.serverPath}`} (use --upstream to change it)`);
     return url.origin;
   }
@@ -187,7 +215,9 @@ function routerPath(template: string): string {
     .map((segment, i) => {
       const whole = /^\{([^{}]+)\}$/.exec(segment);
       if (whole) return `:${safeParam(whole[1]!)}`;
-      if (segment.includes('{')) return `:p${i}`;
+      // A segment only partly a parameter, or with a `:` (`/ops:cancel`), becomes one parameter:
+      // the gateway's patterns take whole-segment parameters only.
+      if (segment.includes('{') || segment.includes(':')) return `:p${i}`;
       return segment;
     })
     .join('/');

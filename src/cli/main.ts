@@ -341,6 +341,15 @@ function init(opts: { fromOpenapi: string; output: string; upstream?: string; fo
   io.out(`wrote ${opts.output}: ${result.routes} route${result.routes === 1 ? '' : 's'} for ${result.operations} operation${result.operations === 1 ? '' : 's'}, validated against ${opts.fromOpenapi} with the response allowlist on`);
   io.out('assumed:');
   for (const assumption of result.assumptions) io.out(`  - ${assumption}`);
+  // The written config is checked as `rampart validate` would: a document init cannot map
+  // cleanly must not leave a config that fails at the first start without saying so.
+  try {
+    const logger = createLogger({ level: 'silent', destination: 'stderr' });
+    void buildPipeline(loadConfigFile(opts.output), { logger, events: createEvents(logger) }).close();
+  } catch (error) {
+    io.err(`rampart: the written config does not validate yet; fix it before starting:`);
+    return reportStartupError(error, io) || 1;
+  }
   io.out(`next: rampart validate -c ${opts.output}`);
   return 0;
 }

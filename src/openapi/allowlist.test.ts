@@ -61,10 +61,11 @@ describe('response allowlist plans', () => {
       counts: { a: { n: 1 } },
       shape: { r: 1, side: 2 },
       bare: {},
-      anything: { kept: { whole: true } },
+      // `{}` says nothing about objects: like an object schema without properties, it declares none.
+      anything: {},
     });
-    expect(removed?.count).toBe(7);
-    expect(removed?.paths.sort()).toEqual(['$.bare.anything', '$.counts.a.leak', '$.debug', '$.items[0].children[0].children[0].passwordHash', '$.items[0].internalNotes', '$.items[0].secret', '$.shape.hidden']);
+    expect(removed?.count).toBe(8);
+    expect(removed?.paths.sort()).toEqual(['$.bare.anything', '$.counts.a.leak', '$.debug', '$.items[0].children[0].children[0].passwordHash', '$.items[0].internalNotes', '$.items[0].secret', '$.shape.hidden', '$.anything.kept'].sort());
   });
 
   it('reports nothing and changes nothing when the answer is as declared', () => {

@@ -16,10 +16,13 @@ import { PlanBuilder, type Plan } from './allowlist.js';
 
 export interface CompiledMedia {
   readonly range: string;
-  /** `application/json`, `+json`: the body is parsed and validated. */
-  readonly json: boolean;
-  readonly form: boolean;
-  readonly validate: ValidateFunction | undefined;
+  /**
+   * The range's schema for a JSON body (`application/json`, `…+json`), compiled when the range
+   * admits one (`*\/*` and `application/*` do): the request's own type decides which is used.
+   */
+  readonly json: ValidateFunction | undefined;
+  /** The same for an `application/x-www-form-urlencoded` body (values coerced). */
+  readonly form: ValidateFunction | undefined;
 }
 
 export interface CompiledResponse {
@@ -75,6 +78,9 @@ export class CompiledApi {
     let found = this.#router.find(method as findMyWay.HTTPMethod, path);
     if (found === null && method === 'HEAD') found = this.#router.find('GET', path);
     if (found === null) return undefined;
+    // `/pets/` is not `/pets/{petId}` with an empty id: upstreams that ignore the trailing slash
+    // would serve it as `/pets` (an operation that may not exist).
+    for (const key in found.params) if (found.params[key] === '') return undefined;
     return { operation: found.store as CompiledOperation, params: found.params };
   }
 
@@ -83,7 +89,8 @@ export class CompiledApi {
     const out: string[] = [];
     for (const method of OPERATION_METHODS) {
       const upper = method.toUpperCase();
-      if (this.#router.find(upper as findMyWay.HTTPMethod, path) !== null) out.push(upper);
+      const found = this.#router.find(upper as findMyWay.HTTPMethod, path);
+      if (found !== null && !Object.values(found.params).includes('')) out.push(upper);
     }
     return out;
   }
@@ -133,16 +140,15 @@ export function compileApi(doc: OpenApiDocument): CompiledApi {
             accepted: info.requestBody.content.map((m) => m.range).join(', '),
             media: draft.media.map(({ info: m, schema }) => ({
               range: m.range,
-              json: isJsonRange(m.range),
-              form: m.range === 'application/x-www-form-urlencoded',
-              validate: schema === undefined || !(isJsonRange(m.range) || m.range === 'application/x-www-form-urlencoded') ? undefined : schemas.compile(schema, m.range === 'application/x-www-form-urlencoded', m.schema!.path),
+              json: schema !== undefined && admitsJson(m.range) ? schemas.compile(schema, false, m.schema!.path) : undefined,
+              form: schema !== undefined && admitsForm(m.range) ? schemas.compile(schema, true, m.schema!.path) : undefined,
             })),
           };
     const responses = new Map<string, CompiledResponse>();
     for (const r of info.responses) {
       responses.set(r.status, {
         status: r.status,
-        content: r.content?.map((m: MediaInfo) => ({ range: m.range, json: isJsonRange(m.range) || m.range === '*/*' || m.range === 'application/*', plan: plans.plan(m.schema?.schema) })),
+        content: r.content?.map((m: MediaInfo) => ({ range: m.range, json: isJsonRange(m.range) || m.range === '*/*' || m.range === 'application/*', plan: plans.plan(m.schema?.schema, m.schema?.path) })),
       });
     }
     const operation: CompiledOperation = { info, label: `${info.method} ${info.template}`, parameters, body, responses };
@@ -153,7 +159,7 @@ export function compileApi(doc: OpenApiDocument): CompiledApi {
       issues.push(doc.issue(info.path, `the path '${info.template}' cannot be routed: ${(error as Error).message}`));
     }
   }
-  for (const problem of schemas.problems) issues.push(doc.issue(problem.path, problem.message));
+  for (const problem of [...schemas.problems, ...plans.problems]) issues.push(doc.issue(problem.path, problem.message));
   if (issues.length > 0) throw new ConfigError(issues);
   const api = new CompiledApi(doc, operations, router, [...schemas.unknownFormats]);
   compiled.set(doc, api);
@@ -172,6 +178,14 @@ function compileParameter(doc: OpenApiDocument, info: ParameterInfo): CompiledPa
 /** `/pets/{petId}` → `/pets/:petId`; a literal `:` is doubled for find-my-way. */
 function toRouterPath(template: string): string {
   return template.replaceAll(':', '::').replace(/\{([^{}/]+)\}/g, (_, name: string) => `:${name.replace(/[^A-Za-z0-9_]/g, '_')}`);
+}
+
+function admitsJson(range: string): boolean {
+  return isJsonRange(range) || range === '*/*' || range === 'application/*';
+}
+
+function admitsForm(range: string): boolean {
+  return range === 'application/x-www-form-urlencoded' || range === '*/*' || range === 'application/*';
 }
 
 export function isJsonRange(range: string): boolean {
@@ -225,18 +239,24 @@ export function checkParameters(operation: CompiledOperation, parts: RequestPart
 }
 
 function queryValues(params: readonly CompiledParameter[], query: string, allowUnknown: boolean, errors: ValidationError[]): Record<string, unknown> {
-  const parsed = (query.length > 1 ? querystring.parse(query.slice(1)) : {}) as Record<string, string | string[]>;
-  const values: Record<string, unknown> = {};
+  const parsed = (query.length > 1 ? querystring.parse(query.slice(1)) : Object.create(null)) as Record<string, string | string[]>;
+  const values: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   const consumed = new Set<string>();
   for (const p of params) {
     const { name, style, explode } = p.info;
     if (style === 'deepObject' || (p.shape === 'object' && style === 'form' && explode)) {
-      const object: Record<string, unknown> = {};
+      const object: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
       let any = false;
       for (const key of Object.keys(parsed)) {
         let prop: string | undefined;
         if (style === 'deepObject') {
           if (key.startsWith(`${name}[`) && key.endsWith(']')) prop = key.slice(name.length + 1, -1);
+          // `filter[owner][id]`: qs and Express build nested objects from it; OpenAPI has none.
+          if (prop !== undefined && (prop.includes('[') || prop.includes(']'))) {
+            consumed.add(key);
+            errors.push({ pointer: `/query/${clip(key)}`, detail: 'nested deepObject keys are not accepted' });
+            continue;
+          }
         } else if (p.properties.includes(key)) prop = key;
         if (prop === undefined) continue;
         consumed.add(key);
@@ -257,7 +277,8 @@ function queryValues(params: readonly CompiledParameter[], query: string, allowU
     }
     if (p.shape === 'array') {
       const list = Array.isArray(raw) ? raw : [raw];
-      if (explode || style === 'form' && list.length > 1) values[name] = list;
+      if (explode) values[name] = list;
+      else if (list.length > 1) errors.push({ pointer: `/query/${name}`, detail: 'is given more than once' });
       else values[name] = list[0]!.split(style === 'spaceDelimited' ? ' ' : style === 'pipeDelimited' ? '|' : ',');
     } else if (Array.isArray(raw)) {
       errors.push({ pointer: `/query/${name}`, detail: 'is given more than once' });
@@ -265,16 +286,29 @@ function queryValues(params: readonly CompiledParameter[], query: string, allowU
       values[name] = pairs(raw.split(','));
     } else values[name] = scalar(p, raw, `/query/${name}`, errors);
   }
-  if (!allowUnknown) {
-    for (const key of Object.keys(parsed)) {
-      if (!consumed.has(key)) errors.push({ pointer: `/query/${key.length > 100 ? `${key.slice(0, 99)}…` : key}`, detail: 'is not a declared parameter' });
-    }
+  for (const key of Object.keys(parsed)) {
+    if (consumed.has(key)) continue;
+    if (!allowUnknown) errors.push({ pointer: `/query/${clip(key)}`, detail: 'is not a declared parameter' });
+    // Allowed unknown names still may not stand for a declared one (`limit[]`, `Limit`, `limit.x`):
+    // qs, Express or ASP.NET model binding would read them as that parameter, unchecked.
+    else if (lookAlike(key, params)) errors.push({ pointer: `/query/${clip(key)}`, detail: 'is another spelling of a declared parameter' });
   }
   return values;
 }
 
+function lookAlike(key: string, params: readonly CompiledParameter[]): boolean {
+  const cut = key.search(/[[.]/);
+  const base = (cut === -1 ? key : key.slice(0, cut)).toLowerCase();
+  return params.some((p) => p.info.name.toLowerCase() === base);
+}
+
+/** Request names in pointers are bounded: at most 100 characters of them. */
+function clip(name: string): string {
+  return name.length > 100 ? `${name.slice(0, 99)}…` : name;
+}
+
 function pathValues(params: readonly CompiledParameter[], pathParams: Record<string, string | undefined>, errors: ValidationError[]): Record<string, unknown> {
-  const values: Record<string, unknown> = {};
+  const values: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const p of params) {
     let raw = pathParams[p.info.name.replace(/[^A-Za-z0-9_]/g, '_')];
     if (raw === undefined) continue;
@@ -288,7 +322,7 @@ function pathValues(params: readonly CompiledParameter[], pathParams: Record<str
 }
 
 function headerValues(params: readonly CompiledParameter[], headers: Record<string, string | string[] | undefined>, errors: ValidationError[]): Record<string, unknown> {
-  const values: Record<string, unknown> = {};
+  const values: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const p of params) {
     const raw = headers[p.info.name];
     if (raw === undefined) continue;
@@ -301,15 +335,30 @@ function headerValues(params: readonly CompiledParameter[], headers: Record<stri
 }
 
 function cookieValues(params: readonly CompiledParameter[], header: string | string[] | undefined, errors: ValidationError[]): Record<string, unknown> {
-  const values: Record<string, unknown> = {};
+  const values: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   if (header === undefined) return values;
-  const cookies = parseCookies(Array.isArray(header) ? header.join('; ') : header);
+  const text = Array.isArray(header) ? header.join('; ') : header;
+  const cookies = parseCookies(text);
   for (const p of params) {
     const raw = cookies[p.info.name];
     if (raw === undefined) continue;
+    // The cookie parser keeps the first of repeated names; other servers keep the last.
+    if (cookieCount(text, p.info.name) > 1) {
+      errors.push({ pointer: `/cookie/${p.info.name}`, detail: 'is given more than once' });
+      continue;
+    }
     values[p.info.name] = p.shape === 'array' ? raw.split(',') : scalar(p, raw, `/cookie/${p.info.name}`, errors);
   }
   return values;
+}
+
+function cookieCount(header: string, name: string): number {
+  let n = 0;
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=');
+    if ((eq === -1 ? pair : pair.slice(0, eq)).trim() === name) n++;
+  }
+  return n;
 }
 
 /** A parameter serialized as JSON (`content: application/json`) is parsed; others stay strings (ajv coerces them). */

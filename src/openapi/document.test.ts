@@ -53,7 +53,7 @@ describe('OpenAPI documents', () => {
         's.yaml',
       ),
     );
-    const validate = api.match('POST', '/a')!.operation.body!.media[0]!.validate!;
+    const validate = api.match('POST', '/a')!.operation.body!.media[0]!.json!;
     expect(validate({ n: null, meta: { anything: { goes: 1 } }, ref: 'abc' })).toBe(true);
     expect(validate({ n: 0 })).toBe(false);
     expect(validate({ ref: 'abcd' })).toBe(false);
@@ -67,7 +67,7 @@ describe('OpenAPI documents', () => {
         's.yaml',
       ),
     );
-    const validate = api.match('POST', '/a')!.operation.body!.media[0]!.validate!;
+    const validate = api.match('POST', '/a')!.operation.body!.media[0]!.json!;
     expect(validate({ tag: null, ref: 'long enough' })).toBe(true);
     expect(validate({ tag: 'c' })).toBe(false);
   });

@@ -49,6 +49,9 @@ export class RequestSchemas {
   readonly #defs = new Map<string, string>();
   readonly #defSchemas: Record<string, Json> = {};
   readonly #pending: { key: string; at: SchemaAt }[] = [];
+  /** Where each definition comes from, for its errors. */
+  readonly #defPaths = new Map<string, ConfigPath>();
+  #broken = false;
   readonly problems: SchemaProblem[] = [];
   /** Formats the document uses that no validator knows: not checked (logged at load). */
   readonly unknownFormats = new Set<string>();
@@ -67,8 +70,10 @@ export class RequestSchemas {
 
   /** Compiles converted schemas; call after every `convert`. */
   compile(schema: Json, coerce: boolean, at: ConfigPath): ValidateFunction | undefined {
-    const ajv = this.#ajv(coerce);
+    if (this.#broken) return undefined;
     try {
+      const ajv = this.#ajv(coerce);
+      if (ajv === undefined) return undefined;
       return ajv.compile(schema as object);
     } catch (error) {
       this.problems.push({ path: at, message: `the schema cannot be compiled: ${(error as Error).message}` });
@@ -76,12 +81,18 @@ export class RequestSchemas {
     }
   }
 
-  #ajv(coerce: boolean): Ajv2020 {
+  #ajv(coerce: boolean): Ajv2020 | undefined {
     const existing = coerce ? this.#params : this.#body;
     if (existing !== undefined) return existing;
     this.#drain();
+    if (!this.#checkDefinitions()) {
+      this.#broken = true;
+      return undefined;
+    }
     const ajv = new Ajv2020({
       allErrors: true,
+      // A property named `constructor` or `toString` is never found on the prototype.
+      ownProperties: true,
       strict: false,
       coerceTypes: coerce ? 'array' : false,
       useDefaults: false,
@@ -101,8 +112,48 @@ export class RequestSchemas {
   #drain(): void {
     while (this.#pending.length > 0) {
       const { key, at } = this.#pending.shift()!;
+      this.#defPaths.set(key, at.path);
       this.#defSchemas[key] = this.#convert(at.schema, at.path, false);
     }
+  }
+
+  /**
+   * Each definition must be a valid schema (reported at its own place in the document), and none
+   * may reach itself without consuming data (`A: { allOf: [{ $ref: A }] }` would recurse forever
+   * on every request).
+   */
+  #checkDefinitions(): boolean {
+    const probe = new Ajv2020({ strict: false });
+    probe.addKeyword({ keyword: READ_ONLY, schemaType: 'boolean' });
+    let ok = true;
+    for (const [key, schema] of Object.entries(this.#defSchemas)) {
+      if (!probe.validateSchema(schema as object)) {
+        ok = false;
+        const first = probe.errors?.[0];
+        this.problems.push({ path: this.#defPaths.get(key) ?? [], message: `not a valid schema: ${first === undefined ? 'invalid' : `${first.instancePath || '/'} ${first.message ?? ''}`.trim()}` });
+      }
+    }
+    const inPlace = new Map<string, string[]>();
+    for (const [key, schema] of Object.entries(this.#defSchemas)) inPlace.set(key, inPlaceRefs(schema));
+    const state = new Map<string, 1 | 2>();
+    const visit = (key: string): boolean => {
+      if (state.get(key) === 2) return true;
+      if (state.get(key) === 1) return false;
+      state.set(key, 1);
+      for (const next of inPlace.get(key) ?? []) {
+        if (!visit(next)) return false;
+      }
+      state.set(key, 2);
+      return true;
+    };
+    for (const key of inPlace.keys()) {
+      if (!visit(key)) {
+        ok = false;
+        this.problems.push({ path: this.#defPaths.get(key) ?? [], message: 'the schema refers to itself without nesting (through $ref, allOf, anyOf, oneOf, not, if/then/else): it could never be checked' });
+        break;
+      }
+    }
+    return ok;
   }
 
   #ref(ref: string, path: ConfigPath): string | undefined {
@@ -156,8 +207,11 @@ export class RequestSchemas {
       const at = [...path, keyword];
       if (SITE_MAPS.has(keyword) && isObject(value)) {
         const mapped: JsonObject = {};
-        // dependentSchemas apply to the object itself, not to a property of it.
-        for (const [name, sub] of Object.entries(value)) mapped[name] = this.#convert(sub, [...at, name], keyword !== 'dependentSchemas');
+        // dependentSchemas apply to the object itself, not to a property of it. Defined, not
+        // assigned: a property named `__proto__` stays a property.
+        for (const [name, sub] of Object.entries(value)) {
+          Object.defineProperty(mapped, name, { value: this.#convert(sub, [...at, name], keyword !== 'dependentSchemas'), enumerable: true, writable: true, configurable: true });
+        }
         out[keyword] = mapped;
       } else if (SITES.has(keyword) || (keyword === 'items' && !Array.isArray(value))) {
         out[keyword] = typeof value === 'boolean' ? value : this.#convert(value, at, keyword !== 'propertyNames');
@@ -199,6 +253,24 @@ export class RequestSchemas {
     for (let i = 0; i < 8 && isObject(node) && typeof node.$ref === 'string'; i++) node = this.#doc.lookup(node.$ref)?.schema;
     return isObject(node) && node.readOnly === true;
   }
+}
+
+/** Definitions a converted schema applies to the same value (not to a property or an item of it). */
+function inPlaceRefs(schema: Json): string[] {
+  const out: string[] = [];
+  const stack: Json[] = [schema];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    if (!isObject(node)) continue;
+    if (typeof node.$ref === 'string' && node.$ref.startsWith(`${DEFS_ID}#/$defs/`)) out.push(node.$ref.slice(DEFS_ID.length + 8));
+    for (const keyword of ['allOf', 'anyOf', 'oneOf'] as const) {
+      const list = node[keyword];
+      if (Array.isArray(list)) stack.push(...list);
+    }
+    for (const keyword of ['not', 'if', 'then', 'else'] as const) if (node[keyword] !== undefined) stack.push(node[keyword]!);
+    if (isObject(node.dependentSchemas)) stack.push(...Object.values(node.dependentSchemas));
+  }
+  return out;
 }
 
 function mayBeObject(schema: JsonObject): boolean {

@@ -3,14 +3,17 @@ import { definePolicy } from '../define.js';
 import { OpenApiSchema } from './schema.js';
 import { RampartError } from '../../errors/problem.js';
 import { readOpenApi } from '../../openapi/document.js';
-import { checkParameters, compileApi, matchMedia, requestMediaType, type CompiledMedia, type CompiledOperation } from '../../openapi/compile.js';
+import type { ValidateFunction } from 'ajv';
+import { checkParameters, compileApi, isJsonRange, matchMedia, requestMediaType, type CompiledOperation, type CompiledResponse } from '../../openapi/compile.js';
 import { applyPlan } from '../../openapi/allowlist.js';
 import { summarizePaths } from '../json-walk.js';
-import { toValidationErrors, type ValidationError } from '../../openapi/schema.js';
+import { MAX_ERRORS, toValidationErrors, type ValidationError } from '../../openapi/schema.js';
 import { parseJsonBody, readBody } from '../../gateway/body.js';
 import type { RequestContext } from '../../gateway/context.js';
 import type { Events } from '../../observability/events.js';
 import querystring from 'fast-querystring';
+
+const METHOD_OVERRIDES = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const;
 
 /** Bodies this policy reads itself (when `limits` did not): `limits.body` bounds them first. */
 const MAX_READ = 16 * 1024 * 1024;
@@ -53,6 +56,9 @@ export const openApiPolicy = definePolicy({
     };
 
     return {
+      // Method-override headers would let an upstream's middleware run an operation other than
+      // the one validated (a DELETE the document does not have): never forwarded.
+      ...(strict ? { hides: METHOD_OVERRIDES } : {}),
       request(c) {
         const path = relative(c.route.mapPath(c));
         const method = c.request.method;
@@ -80,21 +86,44 @@ export const openApiPolicy = definePolicy({
           errors.push({ pointer: '/body', detail: 'this operation takes no request body' });
           return finish(c, operation, errors, events);
         }
-        const media = matchMedia(body.media, requestMediaType(raw.headers['content-type']));
+        const type = requestMediaType(raw.headers['content-type']);
+        const media = matchMedia(body.media, type);
         if (media === undefined) throw new RampartError('RMP_UNSUPPORTED_MEDIA_TYPE', { detail: `This operation takes a body of type ${body.accepted}.` });
-        if (media.validate === undefined) return finish(c, operation, errors, events);
-        if (media.json && c.jsonBody !== undefined) {
-          checkBody(media, c.jsonBody.value, errors);
+        // The request's own type decides how its body is read: a JSON body under `*/*` is JSON.
+        const validate = isJsonRange(type) ? media.json : type === 'application/x-www-form-urlencoded' ? media.form : undefined;
+        if (validate === undefined) return finish(c, operation, errors, events);
+        if (validate === media.json && c.jsonBody !== undefined) {
+          checkBody(validate, c.jsonBody.value, errors);
           return finish(c, operation, errors, events);
         }
-        return readAndCheck(c, media).then((bodyErrors) => finish(c, operation, [...errors, ...bodyErrors], events));
+        return readAndCheck(c, validate, validate === media.json).then((bodyErrors) => finish(c, operation, [...errors, ...bodyErrors], events));
+      },
+      // Decided at the head, for every answer (not only those held as JSON): an answer the document
+      // does not declare — its status, or its media type (`text/json`, `text/html` where only
+      // `application/json` is declared) — is refused before any of it is read.
+      responseHead(c, status, headers) {
+        if (!allowlist || !refuseUndeclared || status >= 400) return;
+        const operation = c.operation as CompiledOperation | undefined;
+        if (operation === undefined) return;
+        const declared = responseFor(operation, status);
+        let undeclared = declared === undefined;
+        if (!undeclared && status !== 204 && status !== 304 && c.request.method !== 'HEAD') {
+          const header = headers['content-type'];
+          const type = typeof header === 'string' ? requestMediaType(header) : '';
+          if (declared!.content === undefined) undeclared = header !== undefined;
+          else if (type !== '') undeclared = matchMedia(declared!.content, type) === undefined;
+        }
+        if (undeclared) {
+          logger.warn({ requestId: c.requestId, route: c.route.name, operation: operation.label, status, contentType: headers['content-type'] }, 'the upstream answered with a response the OpenAPI document does not declare: refused');
+          throw new RampartError('RMP_RESPONSE_UNDECLARED');
+        }
       },
       responseBody(c, response) {
         if (!allowlist) return;
         const operation = c.operation as CompiledOperation | undefined;
         if (operation === undefined) return;
         const status = response.status;
-        const declared = operation.responses.get(String(status)) ?? operation.responses.get(`${Math.floor(status / 100)}XX`) ?? operation.responses.get('default');
+        const declared = responseFor(operation, status);
         const media = declared?.content === undefined ? undefined : matchMedia(declared.content, response.mediaType);
         if (media === undefined) {
           if (status >= 400) return;
@@ -123,27 +152,33 @@ export const openApiPolicy = definePolicy({
   },
 });
 
-function checkBody(media: CompiledMedia, value: unknown, errors: ValidationError[]): void {
-  if (!media.validate!(value)) toValidationErrors(media.validate!.errors, '/body', errors);
+function responseFor(operation: CompiledOperation, status: number): CompiledResponse | undefined {
+  return operation.responses.get(String(status)) ?? operation.responses.get(`${Math.floor(status / 100)}XX`) ?? operation.responses.get('default');
+}
+
+function checkBody(validate: ValidateFunction, value: unknown, errors: ValidationError[]): void {
+  if (!validate(value)) toValidationErrors(validate.errors, '/body', errors);
 }
 
 /** Reads a body `limits` did not parse (a form, or JSON when `limits` is off), and forwards exactly those bytes. */
-async function readAndCheck(c: RequestContext, media: CompiledMedia): Promise<ValidationError[]> {
+async function readAndCheck(c: RequestContext, validate: ValidateFunction, json: boolean): Promise<ValidationError[]> {
   const bytes = await readBody(c.requestBody ?? c.request.raw, MAX_READ);
   c.requestBody = Readable.from([bytes]);
   const errors: ValidationError[] = [];
-  if (media.json) {
+  if (json) {
     const value = parseJsonBody(bytes);
     c.jsonBody = { bytes, value };
-    checkBody(media, value, errors);
+    checkBody(validate, value, errors);
   } else {
-    checkBody(media, querystring.parse(bytes.toString('utf8')), errors);
+    checkBody(validate, querystring.parse(bytes.toString('utf8')), errors);
   }
   return errors;
 }
 
-function finish(c: RequestContext, operation: CompiledOperation, errors: ValidationError[], events: Events): void {
-  if (errors.length === 0) return;
+function finish(c: RequestContext, operation: CompiledOperation, all: ValidationError[], events: Events): void {
+  if (all.length === 0) return;
+  // At most MAX_ERRORS are listed (and reported); the count says how many there were.
+  const errors = all.length > MAX_ERRORS ? all.slice(0, MAX_ERRORS) : all;
   events.emit({
     type: 'input_validation_fail',
     level: 'WARN',
@@ -153,11 +188,11 @@ function finish(c: RequestContext, operation: CompiledOperation, errors: Validat
     clientIp: c.clientIp,
     route: c.route.name,
     ...(c.consumer === undefined ? {} : { actor: c.consumer.id }),
-    data: { operation: operation.label, count: errors.length, pointers: errors.map((e) => e.pointer).join(' ') },
+    data: { operation: operation.label, count: all.length, pointers: errors.map((e) => e.pointer).join(' ') },
   });
   const undeclared = errors.filter((e) => e.detail === 'is not a declared property' || e.detail === 'is read-only').map((e) => e.pointer.slice(e.pointer.lastIndexOf('/') + 1));
   throw new RampartError('RMP_VALIDATION_FAILED', {
     detail: undeclared.length > 0 ? `The request does not match the API description; properties not accepted: ${undeclared.join(', ')}.` : 'The request does not match the API description.',
-    extensions: { errors },
+    extensions: all.length > errors.length ? { errors, errorsOmitted: all.length - errors.length } : { errors },
   });
 }
