@@ -164,6 +164,10 @@ function quickstartConfig({ port, logFile }) {
   config.admin = { ...config.admin, enabled: false };
   config.log = { ...config.log, destination: logFile };
   config.dataDir = join(tmp, 'data-quickstart');
+  // The config is written elsewhere: the notes API's OpenAPI document is named by its full path.
+  for (const upstream of Object.values(config.upstreams ?? {})) {
+    if (typeof upstream.openapi === 'string') upstream.openapi = path(join('examples/quickstart', upstream.openapi));
+  }
   // One client address sends everything: the default per-IP limit (600/min) is raised so that it
   // is still checked on every request but never refuses.
   config.defaults = { ...config.defaults, 'ip-rate-limit': { ...config.defaults?.['ip-rate-limit'], limit: 5_000_000 } };

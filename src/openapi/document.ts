@@ -87,8 +87,10 @@ const cache = new Map<string, { text: string; doc: OpenApiDocument }>();
  * Reads a document (relative to `dir`). It is read again at every config load (a reload picks up
  * its changes); unchanged text is not parsed twice. Throws ConfigError.
  */
-export function readOpenApi(file: string, dir: string, shownAs = file): OpenApiDocument {
+export function readOpenApi(file: string, dir: string, shownAs?: string): OpenApiDocument {
   const path = resolve(dir, file);
+  // Errors name the file as resolved: a relative name means nothing without the config's directory.
+  shownAs ??= path;
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
