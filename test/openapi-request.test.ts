@@ -148,6 +148,7 @@ describe('openapi request validation (pet store)', () => {
     const problem = await refused('POST', '/v1/pets', json('name=rex', 'application/x-www-form-urlencoded'), 415);
     expect(problem.code).toBe('RMP_UNSUPPORTED_MEDIA_TYPE');
     expect(problem.detail).toBe('This operation takes a body of type application/json.');
+    expect(problem.errors).toEqual([{ pointer: '/header/content-type', detail: 'must be application/json' }]);
     const patchAsJson = await refused('PATCH', '/v1/users/alice', json({ firstName: 'A' }), 415);
     expect(patchAsJson.detail).toBe('This operation takes a body of type application/merge-patch+json.');
     const empty = await refused('PATCH', '/v1/users/alice', json({}, 'application/merge-patch+json'));

@@ -99,6 +99,9 @@ describe('openapi response allowlist with the response filters (pet store)', () 
     expect(problemOf(res).code).toBe('RMP_UPSTREAM_ERROR');
     const everything = res.text + JSON.stringify(res.headers);
     for (const leaked of ['duplicate key', 'node_modules', 'SELECT', 'Express', 'x-debug-sql']) expect(everything).not.toContain(leaked);
+    const refused = events('response_refused').find((e) => e.data?.upstreamStatus === 500);
+    expect(refused?.data).toEqual({ problem: 'RMP_UPSTREAM_ERROR', upstreamStatus: 500 });
+    expect(JSON.stringify(refused)).not.toContain('duplicate key');
   });
 
   it('an answer whose status the operation does not declare is refused, and nothing of it is sent', async () => {
@@ -106,6 +109,7 @@ describe('openapi response allowlist with the response filters (pet store)', () 
     expect(res.status).toBe(502);
     expect(problemOf(res).code).toBe('RMP_RESPONSE_UNDECLARED');
     expect(res.text).not.toContain('Queued');
+    expect(events('response_refused').some((e) => e.data?.problem === 'RMP_RESPONSE_UNDECLARED' && e.data.upstreamStatus === 202)).toBe(true);
   });
 
   it('an explicitly open map keeps its entries; redaction still removes sensitive names in it', async () => {

@@ -183,6 +183,17 @@ class Discarded extends Writable implements Intercepted {
       const body = this.#kept === undefined ? '' : Buffer.concat(this.#kept, this.#keptSize).toString('utf8');
       ctx.pipeline.logger.warn({ requestId: ctx.requestId, route: ctx.route.name, upstreamStatus: this.#status, upstreamBody: body, upstreamBodyBytes: this.#size, code: this.refusal.code }, 'upstream answer refused');
     }
+    // A replaced 5xx, an undeclared answer: a security event, like every other filter's (never its body).
+    ctx.pipeline.events?.emit({
+      type: 'response_refused',
+      level: 'WARN',
+      description: 'an upstream answer was not sent: the client got a problem instead',
+      requestId: ctx.requestId,
+      clientIp: ctx.clientIp,
+      route: ctx.route.name,
+      ...(ctx.consumer === undefined ? {} : { actor: ctx.consumer.id }),
+      data: { problem: this.refusal.code, upstreamStatus: this.#status },
+    });
     throw this.refusal;
   }
 }

@@ -88,7 +88,12 @@ export const openApiPolicy = definePolicy({
         }
         const type = requestMediaType(raw.headers['content-type']);
         const media = matchMedia(body.media, type);
-        if (media === undefined) throw new RampartError('RMP_UNSUPPORTED_MEDIA_TYPE', { detail: `This operation takes a body of type ${body.accepted}.` });
+        if (media === undefined) {
+          throw new RampartError('RMP_UNSUPPORTED_MEDIA_TYPE', {
+            detail: `This operation takes a body of type ${body.accepted}.`,
+            extensions: { errors: [{ pointer: '/header/content-type', detail: `must be ${body.media.length === 1 ? '' : 'one of '}${body.accepted}` }] },
+          });
+        }
         // The request's own type decides how its body is read: a JSON body under `*/*` is JSON.
         const validate = isJsonRange(type) ? media.json : type === 'application/x-www-form-urlencoded' ? media.form : undefined;
         if (validate === undefined) return finish(c, operation, errors, events);
