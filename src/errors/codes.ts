@@ -278,6 +278,11 @@ export const errorCodes = {
     title: 'Forbidden JSON key',
     doc: 'The JSON body has a `__proto__` or `constructor.prototype` key: a prototype-pollution attempt on upstreams that merge request bodies into objects.',
   },
+  RMP_JSON_DUPLICATE_KEY: {
+    status: 400,
+    title: 'Duplicate JSON key',
+    doc: 'An object in the JSON body has the same key twice (compared after unescaping, so `"a"` and `"\\u0061"` are one key). Parsers disagree on which of the two values counts: the gateway would check one and the upstream could act on the other, so such a body is refused (RFC 8259 §4, I-JSON RFC 7493). Nothing was forwarded.',
+  },
   RMP_JSON_LIMIT_EXCEEDED: {
     status: 400,
     title: 'JSON body too complex',

@@ -1,5 +1,6 @@
 import secureJson from 'secure-json-parse';
 import { RampartError } from '../errors/problem.js';
+import { hasDuplicateKeys } from './json-text.js';
 
 /** 413 RMP_BODY_TOO_LARGE for a body past `limit` bytes. */
 export function tooLarge(limit: number): RampartError {
@@ -24,8 +25,10 @@ export async function readBody(stream: NodeJS.ReadableStream, limit: number): Pr
  * quoted back.
  */
 export function parseJsonBody(bytes: Buffer): unknown {
+  const text = bytes.toString('utf8');
+  let value: unknown;
   try {
-    return secureJson.parse(bytes.toString('utf8'), null, { protoAction: 'error', constructorAction: 'error' });
+    value = secureJson.parse(text, null, { protoAction: 'error', constructorAction: 'error' });
   } catch (error) {
     // secure-json-parse's own message; V8's syntax errors quote the input, so match it exactly.
     const proto = (error as Error).message === 'Object contains forbidden prototype property';
@@ -33,4 +36,8 @@ export function parseJsonBody(bytes: Buffer): unknown {
       detail: proto ? 'JSON keys "__proto__" and "constructor.prototype" are not accepted.' : 'The request body is not valid JSON.',
     });
   }
+  // The last of two equal keys is what every check saw; a parser that keeps the first would act
+  // on a value nothing checked.
+  if (hasDuplicateKeys(text)) throw new RampartError('RMP_JSON_DUPLICATE_KEY', { detail: 'A JSON object of the body repeats a key.' });
+  return value;
 }

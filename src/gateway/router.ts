@@ -139,6 +139,7 @@ class VersionGroup<R extends RoutableRoute> {
   readonly kind: RouteSelect['kind'];
   readonly name: string;
   readonly #byValue = new Map<string, R>();
+  readonly #lowerName: string;
   readonly #first: R;
   #default: R | undefined;
   #values: string[] = [];
@@ -147,6 +148,7 @@ class VersionGroup<R extends RoutableRoute> {
     const select = first.select!;
     this.kind = select.kind;
     this.name = select.name;
+    this.#lowerName = select.name.toLowerCase();
     this.#first = first;
     this.add(first);
   }
@@ -193,9 +195,14 @@ class VersionGroup<R extends RoutableRoute> {
     let found: string | undefined;
     for (const pair of query.slice(1).split('&')) {
       const eq = pair.indexOf('=');
-      const key = eq === -1 ? pair : pair.slice(0, eq);
-      if (decode(key) !== this.name) continue;
-      if (found !== undefined) return AMBIGUOUS;
+      const key = decode(eq === -1 ? pair : pair.slice(0, eq));
+      if (key === undefined) continue;
+      // Other spellings of the name (`API-Version`, `api-version[]`, `api-version.x`) are read as
+      // it by some frameworks (ASP.NET, qs, PHP): they make the version ambiguous, never ignored.
+      const cut = key.search(/[[.]/);
+      const base = (cut === -1 ? key : key.slice(0, cut)).toLowerCase();
+      if (base !== this.#lowerName) continue;
+      if (found !== undefined || key !== this.name) return AMBIGUOUS;
       found = eq === -1 ? '' : (decode(pair.slice(eq + 1)) ?? AMBIGUOUS);
     }
     return found === '' ? undefined : found;

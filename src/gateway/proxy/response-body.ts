@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { hasDuplicateKeys } from '../json-text.js';
 import { Writable } from 'node:stream';
 import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
 import type { FastifyReply } from 'fastify';
@@ -26,7 +27,11 @@ import { clientResponseHeaders } from './headers.js';
 const STREAM = 0;
 /** Claims JSON: parsed, refused if it does not parse. */
 const JSON_BODY = 1;
-/** No type or text/plain: parsed if it looks like JSON, else sent as it is. */
+/**
+ * No type, a text type, `application/octet-stream`, or a type that only says `json` somewhere
+ * (`text/json`, `application/x-json`): parsed if it looks like JSON, else sent as it is — clients
+ * (`fetch().json()`, axios) parse such answers whatever their label.
+ */
 const SNIFF = 2;
 /** Held for the checks only (not JSON, or no body). */
 const RAW = 3;
@@ -39,6 +44,8 @@ const VALIDATORS = ['etag', 'content-md5', 'digest', 'content-digest', 'repr-dig
 /** Media type, lowercased, without parameters; '' when absent or repeated. */
 export function mediaTypeOf(header: string | string[] | undefined): string {
   if (typeof header !== 'string') return '';
+  // A list (`application/json, text/html`) names no one type: the body decides (sniffed).
+  if (header.includes(',')) return '';
   const semi = header.indexOf(';');
   return (semi === -1 ? header : header.slice(0, semi)).trim().toLowerCase();
 }
@@ -50,15 +57,16 @@ function hasNoBody(method: string, status: number): boolean {
 function holdKind(method: string, status: number, mediaType: string, checks: boolean): number {
   if (hasNoBody(method, status)) return checks ? RAW : STREAM;
   if (JSON_TYPE.test(mediaType)) return JSON_BODY;
-  if (mediaType === '' || mediaType === 'text/plain') return SNIFF;
+  if (mediaType === '' || mediaType.startsWith('text/') || mediaType === 'application/octet-stream' || mediaType.includes('json')) return SNIFF;
   return checks ? RAW : STREAM;
 }
 
 /** `Content-Encoding`, lowercased; '' for none or identity. */
 function encodingOf(headers: IncomingHttpHeaders): string {
-  const value = headers['content-encoding'];
+  const value = headers['content-encoding'] as string | string[] | undefined;
   if (value === undefined) return '';
-  const encoding = value.trim().toLowerCase();
+  // Repeated headers are one list (`gzip, identity`), which is refused as an unknown encoding.
+  const encoding = (Array.isArray(value) ? value.join(', ') : value).trim().toLowerCase();
   return encoding === 'identity' ? '' : encoding;
 }
 
@@ -293,11 +301,13 @@ class Held extends Writable implements Intercepted {
     }
     let json: unknown;
     let parsed = false;
+    let text = '';
     if ((kind === JSON_BODY || kind === SNIFF) && body.length > 0) {
       if (kind === SNIFF && !startsLikeJson(body)) kind = RAW;
       else {
         try {
-          json = secureJson.parse(body.toString('utf8'), null, { protoAction: 'error', constructorAction: 'error' });
+          text = body.toString('utf8');
+          json = secureJson.parse(text, null, { protoAction: 'error', constructorAction: 'error' });
           parsed = true;
         } catch (error) {
           const proto = (error as Error).message === 'Object contains forbidden prototype property';
@@ -314,14 +324,17 @@ class Held extends Writable implements Intercepted {
       const filters = route.bodyFilters;
       for (let i = 0; i < filters.length; i++) filters[i]!(ctx, response);
     }
+    // A repeated key hides its first value from the checks and filters (the last one wins):
+    // such an answer goes out as what was checked, never as the upstream's bytes.
+    if (parsed && !response.changed && (checks !== undefined || route.bodyFilters.length > 0) && hasDuplicateKeys(text)) response.changed = true;
     if (response.changed) {
-      let text: string | undefined;
+      let out: string | undefined;
       try {
-        text = JSON.stringify(response.json);
+        out = JSON.stringify(response.json);
       } catch (error) {
         throw new RampartError('RMP_RESPONSE_INVALID', { detail: 'The filtered answer could not be serialized.', cause: error });
       }
-      body = Buffer.from(text ?? 'null', 'utf8');
+      body = Buffer.from(out ?? 'null', 'utf8');
     }
     const headers = clientResponseHeaders(this.#headers);
     if (decoded) delete headers['content-encoding'];
@@ -349,7 +362,9 @@ function isSpace(c: number): boolean {
 }
 
 function firstNonSpace(chunk: Buffer): number {
-  for (let i = 0; i < chunk.length; i++) if (!isSpace(chunk[i]!)) return chunk[i]!;
+  // A UTF-8 byte-order mark first: JSON parsers (and browsers) skip it.
+  const from = chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf ? 3 : 0;
+  for (let i = from; i < chunk.length; i++) if (!isSpace(chunk[i]!)) return chunk[i]!;
   return -1;
 }
 

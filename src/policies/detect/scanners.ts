@@ -207,13 +207,22 @@ function findCloudKeys(s: string, out: Finding[]): void {
   for (const shape of CLOUD_KEYS) {
     for (const prefix of shape.prefixes) {
       let from = 0;
+      // End of the last run of key characters scanned: a candidate inside it ends there too, so
+      // a text made of prefixes (`xoxb-xoxb-…`) is scanned once, not once per prefix.
+      let knownTo = -1;
+      let runEnds = false;
       for (;;) {
         const start = s.indexOf(prefix, from);
         if (start === -1) break;
         from = start + prefix.length;
         if (start > 0 && isAlnum(s.charCodeAt(start - 1))) continue;
-        let i = from;
-        while (i < n && i - from <= shape.max && shape.char(s.charCodeAt(i))) i++;
+        // Characters before knownTo are known key characters; with runEnds, knownTo ends the run.
+        let i = from < knownTo ? knownTo : from;
+        if (!(from < knownTo && runEnds)) {
+          while (i < n && i - from <= shape.max && shape.char(s.charCodeAt(i))) i++;
+          knownTo = i;
+          runEnds = i - from <= shape.max;
+        }
         const length = i - from;
         if (length < shape.min || length > shape.max) continue;
         // The key must end there (AWS ids are exactly 16 characters, not the start of a longer word).

@@ -73,9 +73,21 @@ describe('limits policy', () => {
 
     it('forwards a valid JSON body byte for byte', async () => {
       const { gw, up } = await setup();
-      const body = '{ "a" : 1,\n"a": 2, "s": "\u00e9" }';
+      const body = '{ "a" : 1,\n"b": [ {"a": 2}, {"a": 3} ], "s": "\u00e9" }';
       expect((await postJson(gw.url, body)).status).toBe(200);
       expect(up.requests[0]!.body.toString()).toBe(body);
+    });
+
+    // Regression json-duplicate-keys-parser-differential: the checks see the last of two equal
+    // keys, a first-wins parser upstream the other.
+    it('refuses an object that repeats a key (escaped or not), before the upstream', async () => {
+      const { gw, up } = await setup();
+      for (const body of ['{"role":"admin","role":"user"}', '{"a":{"q":{"$ne":1},"q":"x"}}', '{"a":1,"\\u0061":2}']) {
+        const res = await postJson(gw.url, body);
+        expect(res.status, body).toBe(400);
+        expect(problemOf(res).code).toBe('RMP_JSON_DUPLICATE_KEY');
+      }
+      expect(up.requests).toHaveLength(0);
     });
 
     it('refuses invalid JSON and prototype keys before the upstream', async () => {

@@ -272,11 +272,13 @@ describe('versioning policy: versions chosen by header or media type', () => {
     expectDeprecated(v1, '/api/items/5?api-version=2');
     expect(v1.headers.vary ?? '').not.toMatch(/api-version|accept/i);
     expect((await send(gw.url, '/api/items/5?api-version=%31')).json()).toMatchObject({ upstream: 'one' });
-    for (const query of ['?api-version=2', '', '?', '?api-version=', '?other=1', '?API-VERSION=1']) {
+    for (const query of ['?api-version=2', '', '?', '?api-version=', '?other=1']) {
       expect((await send(gw.url, `/api/items/5${query}`)).json(), query).toMatchObject({ upstream: 'two' });
     }
     const before = one.requests.length + two.requests.length;
-    for (const query of ['?api-version=3', '?api-version=1&api-version=1', '?api-version=1&api-version=2', '?api-version=%E0%A4%A', '?api-version=1%00']) {
+    // Other spellings of the name (regression version-query-name-spelling): ASP.NET reads
+    // `API-VERSION` as `api-version`, qs and PHP read `api-version[]`.
+    for (const query of ['?api-version=3', '?api-version=1&api-version=1', '?api-version=1&api-version=2', '?api-version=%E0%A4%A', '?api-version=1%00', '?API-VERSION=1', '?api-version=2&api-version[]=1', '?Api-Version=2']) {
       const res = await send(gw.url, `/api/items/5${query}`);
       expect(res.status, query).toBe(400);
       expect(problemOf(res)).toMatchObject({ code: 'RMP_VERSION_UNKNOWN', versions: ['1', '2'], detail: 'This path serves the versions 1, 2 (named in the query parameter api-version (?api-version=1)).' });
