@@ -18,6 +18,10 @@ const answers: Record<string, (res: ServerResponse) => void> = {
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.end('\ufeff{"password":"hunter2","ok":1}');
   },
+  '/partial': (res) => {
+    res.writeHead(206, { 'content-type': 'application/json', 'content-range': 'bytes 0-29/100' });
+    res.end('{"password":"hunter2","ok":1}');
+  },
   '/two-encodings': (res) => {
     res.setHeader('content-type', 'application/json');
     res.setHeader('content-encoding', ['gzip', 'identity']);
@@ -68,6 +72,13 @@ describe('response review regressions', () => {
     const res = await send(gw.url, '/two-encodings');
     expect(res.status).toBe(502);
     expect(problemOf(res).code).toBe('RMP_RESPONSE_INVALID');
+  });
+
+  it('response-partial-answer-rewritten: a 206 whose body a filter changed is refused, never sent with a stale Content-Range', async () => {
+    const res = await send(gw.url, '/partial');
+    expect(res.status).toBe(502);
+    expect(problemOf(res).code).toBe('RMP_RESPONSE_INVALID');
+    expect(res.text).not.toContain('hunter2');
   });
 
   it('detect-cloud-key-scan-quadratic: a text made of key prefixes is scanned in linear time', () => {

@@ -327,6 +327,9 @@ class Held extends Writable implements Intercepted {
     // A repeated key hides its first value from the checks and filters (the last one wins):
     // such an answer goes out as what was checked, never as the upstream's bytes.
     if (parsed && !response.changed && (checks !== undefined || route.bodyFilters.length > 0) && hasDuplicateKeys(text)) response.changed = true;
+    // The gateway asked for the whole answer (Range is not forwarded on filtered routes): a part of
+    // it, rewritten, would carry a Content-Range that no longer describes it.
+    if (response.changed && this.#status === 206) throw invalid("The upstream's partial (206) answer cannot be filtered.");
     if (response.changed) {
       let out: string | undefined;
       try {
