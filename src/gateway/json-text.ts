@@ -1,4 +1,18 @@
 /**
+ * Where the JSON string starting at `start` (its opening quote) ends: the first quote not escaped
+ * by an odd run of backslashes. The text must be well-formed JSON (it has parsed).
+ */
+export function stringEnd(text: string, start: number): number {
+  let end = text.indexOf('"', start + 1);
+  for (;;) {
+    let b = end - 1;
+    while (text.charCodeAt(b) === 0x5c) b--;
+    if ((end - 1 - b) % 2 === 0) return end;
+    end = text.indexOf('"', end + 1);
+  }
+}
+
+/**
  * Whether the text of a JSON document that has already parsed (so it is well-formed) repeats a
  * key within one object. `JSON.parse` keeps the last of them silently, while some parsers keep
  * the first: the gateway would check one value and the other side use another. Iterative, one
@@ -27,14 +41,7 @@ export function hasDuplicateKeys(text: string): boolean {
       if (top !== null && top !== undefined) top.expectKey = true;
       i++;
     } else if (c === 0x22 /* " */) {
-      // The closing quote is the first one not escaped by an odd run of backslashes.
-      let end = text.indexOf('"', i + 1);
-      for (;;) {
-        let b = end - 1;
-        while (text.charCodeAt(b) === 0x5c) b--;
-        if ((end - 1 - b) % 2 === 0) break;
-        end = text.indexOf('"', end + 1);
-      }
+      const end = stringEnd(text, i);
       const top = stack[stack.length - 1];
       if (top !== null && top !== undefined && top.expectKey) {
         if (backslash !== Infinity && backslash <= i) {

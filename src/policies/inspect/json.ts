@@ -1,4 +1,5 @@
 import { NOSQL_OPERATORS } from './operators.js';
+import { stringEnd } from '../../gateway/json-text.js';
 import { MAX_FINDINGS, hasCrlf, pointerSegment, type Finding } from './findings.js';
 
 /** What the JSON body is checked for, fixed at config load. */
@@ -66,14 +67,7 @@ export function scanJson(text: string, rules: JsonRules, out: Finding[]): void {
       else top.expectKey = true;
       i++;
     } else if (c === 0x22 /* " */) {
-      // The closing quote is the first one not escaped by an odd run of backslashes.
-      let end = text.indexOf('"', i + 1);
-      for (;;) {
-        let b = end - 1;
-        while (text.charCodeAt(b) === 0x5c) b--;
-        if ((end - 1 - b) % 2 === 0) break;
-        end = text.indexOf('"', end + 1);
-      }
+      const end = stringEnd(text, i);
       if (backslash !== Infinity && backslash <= i) {
         backslash = text.indexOf('\\', i + 1);
         if (backslash === -1) backslash = Infinity;
