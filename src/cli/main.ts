@@ -479,6 +479,11 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
+  // `rampart validate | head`: the reader left; that is not an error worth a stack trace.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
   main(process.argv.slice(2)).then(
     (code) => {
       if (code !== 0) process.exitCode = code;
