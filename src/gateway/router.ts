@@ -218,19 +218,7 @@ class VersionGroup<R extends RoutableRoute> {
     let best: string | undefined;
     let bestQ = 0;
     for (const range of accept.split(',')) {
-      const params = range.split(';');
-      let value: string | undefined;
-      let q = 1;
-      for (let i = 1; i < params.length; i++) {
-        const param = params[i]!;
-        const eq = param.indexOf('=');
-        if (eq === -1) continue;
-        const key = param.slice(0, eq).trim().toLowerCase();
-        let v = param.slice(eq + 1).trim();
-        if (v.length >= 2 && v.charCodeAt(0) === 34 && v.charCodeAt(v.length - 1) === 34) v = v.slice(1, -1);
-        if (key === this.name) value = v;
-        else if (key === 'q') q = Number(v);
-      }
+      const { value, q } = rangeParameter(range, this.name);
       if (value === undefined || !(q > 0)) continue;
       named ??= value;
       if (q > bestQ && this.#byValue.has(value)) {
@@ -244,6 +232,24 @@ class VersionGroup<R extends RoutableRoute> {
 
 /** Never a version value (they are letters, digits and `._~-`): a query naming the version twice, or badly encoded. */
 const AMBIGUOUS = '\u0000';
+
+/** The value of parameter `name` (lowercase) of one `Accept` media range, and the range's q. */
+export function rangeParameter(range: string, name: string): { value: string | undefined; q: number } {
+  const params = range.split(';');
+  let value: string | undefined;
+  let q = 1;
+  for (let i = 1; i < params.length; i++) {
+    const param = params[i]!;
+    const eq = param.indexOf('=');
+    if (eq === -1) continue;
+    const key = param.slice(0, eq).trim().toLowerCase();
+    let v = param.slice(eq + 1).trim();
+    if (v.length >= 2 && v.charCodeAt(0) === 34 && v.charCodeAt(v.length - 1) === 34) v = v.slice(1, -1);
+    if (key === name) value = v;
+    else if (key === 'q') q = Number(v);
+  }
+  return { value, q };
+}
 
 function decode(text: string): string | undefined {
   if (!text.includes('%') && !text.includes('+')) return text;

@@ -244,6 +244,12 @@ describe('versioning policy: versions chosen by header or media type', () => {
     expect(await pick('application/json; version=1; q=0.2, application/json; version=2')).toBe('two');
     expect(await pick('application/json; version=9, application/json; version=1; q=0.5')).toBe('one');
     expect(await pick('application/json; version=2; q=0, application/json; version=1; q=0.1')).toBe('one');
+    // Regression accept-ranges-of-other-versions-forwarded: the upstream gets only the chosen
+    // version's ranges, so one that reads the first range cannot serve the other version.
+    expect(await pick('application/json; version=1; q=0.9, application/json; version=2, text/plain')).toBe('two');
+    expect(two.requests.at(-1)!.headers.accept).toBe('application/json; version=2, text/plain');
+    expect(await pick('application/json; version=1')).toBe('one');
+    expect(one.requests.at(-1)!.headers.accept).toBe('application/json; version=1');
     const deprecated = await send(gw.url, '/api/items/5', { headers: { accept: 'application/json; version=1' } });
     expectDeprecated(deprecated, '/api/items/5');
     expect(deprecated.headers.vary).toMatch(/^accept(, |$)/);

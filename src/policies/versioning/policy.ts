@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import { RampartError } from '../../errors/problem.js';
+import { rangeParameter } from '../../gateway/router.js';
 import type { RequestContext } from '../../gateway/context.js';
 import { linkTarget } from '../../gateway/versions.js';
 import { definePolicy, type PolicyHooks } from '../define.js';
@@ -43,10 +44,28 @@ export const versioningPolicy = definePolicy({
         if (vary !== undefined) addVary(reply, vary);
       },
     };
+    // A version chosen by an Accept parameter: the upstream gets only the ranges of the version the
+    // gateway chose, so one reading the first range (not the best q) serves that same version.
+    const narrow =
+      select?.kind === 'mediaType'
+        ? (ctx: RequestContext) => {
+            const accept = ctx.request.raw.headers.accept;
+            if (accept === undefined || !accept.includes('=')) return;
+            let dropped = false;
+            const kept: string[] = [];
+            for (const range of accept.split(',')) {
+              const { value } = rangeParameter(range, select.name);
+              if (value !== undefined && value !== select.value) dropped = true;
+              else kept.push(range.trim());
+            }
+            if (dropped) ctx.setUpstreamHeader('accept', kept.length === 0 ? `*/*; ${select.name}=${select.value}` : kept.join(', '));
+          }
+        : undefined;
+    if (narrow !== undefined) hooks.request = narrow;
     if (options.retire && sunsetMs !== undefined) {
       const name = version.name;
       hooks.request = (ctx) => {
-        if (Date.now() < sunsetMs) return;
+        if (Date.now() < sunsetMs) return narrow?.(ctx);
         const successor = successorPath === undefined ? undefined : successorPath(ctx);
         throw new RampartError('RMP_VERSION_RETIRED', {
           detail: `This API version was retired on ${sunsetIso!}${successor === undefined ? '' : `; its successor is at ${successor}`}.`,
