@@ -57,6 +57,10 @@ export class RequestContext {
   upstreamHeaders: Record<string, string> | undefined;
   /** Origin of the upstream target that answered. */
   target: string | undefined;
+  /** Milliseconds from sending upstream to the upstream's response headers; -1 when not forwarded. */
+  upstreamTime: number;
+  /** The upstream's status (0 when it did not answer). */
+  upstreamStatus: number;
   /** Code of the problem response sent, if any. */
   errorCode: string | undefined;
   /** Why the request will be refused after the default policies ran (no route, malformed, …). */
@@ -95,6 +99,8 @@ export class RequestContext {
     this.jsonBody = undefined;
     this.operation = undefined;
     this.target = undefined;
+    this.upstreamTime = -1;
+    this.upstreamStatus = 0;
     this.errorCode = undefined;
     this.onAbort = undefined;
     this.localReply = undefined;

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Metrics } from '../observability/metrics.js';
 import { resolve } from 'node:path';
 import type { FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
@@ -73,6 +74,8 @@ export interface PipelineDeps {
   stores?: Stores;
   /** The running identity service (the runtime's); without it, identity routes answer 503. */
   identity?: IdentityRuntime | undefined;
+  /** The process's metrics (the runtime's): the observe phase feeds them. */
+  metrics?: Metrics | undefined;
 }
 
 /**
@@ -92,6 +95,7 @@ export class Pipeline {
   readonly logger: Logger;
   /** Where the engine's own security events go (an answer sent unfiltered past its bound). */
   readonly events: Events | undefined;
+  readonly metrics: Metrics | undefined;
   #inflight = 0;
   #retired = false;
   #drained: (() => void) | undefined;
@@ -107,6 +111,7 @@ export class Pipeline {
     closers: (() => void | Promise<void>)[];
     logger: Logger;
     events?: Events;
+    metrics?: Metrics | undefined;
   }) {
     this.version = init.version;
     this.loaded = init.loaded;
@@ -118,6 +123,7 @@ export class Pipeline {
     this.#closers = init.closers;
     this.logger = init.logger;
     this.events = init.events;
+    this.metrics = init.metrics;
   }
 
   get inflight(): number {
@@ -318,7 +324,7 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
     void pending.close();
     throw new ConfigError(issues);
   }
-  return new Pipeline({ version: ++versions, loaded, routes, fallback, router, upstreams, closers, logger: deps.logger, events: deps.events });
+  return new Pipeline({ version: ++versions, loaded, routes, fallback, router, upstreams, closers, logger: deps.logger, events: deps.events, metrics: deps.metrics });
 }
 
 /**

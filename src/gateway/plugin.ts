@@ -136,6 +136,14 @@ function finish(ctx: RequestContext, reply: FastifyReply, logger: Logger): void 
   if (!reply.raw.writableFinished && ctx.onAbort !== undefined) ctx.onAbort();
   const releases = ctx.releases;
   if (releases !== undefined) for (let i = 0; i < releases.length; i++) releases[i]!();
+  const metrics = ctx.pipeline.metrics;
+  if (metrics !== undefined) {
+    try {
+      metrics.observe(ctx, reply);
+    } catch (error) {
+      logger.error({ err: error, requestId: ctx.requestId }, 'metrics failed');
+    }
+  }
   const hooks = ctx.route.logHooks;
   for (let i = 0; i < hooks.length; i++) {
     try {

@@ -1,4 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
+import { Metrics } from '../observability/metrics.js';
 import type { AddressInfo } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import { basename, dirname, resolve } from 'node:path';
@@ -59,6 +60,7 @@ export class GatewayRuntime {
   readonly stores: Stores;
   /** The identity service (database, keys, audit sink), when the config enables it: kept across reloads. */
   readonly identity: IdentityRuntime | undefined;
+  readonly metrics: Metrics;
 
   private constructor(init: {
     logger: Logger;
@@ -70,6 +72,7 @@ export class GatewayRuntime {
     tls: TlsMaterial | undefined;
     stores: Stores;
     identity: IdentityRuntime | undefined;
+    metrics: Metrics;
     configFile: string;
     env: NodeJS.ProcessEnv;
   }) {
@@ -82,6 +85,7 @@ export class GatewayRuntime {
     this.#tls = init.tls;
     this.stores = init.stores;
     this.identity = init.identity;
+    this.metrics = init.metrics;
     this.#configFile = init.configFile;
     this.#env = init.env;
     this.#live.add(init.ref.current);
@@ -94,6 +98,8 @@ export class GatewayRuntime {
     const config = loaded.config;
     const logger = createLogger({ ...config.log, dir: loaded.dir }, options.logStream);
     const events = createEvents(logger);
+    const metrics = new Metrics();
+    metrics.watch(events);
     const tls = await loadTls(loaded);
     const stores = new Stores(logger);
     let pipeline: Pipeline;
@@ -103,7 +109,7 @@ export class GatewayRuntime {
       if (config.identity?.enabled === true) {
         identity = await startIdentity(loaded, { logger, events, stores, redis: config.redis === undefined ? undefined : redisSettings(config.redis) });
       }
-      pipeline = buildPipeline(loaded, { logger, events, stores, identity });
+      pipeline = buildPipeline(loaded, { logger, events, stores, identity, metrics });
     } catch (error) {
       await identity?.close();
       await stores.close();
@@ -115,8 +121,8 @@ export class GatewayRuntime {
     const ref: PipelineRef = { current: pipeline, draining: false };
     const app = await createGatewayApp({ ref, logger, tls });
     const plain = config.server.http !== undefined ? await createGatewayApp({ ref, logger }) : undefined;
-    const admin = config.admin.enabled ? await createAdminApp(ref) : undefined;
-    const runtime = new GatewayRuntime({ logger, events, ref, app, plain, admin, tls, stores, identity, configFile: options.configFile, env });
+    const admin = config.admin.enabled ? await createAdminApp(ref, metrics) : undefined;
+    const runtime = new GatewayRuntime({ logger, events, ref, app, plain, admin, tls, stores, identity, metrics, configFile: options.configFile, env });
     const opened: FastifyInstance[] = [];
     const listen = async (what: string, server: FastifyInstance, at: { host: string; port: number }) => {
       try {
@@ -185,7 +191,7 @@ export class GatewayRuntime {
     try {
       const loaded = loadConfigFile(this.#configFile, this.#env);
       tls = await loadTls(loaded);
-      next = buildPipeline(loaded, { logger: this.logger, events: this.events, stores: this.stores, identity: this.identity });
+      next = buildPipeline(loaded, { logger: this.logger, events: this.events, stores: this.stores, identity: this.identity, metrics: this.metrics });
     } catch (error) {
       const issues = error instanceof ConfigError ? error.issues.map(formatIssue) : [(error as Error).message];
       this.logger.error({ errors: issues }, 'config reload rejected; the previous config keeps serving');

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 import { RampartError } from '../../errors/problem.js';
@@ -52,6 +53,7 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
     const target = upstream.pick(Date.now());
     ctx.target = target.origin;
     const headers = upstreamRequestHeaders(raw.headers, hostFor(forwarding, upstream, target), ctx.upstreamHeaders, ctx.hiddenHeaders, route.hiddenHeaders);
+    const sentAt = performance.now();
     if (filtering) {
       headers['accept-encoding'] = 'identity';
       // A part of a JSON document cannot be parsed, so it could not be filtered.
@@ -70,6 +72,8 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
           signal: abort as unknown as AbortSignal,
         },
         ({ statusCode, headers: upstreamHeaders }) => {
+          ctx.upstreamTime = performance.now() - sentAt;
+          ctx.upstreamStatus = statusCode;
           upstream.succeeded(target);
           if (intercepting) {
             taken = intercept(ctx, reply, statusCode, upstreamHeaders as IncomingHttpHeaders, filtering);
