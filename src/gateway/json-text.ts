@@ -62,3 +62,8 @@ export function hasDuplicateKeys(text: string): boolean {
   }
   return false;
 }
+
+/** A name as one JSON Pointer reference token (RFC 6901): `~` → `~0`, `/` → `~1`. */
+export function escapePointer(name: string): string {
+  return name.replaceAll('~', '~0').replaceAll('/', '~1');
+}

@@ -1,4 +1,5 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { escapePointer } from '../gateway/json-text.js';
 import type { TSchema, Static } from '@sinclair/typebox';
 import type { FastifyReply } from 'fastify';
 import { parseJsonBody, readBody as readRequestBody } from '../gateway/body.js';
@@ -54,10 +55,6 @@ function describe(errors: readonly ErrorObject[], base: string): { pointer: stri
     seen.add(key);
   }
   return out;
-}
-
-function escapePointer(name: string): string {
-  return name.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
 /** A JSON answer that no cache keeps (every identity answer concerns credentials or accounts). */

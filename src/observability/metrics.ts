@@ -2,6 +2,7 @@ import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client
 import type { FastifyReply } from 'fastify';
 import type { RequestContext } from '../gateway/context.js';
 import type { EmittedEvent, Events } from './events.js';
+import { errorCodes } from '../errors/codes.js';
 
 /**
  * Prometheus metrics of one gateway process (`/metrics` on the admin listener), kept across
@@ -12,6 +13,8 @@ import type { EmittedEvent, Events } from './events.js';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'QUERY']);
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+/** Each code's area (`RMP_<AREA>_…`), worked out once from the one table of codes. */
+const AREAS: ReadonlyMap<string, string> = new Map(Object.keys(errorCodes).map((code) => [code, code.split('_')[1] ?? 'OTHER']));
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export class Metrics {
@@ -51,7 +54,7 @@ export class Metrics {
     if (upstream !== undefined && ctx.upstreamTime >= 0) this.#upstreamDuration.observe({ route, upstream }, ctx.upstreamTime / 1000);
     const code = ctx.errorCode;
     if (code !== undefined) {
-      this.#denials.inc({ route, code, area: code.split('_')[1] ?? 'OTHER' });
+      this.#denials.inc({ route, code, area: AREAS.get(code) ?? 'OTHER' });
       if (upstream !== undefined) {
         if (code === 'RMP_UPSTREAM_TIMEOUT') this.#upstreamErrors.inc({ route, upstream, kind: 'timeout' });
         else if (code === 'RMP_UPSTREAM_UNAVAILABLE') this.#upstreamErrors.inc({ route, upstream, kind: 'unavailable' });

@@ -1,5 +1,6 @@
 import type { ConfigPath } from '../config/errors.js';
 import { isObject, type Json, type JsonObject, type OpenApiDocument } from './document.js';
+import { pathSegment } from '../policies/json-walk.js';
 
 /**
  * The response allowlist: what of a JSON answer the response schema declares. Built once per
@@ -140,7 +141,6 @@ export class PlanBuilder {
 
 /** Most removed paths reported per response (the count is always exact). */
 const MAX_REPORTED = 20;
-const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
 export interface Removed {
   count: number;
@@ -183,11 +183,11 @@ export function applyPlan(value: unknown, plan: Plan): Removed | undefined {
         // No plan takes this item (the schema does not allow an array here, or not this long), or
         // it is writeOnly: it goes.
         if (children.length === 0 || children.some((c) => c.drop)) {
-          removed = record(removed, `${path}[${i}]`);
+          removed = record(removed, path + pathSegment(i));
           continue;
         }
         node[kept] = node[i];
-        stack.push({ value: node[kept], plans: children, path: `${path}[${kept}]` });
+        stack.push({ value: node[kept], plans: children, path: path + pathSegment(kept) });
         kept++;
       }
       node.length = kept;
@@ -214,7 +214,7 @@ export function applyPlan(value: unknown, plan: Plan): Removed | undefined {
         if (!matched && part.rest !== null) addPlan(children, part.rest);
       }
       // The JSON path the other response filters report (`$.items[0].internalNotes`).
-      const childPath = path.length > 200 ? path : IDENTIFIER.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key.slice(0, 64))}]`;
+      const childPath = path.length > 200 ? path : path + pathSegment(key);
       if (children.length === 0 || children.some((c) => c.drop)) {
         delete object[key];
         removed = record(removed, childPath);

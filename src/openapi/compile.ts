@@ -28,7 +28,7 @@ export interface CompiledMedia {
 export interface CompiledResponse {
   readonly status: string;
   /** Undefined: the response has no body. */
-  readonly content: readonly { readonly range: string; readonly json: boolean; readonly plan: Plan }[] | undefined;
+  readonly content: readonly { readonly range: string; readonly plan: Plan }[] | undefined;
 }
 
 export interface CompiledOperation {
@@ -148,7 +148,7 @@ export function compileApi(doc: OpenApiDocument): CompiledApi {
     for (const r of info.responses) {
       responses.set(r.status, {
         status: r.status,
-        content: r.content?.map((m: MediaInfo) => ({ range: m.range, json: isJsonRange(m.range) || m.range === '*/*' || m.range === 'application/*', plan: plans.plan(m.schema?.schema, m.schema?.path) })),
+        content: r.content?.map((m: MediaInfo) => ({ range: m.range, plan: plans.plan(m.schema?.schema, m.schema?.path) })),
       });
     }
     const operation: CompiledOperation = { info, label: `${info.method} ${info.template}`, parameters, body, responses };

@@ -1,4 +1,5 @@
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import { escapePointer } from '../gateway/json-text.js';
 import addFormatsModule from 'ajv-formats';
 import type { ConfigPath } from '../config/errors.js';
 import { isObject, type Json, type JsonObject, type OpenApiDocument, type SchemaAt } from './document.js';
@@ -341,10 +342,6 @@ export function toValidationErrors(errors: readonly ErrorObject[] | null | undef
     if (out.some((e) => e.pointer === pointer && e.detail === detail)) continue;
     out.push({ pointer: truncate(pointer), detail });
   }
-}
-
-export function escapePointer(name: string): string {
-  return name.replaceAll('~', '~0').replaceAll('/', '~1');
 }
 
 /** Request names can be long: a pointer never carries more than 200 characters of them. */

@@ -44,13 +44,14 @@ const MAX_PATH = 256;
  * are not plain identifiers are quoted and cut to 64 characters; the path to 256.
  */
 export function pathOf(index: number, key: string | number): string {
-  let path = segment(key);
-  for (let i = index; i > 0 && path.length < MAX_PATH; i = parents[i]!) path = segment(keys[i]!) + path;
+  let path = pathSegment(key);
+  for (let i = index; i > 0 && path.length < MAX_PATH; i = parents[i]!) path = pathSegment(keys[i]!) + path;
   path = `$${path}`;
   return path.length > MAX_PATH ? `${path.slice(0, MAX_PATH - 1)}…` : path;
 }
 
-function segment(key: string | number): string {
+/** One step of a JSON path: `[0]`, `.name`, or `["odd key"]` (cut to 64 characters). */
+export function pathSegment(key: string | number): string {
   if (typeof key === 'number') return `[${key}]`;
   return IDENTIFIER.test(key) ? `.${key}` : `[${JSON.stringify(key.slice(0, 64))}]`;
 }

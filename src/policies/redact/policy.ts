@@ -36,34 +36,10 @@ export function compileNames(names: readonly string[]): (key: string) => boolean
 
 export const MASK = '[REDACTED]';
 
-/** Whether any object of `root` has a field `matches` names (a first pass that changes nothing). */
-function anyMatch(root: unknown, matches: (key: string) => boolean): boolean {
-  let found = false;
-  walkJson(root, (node, index) => {
-    if (found) return;
-    if (Array.isArray(node)) {
-      for (let i = 0; i < node.length; i++) {
-        const item = node[i];
-        if (item !== null && typeof item === 'object') enqueue(item, index, i);
-      }
-      return;
-    }
-    for (const key in node) {
-      if (matches(key)) {
-        found = true;
-        return;
-      }
-      const value = node[key];
-      if (value !== null && typeof value === 'object') enqueue(value, index, key);
-    }
-  });
-  return found;
-}
-
 /** Removes (or masks) every matching field of `root`, in place; returns their JSON paths. */
-export function redactJson(root: unknown, matches: (key: string) => boolean, mask: boolean): string[] {
-  if (!anyMatch(root, matches)) return [];
-  const paths: string[] = [];
+export function redactJson(root: unknown, matches: (key: string) => boolean, mask: boolean): readonly string[] {
+  // One walk; nothing is allocated for an answer without a match (the common case).
+  let paths: string[] | undefined;
   walkJson(root, (node, index) => {
     if (Array.isArray(node)) {
       for (let i = 0; i < node.length; i++) {
@@ -74,7 +50,7 @@ export function redactJson(root: unknown, matches: (key: string) => boolean, mas
     }
     for (const key in node) {
       if (matches(key)) {
-        paths.push(pathOf(index, key));
+        (paths ??= []).push(pathOf(index, key));
         // A removed field is not looked into: all of it goes.
         if (mask) node[key] = MASK;
         else delete node[key];
@@ -84,8 +60,10 @@ export function redactJson(root: unknown, matches: (key: string) => boolean, mas
       if (value !== null && typeof value === 'object') enqueue(value, index, key);
     }
   });
-  return paths;
+  return paths ?? NONE;
 }
+
+const NONE: readonly string[] = Object.freeze([]);
 
 /**
  * Sensitive field names removed from the upstream's JSON answers at any depth (respond phase, on
