@@ -53,7 +53,7 @@ describe('openapi request validation (pet store)', () => {
     // Odd spacing, key order and unicode: any re-serialization would show.
     const body = '{ "tags":[{"name":"sänger"}],   "name" : "Rex\\u00e9",\n"tag":null, "weightKg": 12.50 }';
     const before = up.requests.length;
-    const res = await send(gw.url, '/v1/pets?x=1'.replace('?x=1', ''), { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const res = await send(gw.url, '/v1/pets', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     expect(res.status, res.text).toBe(200);
     expect(up.requests.length).toBe(before + 1);
     const got = up.requests.at(-1)!;
