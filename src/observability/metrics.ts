@@ -3,6 +3,7 @@ import type { FastifyReply } from 'fastify';
 import type { RequestContext } from '../gateway/context.js';
 import type { EmittedEvent, Events } from './events.js';
 import { errorCodes } from '../errors/codes.js';
+import { Traffic } from './traffic.js';
 
 /**
  * Prometheus metrics of one gateway process (`/metrics` on the admin listener), kept across
@@ -19,6 +20,8 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 
 export class Metrics {
   readonly registry = new Registry();
+  /** Per-second figures for the console, the live stream and ratio alerts. */
+  readonly traffic = new Traffic();
   readonly #requests: Counter<'route' | 'method' | 'status_class'>;
   readonly #duration: Histogram<'route'>;
   readonly #upstreamDuration: Histogram<'route' | 'upstream'>;
@@ -49,10 +52,12 @@ export class Metrics {
     const status = reply.raw.statusCode;
     const statusClass = STATUS_CLASSES[Math.floor(status / 100) - 1] ?? 'other';
     this.#requests.inc({ route, method, status_class: statusClass });
-    this.#duration.observe({ route }, (performance.now() - ctx.startTime) / 1000);
+    const durationMs = performance.now() - ctx.startTime;
+    this.#duration.observe({ route }, durationMs / 1000);
     const upstream = ctx.route.upstream?.name;
-    if (upstream !== undefined && ctx.upstreamTime >= 0) this.#upstreamDuration.observe({ route, upstream }, ctx.upstreamTime / 1000);
     const code = ctx.errorCode;
+    this.traffic.record({ status, durationMs, upstreamStatus: ctx.upstreamTime >= 0 ? ctx.upstreamStatus : code === 'RMP_UPSTREAM_TIMEOUT' || code === 'RMP_UPSTREAM_UNAVAILABLE' ? 0 : -1, errorCode: code, denied: code !== undefined && status < 500, clientIp: ctx.clientIp });
+    if (upstream !== undefined && ctx.upstreamTime >= 0) this.#upstreamDuration.observe({ route, upstream }, ctx.upstreamTime / 1000);
     if (code !== undefined) {
       this.#denials.inc({ route, code, area: AREAS.get(code) ?? 'OTHER' });
       if (upstream !== undefined) {
