@@ -10,7 +10,7 @@ import type { Events } from '../observability/events.js';
 import type { Metrics } from '../observability/metrics.js';
 import { errorCodes } from '../errors/codes.js';
 import { SECONDS } from '../observability/traffic.js';
-import { AdminAuth, SESSION_COOKIE, clientOf, type AdminPrincipal } from './auth.js';
+import { SESSION_COOKIE, clientOf, type AdminAuth, type AdminPrincipal } from './auth.js';
 import { maskConfig } from './mask.js';
 import { protectionOf } from './protection.js';
 

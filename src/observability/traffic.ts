@@ -14,8 +14,7 @@ const BASE_MS = 0.05;
 const FACTOR = 1.25;
 const BINS = 64;
 const LOG_FACTOR = Math.log(FACTOR);
-const STATUS = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
-export type StatusClass = (typeof STATUS)[number];
+export type StatusClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx';
 
 class Bucket {
   second = -1;
