@@ -11,6 +11,9 @@ import { problemOf, send, type Response } from './helpers/http.js';
  * what it changes (API keys), and that the gateway listener never serves it.
  */
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Any = any;
+
 const ADMIN_TOKEN = 'an-admin-token-of-at-least-32-characters';
 const ADMIN_EMAIL = 'boss@example.com';
 const ADMIN_PASSWORD = 'the chief passphrase 2';
@@ -55,7 +58,7 @@ async function consoleLogin(): Promise<{ cookie: string; csrf: string; setCookie
   const res = await call('/api/session', { method: 'POST', json: { email: ADMIN_EMAIL, password: ADMIN_PASSWORD } });
   expect(res.status, res.text).toBe(201);
   const setCookie = String(res.headers['set-cookie']);
-  return { cookie: setCookie.split(';')[0]!, csrf: res.json().csrfToken as string, setCookie };
+  return { cookie: setCookie.split(';')[0]!, csrf: res.json<Any>().csrfToken as string, setCookie };
 }
 
 describe('admin API: who may use it', () => {
@@ -98,7 +101,7 @@ describe('admin API: who may use it', () => {
     const boss = await id.call('POST', '/api/v1/auth/login', { json: { email: ADMIN_EMAIL, password: ADMIN_PASSWORD } });
     const ok = await call('/api/session', { headers: { authorization: `Bearer ${boss.json<{ access_token: string }>().access_token}` } });
     expect(ok.status).toBe(200);
-    expect(ok.json().user.roles).toContain('admin');
+    expect(ok.json<Any>().user.roles).toContain('admin');
   });
 
   it('console sessions: a Secure HttpOnly SameSite=Strict cookie, CSRF on changes, logout ends it', async () => {
@@ -106,8 +109,8 @@ describe('admin API: who may use it', () => {
     expect(s.setCookie).toMatch(/^rampart_admin=[A-Za-z0-9_-]{43}; Max-Age=28800; Path=\/; HttpOnly; Secure; SameSite=Strict$/);
     const me = await call('/api/session', { headers: { cookie: s.cookie } });
     expect(me.status).toBe(200);
-    expect(me.json()).toMatchObject({ user: { email: ADMIN_EMAIL, roles: ['admin'] }, csrfToken: s.csrf });
-    const owner = (await call(`/api/users?email=${encodeURIComponent(ADMIN_EMAIL)}`, { headers: { cookie: s.cookie } })).json().items[0].id as string;
+    expect(me.json<Any>()).toMatchObject({ user: { email: ADMIN_EMAIL, roles: ['admin'] }, csrfToken: s.csrf });
+    const owner = (await call(`/api/users?email=${encodeURIComponent(ADMIN_EMAIL)}`, { headers: { cookie: s.cookie } })).json<Any>().items[0].id as string;
     const noCsrf = await call('/api/apikeys', { method: 'POST', headers: { cookie: s.cookie }, json: { ownerId: owner, name: 'ci' } });
     expect(noCsrf.status).toBe(403);
     expect(problemOf(noCsrf).code).toBe('RMP_ADMIN_CSRF');
@@ -145,7 +148,7 @@ describe('admin API: a second factor', () => {
     const second = await call('/api/session/mfa', { method: 'POST', json: { mfaToken: again.mfaToken, recoveryCode: recovery, email } });
     expect(second.status, second.text).toBe(201);
     const cookie = String(second.headers['set-cookie']).split(';')[0]!;
-    expect((await call('/api/session', { headers: { cookie } })).json().user.email).toBe(email);
+    expect((await call('/api/session', { headers: { cookie } })).json<Any>().user.email).toBe(email);
   });
 });
 
@@ -153,7 +156,7 @@ describe('admin API: API keys', () => {
   it('creates a key whose secret is shown once, which works on the gateway until it is revoked', async () => {
     const s = await consoleLogin();
     const headers = { cookie: s.cookie, 'x-csrf-token': s.csrf };
-    const owner = (await call(`/api/users?email=${encodeURIComponent(ADMIN_EMAIL)}`, { headers })).json().items[0].id as string;
+    const owner = (await call(`/api/users?email=${encodeURIComponent(ADMIN_EMAIL)}`, { headers })).json<Any>().items[0].id as string;
     const created = await call('/api/apikeys', { method: 'POST', headers, json: { ownerId: owner, name: 'console key', expiresIn: '1d' } });
     expect(created.status, created.text).toBe(201);
     const { key, secret } = created.json() as { key: { id: string; prefix: string }; secret: string };
@@ -161,7 +164,7 @@ describe('admin API: API keys', () => {
     // Listed without the secret.
     const listed = await call(`/api/apikeys?userId=${owner}`, { headers });
     expect(listed.text).not.toContain(secret);
-    expect(listed.json().items.map((k: { id: string }) => k.id)).toContain(key.id);
+    expect(listed.json<Any>().items.map((k: { id: string }) => k.id)).toContain(key.id);
     const used = await send(id.url, '/api/notes/1', { headers: { 'x-api-key': secret }, ca: id.ca });
     expect(used.status).toBe(200);
     const revoked = await call(`/api/apikeys/${key.id}`, { method: 'DELETE', headers });
@@ -171,7 +174,7 @@ describe('admin API: API keys', () => {
     const again = await call(`/api/apikeys/${key.id}`, { method: 'DELETE', headers });
     expect(problemOf(again).code).toBe('RMP_ADMIN_NOT_FOUND');
     // Both admin actions are security events with the admin as actor.
-    const events = (await call('/api/events?type=authz_admin', { headers })).json().items as { actor: string; data: { keyId: string } }[];
+    const events = (await call('/api/events?type=authz_admin', { headers })).json<Any>().items as { actor: string; data: { keyId: string } }[];
     expect(events.filter((e) => e.data.keyId === key.id).map((e) => e.actor)).toEqual([owner, owner]);
   });
 
@@ -184,7 +187,7 @@ describe('admin API: API keys', () => {
 
 describe('admin API: figures and events', () => {
   it('every denial is a security event, listed with filters and cursors; the overview counts it', async () => {
-    const before = (await call('/api/overview?window=60', { headers: bearer })).json().summary;
+    const before = (await call('/api/overview?window=60', { headers: bearer })).json<Any>().summary;
     for (let i = 0; i < 3; i++) await send(id.url, '/api/notes/2', { ca: id.ca });
     const denied = await send(id.url, '/api/notes/2', { headers: { 'x-api-key': 'rmp_live_not-a-real-key-at-all' }, ca: id.ca });
     expect(denied.status).toBe(401);
@@ -199,15 +202,15 @@ describe('admin API: figures and events', () => {
     expect(page2.items).toHaveLength(2);
     expect(Number(page2.items[0]!.id)).toBeLessThan(Number(page1.items[1]!.id));
     const one = await call(`/api/events/${page1.items[0]!.id}`, { headers: bearer });
-    expect(one.json()).toMatchObject({ id: page1.items[0]!.id, type: 'authn_token_invalid' });
+    expect(one.json<Any>()).toMatchObject({ id: page1.items[0]!.id, type: 'authn_token_invalid' });
     expect(problemOf(await call('/api/events/999999999', { headers: bearer })).code).toBe('RMP_ADMIN_NOT_FOUND');
     expect((await call('/api/events?level=LOUD', { headers: bearer })).status).toBe(400);
     // The overview sees them once their second is over.
     await waitFor(async () => {
-      const now = (await call('/api/overview?window=60', { headers: bearer })).json().summary;
+      const now = (await call('/api/overview?window=60', { headers: bearer })).json<Any>().summary;
       return now.denials >= before.denials + 4 && now.deniedBy.some((d: { code: string }) => d.code === 'RMP_AUTH_REQUIRED');
     });
-    const overview = (await call('/api/overview?window=60', { headers: bearer })).json();
+    const overview = (await call('/api/overview?window=60', { headers: bearer })).json<Any>();
     expect(overview.deniedByArea.some((a: { area: string }) => a.area === 'AUTH')).toBe(true);
     expect(overview.summary.topDeniedClients[0].clientIp).toBe('127.0.0.1');
     expect(overview.series).toHaveLength(60);
@@ -227,7 +230,7 @@ describe('admin API: figures and events', () => {
   });
 
   it('routes carry their policies and a protection summary; the config has every secret masked', async () => {
-    const routes = (await call('/api/routes', { headers: bearer })).json().items as { name: string; policies: { name: string }[]; protection: { id: string; on: boolean; detail: string }[] }[];
+    const routes = (await call('/api/routes', { headers: bearer })).json<Any>().items as { name: string; policies: { name: string }[]; protection: { id: string; on: boolean; detail: string }[] }[];
     const notes = routes.find((r) => r.name === 'notes')!;
     expect(notes.policies.map((p) => p.name)).toContain('api-key');
     const by = Object.fromEntries(notes.protection.map((p) => [p.id, p]));
@@ -239,7 +242,7 @@ describe('admin API: figures and events', () => {
     const config = await call('/api/config', { headers: bearer });
     expect(config.status).toBe(200);
     expect(config.text).not.toContain(ADMIN_TOKEN);
-    const body = config.json();
+    const body = config.json<Any>();
     expect(body.config.admin.token).toBe('********');
     expect(body.config.identity.masterKey).toBe('********');
     expect(body.config.routes[0].name).toBe('notes');
@@ -263,9 +266,9 @@ describe('admin API without the identity service', () => {
     expect(problemOf(users).code).toBe('RMP_ADMIN_IDENTITY_DISABLED');
     const password = await send(base, '/api/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'a@example.com', password: 'whatever it is' }) });
     expect(problemOf(password).code).toBe('RMP_ADMIN_IDENTITY_DISABLED');
-    const events = (await send(base, '/api/events?type=sys_startup', { headers: { cookie } })).json();
+    const events = (await send(base, '/api/events?type=sys_startup', { headers: { cookie } })).json<Any>();
     expect(events.items[0]).toMatchObject({ type: 'sys_startup', id: expect.stringMatching(/^r\d+$/) });
-    expect((await send(base, `/api/events/${events.items[0].id}`, { headers: { cookie } })).json().type).toBe('sys_startup');
+    expect((await send(base, `/api/events/${events.items[0].id}`, { headers: { cookie } })).json<Any>().type).toBe('sys_startup');
     const wrong = await send(base, '/api/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: 'x'.repeat(40) }) });
     expect(problemOf(wrong).code).toBe('RMP_ADMIN_AUTH_INVALID');
   });

@@ -49,8 +49,8 @@ describe('metrics', () => {
     }
     const requests = families.get('rampart_requests_total')!.metrics;
     expect(requests.find((m) => m.labels?.route === 'api' && m.labels.method === 'GET' && m.labels.status_class === '2xx')?.value).toBe('2');
-    expect(families.get('rampart_denials_total')!.metrics).toContainEqual({ labels: { route: 'api', code: 'RMP_RATE_LIMITED', area: 'RATE' }, value: '2' });
-    expect(families.get('rampart_denials_total')!.metrics).toContainEqual({ labels: { route: 'api', code: 'RMP_UPSTREAM_ERROR', area: 'UPSTREAM' }, value: '1' });
+    expect(families.get('rampart_denials_total')!.metrics).toContainEqual({ labels: { route: 'api', policy: 'rate-limit', code: 'RMP_RATE_LIMITED', area: 'RATE' }, value: '2' });
+    expect(families.get('rampart_denials_total')!.metrics).toContainEqual({ labels: { route: 'api', policy: 'upstream', code: 'RMP_UPSTREAM_ERROR', area: 'UPSTREAM' }, value: '1' });
     expect(families.get('rampart_upstream_errors_total')!.metrics).toContainEqual({ labels: { route: 'api', upstream: 'api', kind: 'server_error' }, value: '1' });
     expect(families.get('rampart_upstream_duration_seconds')!.type).toBe('HISTOGRAM');
     expect(families.get('rampart_security_events_total')!.metrics.some((m) => m.labels?.type === 'sys_startup')).toBe(true);

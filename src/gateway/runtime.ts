@@ -129,12 +129,13 @@ export class GatewayRuntime {
     const ref: PipelineRef = { current: pipeline, draining: false };
     const app = await createGatewayApp({ ref, logger, tls });
     const plain = config.server.http !== undefined ? await createGatewayApp({ ref, logger }) : undefined;
-    let started: GatewayRuntime | undefined;
+    // The admin API reads the alerts of the runtime made below.
+    const started: { runtime?: GatewayRuntime } = {};
     const admin = config.admin.enabled
-      ? (await createAdminApp({ ref, metrics, events, ring, logger, stores, redis: config.redis === undefined ? undefined : redisSettings(config.redis), identity, tls, alerts: () => (started as { alerts?: AlertSource } | undefined)?.alerts })).app
+      ? (await createAdminApp({ ref, metrics, events, ring, logger, stores, redis: config.redis === undefined ? undefined : redisSettings(config.redis), identity, tls, alerts: () => (started.runtime as { alerts?: AlertSource } | undefined)?.alerts })).app
       : undefined;
     const runtime = new GatewayRuntime({ logger, events, ref, app, plain, admin, tls, stores, identity, metrics, ring, configFile: options.configFile, env });
-    started = runtime;
+    started.runtime = runtime;
     const opened: FastifyInstance[] = [];
     const listen = async (what: string, server: FastifyInstance, at: { host: string; port: number }) => {
       try {
