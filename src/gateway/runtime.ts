@@ -10,6 +10,7 @@ import { ConfigError, formatIssue } from '../config/errors.js';
 import { parseDuration } from '../config/units.js';
 import { createLogger, flushLogger, type Logger } from '../observability/logger.js';
 import { createEvents, type Events } from '../observability/events.js';
+import { Alerts } from '../observability/alerts.js';
 import { createAdminApp } from '../admin/app.js';
 import { buildPipeline, redisSettings, type Pipeline } from './pipeline.js';
 import { startIdentity, type IdentityRuntime } from '../identity/index.js';
@@ -61,6 +62,8 @@ export class GatewayRuntime {
   /** The identity service (database, keys, audit sink), when the config enables it: kept across reloads. */
   readonly identity: IdentityRuntime | undefined;
   readonly metrics: Metrics;
+  /** Alert rules and their notifications: kept across reloads (`update` on each). */
+  readonly alerts: Alerts;
 
   private constructor(init: {
     logger: Logger;
@@ -73,6 +76,7 @@ export class GatewayRuntime {
     stores: Stores;
     identity: IdentityRuntime | undefined;
     metrics: Metrics;
+    alerts: Alerts;
     configFile: string;
     env: NodeJS.ProcessEnv;
   }) {
@@ -86,6 +90,7 @@ export class GatewayRuntime {
     this.stores = init.stores;
     this.identity = init.identity;
     this.metrics = init.metrics;
+    this.alerts = init.alerts;
     this.#configFile = init.configFile;
     this.#env = init.env;
     this.#live.add(init.ref.current);
@@ -122,7 +127,8 @@ export class GatewayRuntime {
     const app = await createGatewayApp({ ref, logger, tls });
     const plain = config.server.http !== undefined ? await createGatewayApp({ ref, logger }) : undefined;
     const admin = config.admin.enabled ? await createAdminApp(ref, metrics) : undefined;
-    const runtime = new GatewayRuntime({ logger, events, ref, app, plain, admin, tls, stores, identity, metrics, configFile: options.configFile, env });
+    const alerts = new Alerts(config, { events, metrics, logger });
+    const runtime = new GatewayRuntime({ logger, events, ref, app, plain, admin, tls, stores, identity, metrics, alerts, configFile: options.configFile, env });
     const opened: FastifyInstance[] = [];
     const listen = async (what: string, server: FastifyInstance, at: { host: string; port: number }) => {
       try {
@@ -130,6 +136,7 @@ export class GatewayRuntime {
         opened.push(server);
       } catch (error) {
         for (const o of opened) await o.close();
+        await alerts.close();
         await pipeline.close();
         await identity?.close();
         await stores.close();
@@ -208,6 +215,7 @@ export class GatewayRuntime {
     for (const warning of next.loaded.warnings) this.logger.warn(`config warning: ${formatIssue(warning)}`);
     this.ref.current = next;
     this.#live.add(next);
+    this.alerts.update(next.loaded.config);
     const drain = parseDuration(old.loaded.config.server.drainTimeout);
     void old.retire(drain).finally(() => this.#live.delete(old));
     this.events.emit({ type: 'sys_config_reload', level: 'INFO', description: `config reloaded: version ${next.version}, ${next.routes.length} route(s)`, data: { configVersion: next.version, routes: next.routes.length } });
@@ -247,6 +255,7 @@ export class GatewayRuntime {
     await closed;
     await Promise.allSettled([...this.#live].map((p) => p.close()));
     await this.admin?.close();
+    await this.alerts.close();
     await this.identity?.close();
     await this.stores.close();
     this.logger.info({ type: 'event', event: 'sys_shutdown' }, 'Rampart stopped');
