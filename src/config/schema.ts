@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Duration, Size, Strict, StringEnum } from './types.js';
 import { IdentitySchema } from '../identity/schema.js';
 import { VersionSchema } from '../policies/versioning/schema.js';
+import { AlertsSchema } from '../observability/alert-schema.js';
 
 /**
  * The schema of rampart.yaml (policy options are validated against each policy's own schema, see
@@ -377,6 +378,7 @@ export const ConfigSchema = Strict(
     redis: Type.Optional(RedisConfig),
     identity: Type.Optional(IdentitySchema),
     log: Log,
+    alerts: AlertsSchema,
     upstreams: Type.Record(Type.String({ pattern: NAME_PATTERN }), Upstream, {
       description: 'Upstream services by name.',
       default: {},
