@@ -249,6 +249,19 @@ describe('admin API: figures and events', () => {
   });
 });
 
+describe('admin API: alerts', () => {
+  it('lists the rules with their state and the history of alerts fired', async () => {
+    for (let i = 0; i < 25; i++) id.gw.runtime.events.emit({ type: 'authn_login_fail', level: 'WARN', description: 'test', clientIp: '203.0.113.77' });
+    await waitFor(async () => (await call('/api/alerts', { headers: bearer })).json<Any>().history.length > 0);
+    const alerts = (await call('/api/alerts', { headers: bearer })).json<Any>();
+    expect(alerts.rules.map((r: { name: string }) => r.name)).toEqual(expect.arrayContaining(['credential-stuffing', 'token-reuse', 'upstream-5xx-ratio']));
+    expect(alerts.rules.find((r: { name: string }) => r.name === 'credential-stuffing').firing).toBe(true);
+    expect(alerts.history[0]).toMatchObject({ rule: 'credential-stuffing', group: '203.0.113.77', notifications: [{ target: 'log', status: 'sent' }] });
+    const overview = (await call('/api/overview', { headers: bearer })).json<Any>();
+    expect(overview.alerts.firing).toBeGreaterThanOrEqual(1);
+  });
+});
+
 describe('admin API without the identity service', () => {
   let gw: TestGateway;
   beforeAll(async () => {
