@@ -229,6 +229,14 @@ describe('admin API: figures and events', () => {
     }
   });
 
+  it('the live stream of a console session ends when the session is logged out', async () => {
+    const s = await consoleLogin();
+    const stream = await openStream(admin, '/api/live', { cookie: s.cookie });
+    await stream.waitFor((t) => t.includes('event: tick'));
+    expect((await call('/api/session', { method: 'DELETE', headers: { cookie: s.cookie, 'x-csrf-token': s.csrf } })).status).toBe(204);
+    await stream.ended();
+  });
+
   it('routes carry their policies and a protection summary; the config has every secret masked', async () => {
     const routes = (await call('/api/routes', { headers: bearer })).json<Any>().items as { name: string; policies: { name: string }[]; protection: { id: string; on: boolean; detail: string }[] }[];
     const notes = routes.find((r) => r.name === 'notes')!;
@@ -299,9 +307,12 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promi
 function openStream(base: string, path: string, headers: Record<string, string>) {
   const url = new URL(path, base);
   let text = '';
+  let finished = false;
   const waiters: (() => void)[] = [];
   const req = request({ host: url.hostname, port: url.port, path: url.pathname, headers: { ...headers, accept: 'text/event-stream' } }, (res) => {
     res.setEncoding('utf8');
+    res.on('end', () => (finished = true));
+    res.on('close', () => (finished = true));
     res.on('data', (chunk: string) => {
       text += chunk;
       for (const w of waiters.splice(0)) w();
@@ -322,5 +333,11 @@ function openStream(base: string, path: string, headers: Record<string, string>)
       return text;
     },
     close: () => req.destroy(),
+    ended: () => new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('stream still open')), 10_000);
+      req.on('response', () => undefined);
+      const check = () => (finished ? (clearTimeout(timer), resolve()) : setTimeout(check, 50));
+      check();
+    }),
   };
 }
