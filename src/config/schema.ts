@@ -171,11 +171,30 @@ const Log = Strict(
     }),
     destination: Type.String({
       minLength: 1,
-      description: '`stdout`, `stderr`, or a file path (relative to the config file) that JSON lines are appended to.',
+      description:
+        '`stdout`, `stderr`, or a file path (relative to the config file) that JSON lines are appended to; its directory is created. Written asynchronously in batches, flushed at shutdown; SIGHUP reopens it (for an external logrotate). A path that cannot be opened is a start error.',
       default: 'stdout',
     }),
+    rotate: Type.Optional(
+      Strict(
+        {
+          maxSize: Size({ description: 'Rotate at the first line that would take the file past this size (it may exceed it by what was buffered, a few KiB).', default: '100MiB' }),
+          maxFiles: Type.Integer({
+            minimum: 1,
+            maximum: 1000,
+            description: 'Rotated files kept besides the current one: `<file>.1` (newest) … `<file>.<maxFiles>` (oldest); the oldest is deleted at each rotation.',
+            default: 10,
+          }),
+          interval: Type.Optional(Duration({ description: 'Also rotate this often (e.g. `1d`), unless the file is empty.' })),
+        },
+        {
+          description:
+            'Rotate a file `destination` by size (and optionally by time): the file is renamed `<file>.1`, older ones shift up to `<file>.<maxFiles>`; no line is split or lost. Leave it out when an external logrotate (which sends SIGHUP) rotates the file.',
+        },
+      ),
+    ),
   },
-  { description: 'Structured JSON logs (access log, security events, errors).', default: {} },
+  { description: 'Structured JSON logs: the access log, security events and errors share the one destination and the one redaction list.', default: {} },
 );
 
 const Target = Strict(
