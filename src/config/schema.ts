@@ -133,6 +133,11 @@ const Server = Strict(
       },
       { description: 'Process-wide load shedding (with `@fastify/under-pressure`). Changing it needs a restart.', default: {} },
     ),
+    tracing: Type.Boolean({
+      description:
+        'W3C Trace Context: the upstream gets a `traceparent` continuing the client\'s trace (same trace id and sampled flag, the gateway\'s span as parent) or starting one (flags `01`); a malformed one is replaced, and `tracestate` goes along only with a valid `traceparent` (well-formed, at most 512 bytes). The access log records the `traceId`. `false` forwards both headers as the client sent them.',
+      default: true,
+    }),
     drainTimeout: Duration({
       description: 'On SIGTERM/SIGINT, how long requests in flight may take to finish before connections are closed.',
       default: '30s',

@@ -92,6 +92,8 @@ export class Pipeline {
   readonly router: Router<CompiledRoute>;
   readonly upstreams: ReadonlyMap<string, Upstream>;
   readonly trust: TrustFn | undefined;
+  /** `server.tracing`: requests carry a W3C trace context (see trace-context.ts). */
+  readonly tracing: boolean;
   readonly logger: Logger;
   /** Where the engine's own security events go (an answer sent unfiltered past its bound). */
   readonly events: Events | undefined;
@@ -120,6 +122,7 @@ export class Pipeline {
     this.router = init.router;
     this.upstreams = init.upstreams;
     this.trust = compileTrust(init.loaded.config.server.trustedProxies);
+    this.tracing = init.loaded.config.server.tracing;
     this.#closers = init.closers;
     this.logger = init.logger;
     this.events = init.events;
