@@ -148,7 +148,7 @@ const Server = Strict(
 
 const Admin = Strict(
   {
-    enabled: Type.Boolean({ description: 'Serve the admin listener: `/healthz`, `/readyz` and `/metrics` (Prometheus text format; every label bounded: route names, methods, status classes, error codes, event types).', default: true }),
+    enabled: Type.Boolean({ description: 'Serve the admin listener: `/healthz`, `/readyz` and `/metrics` (Prometheus text format; every label bounded: route, limit and policy names, methods, status classes, error codes, event types, store kinds).', default: true }),
     listen: Listen('127.0.0.1', 9901, 'the admin listener'),
   },
   { description: 'The admin listener. Keep it on a private address.', default: {} },

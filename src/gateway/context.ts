@@ -64,6 +64,10 @@ export class RequestContext {
   upstreamStatus: number;
   /** Code of the problem response sent, if any. */
   errorCode: string | undefined;
+  /** The authentication policy last tried (its name), for the metrics of refused credentials. */
+  authPolicy: string | undefined;
+  /** The configured name of the rate limit that refused the request (`ip` for the per-IP limit). */
+  limitedBy: string | undefined;
   /** Why the request will be refused after the default policies ran (no route, malformed, …). */
   refusal: unknown;
   /** Set by a policy that answers the request itself (see `endWith`). */
@@ -105,6 +109,8 @@ export class RequestContext {
     this.upstreamTime = -1;
     this.upstreamStatus = 0;
     this.errorCode = undefined;
+    this.authPolicy = undefined;
+    this.limitedBy = undefined;
     this.onAbort = undefined;
     this.localReply = undefined;
     this.refusal = undefined;

@@ -226,7 +226,8 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
     const where = (path: ConfigPath): ConfigPath => (builtin !== undefined ? ['identity'] : path);
     const hidden: string[] = [];
     const authHooks: RequestHook[] = [];
-    const anyOfAuth = (c: RequestContext) => authenticateAnyOf(authHooks, c);
+    const authNames: string[] = [];
+    const anyOfAuth = (c: RequestContext) => authenticateAnyOf(authHooks, authNames, c);
     let authenticated = false;
     for (const resolved of resolvedPolicies) {
       const { definition } = resolved;
@@ -260,6 +261,7 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
         // Several authentication policies on one route are alternatives, tried in order.
         if (authHooks.length === 0) requestHooks.push((c) => anyOfAuth(c));
         authHooks.push(hooks.request.bind(hooks));
+        authNames.push(definition.name);
       } else if (hooks.request) requestHooks.push(hooks.request.bind(hooks));
       if (hooks.response) responseHooks.push(hooks.response.bind(hooks));
       if (hooks.log) logHooks.push(hooks.log.bind(hooks));
@@ -359,9 +361,14 @@ export function redisSettings(redis: NonNullable<LoadedConfig['config']['redis']
  * passes to the next; bad credentials of any kind are refused at once. When none finds any: 401
  * with every policy's challenge, unless one of them allows anonymous requests.
  */
-function authenticateAnyOf(hooks: readonly RequestHook[], ctx: RequestContext, from = 0, missing?: RampartError, anonymous = false): void | Promise<void> {
-  if (hooks.length === 1) return hooks[0]!(ctx);
+function authenticateAnyOf(hooks: readonly RequestHook[], names: readonly string[], ctx: RequestContext, from = 0, missing?: RampartError, anonymous = false): void | Promise<void> {
+  // Which policy refused, for rampart_auth_failures_total (the last one tried when none found credentials).
+  if (hooks.length === 1) {
+    ctx.authPolicy = names[0];
+    return hooks[0]!(ctx);
+  }
   for (let i = from; i < hooks.length; i++) {
+    ctx.authPolicy = names[i];
     let result: void | Promise<void>;
     try {
       result = hooks[i]!(ctx);
@@ -372,10 +379,10 @@ function authenticateAnyOf(hooks: readonly RequestHook[], ctx: RequestContext, f
     }
     if (result instanceof Promise) {
       return result.then(
-        () => (ctx.consumer !== undefined ? undefined : authenticateAnyOf(hooks, ctx, i + 1, missing, true)),
+        () => (ctx.consumer !== undefined ? undefined : authenticateAnyOf(hooks, names, ctx, i + 1, missing, true)),
         (error: unknown) => {
           if (!isMissing(error)) throw error;
-          return authenticateAnyOf(hooks, ctx, i + 1, mergeChallenges(missing, error), anonymous);
+          return authenticateAnyOf(hooks, names, ctx, i + 1, mergeChallenges(missing, error), anonymous);
         },
       );
     }

@@ -102,6 +102,7 @@ export class GatewayRuntime {
     metrics.watch(events);
     const tls = await loadTls(loaded);
     const stores = new Stores(logger);
+    metrics.watchStore('redis', () => stores.redisUp());
     let pipeline: Pipeline;
     let identity: IdentityRuntime | undefined;
     try {
@@ -109,6 +110,7 @@ export class GatewayRuntime {
       if (config.identity?.enabled === true) {
         identity = await startIdentity(loaded, { logger, events, stores, redis: config.redis === undefined ? undefined : redisSettings(config.redis) });
       }
+      if (identity !== undefined) metrics.watchStore('database', identity.databaseUp);
       pipeline = buildPipeline(loaded, { logger, events, stores, identity, metrics });
     } catch (error) {
       await identity?.close();
