@@ -7,6 +7,7 @@ import { ConfigError } from '../src/config/errors.js';
 import { GatewayRuntime } from '../src/gateway/runtime.js';
 import { closeAfterEach, type TestGateway } from './helpers/gateway.js';
 import { send } from './helpers/http.js';
+import { killAll, runCli, spawnCli } from './helpers/process.js';
 
 /**
  * `log.destination` as a file, with `log.rotate`: rotation at the size bound with every line kept
@@ -164,5 +165,59 @@ describe('log file', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect(error.message).toContain("rotation needs a file destination; log.destination is 'stdout'");
     expect(error.message).toContain('expected a size of at least 1KiB');
+  });
+});
+
+describe('log file through the CLI', () => {
+  afterEach(() => killAll());
+
+  /** Resolves with the first line of `file` matching `test`, polling (the file is written in batches). */
+  async function waitForLine(file: string, test: (l: Record<string, unknown>) => boolean, timeoutMs = 20_000): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (existsSync(file)) {
+        const found = readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>).find(test);
+        if (found !== undefined) return found;
+      }
+      if (Date.now() > deadline) throw new Error(`no matching line in ${file}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  it('SIGHUP reopens the file after logrotate moved it; SIGTERM flushes it', { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-logs-'));
+    const file = join(dir, 'logs', 'rampart.log');
+    const configFile = join(dir, 'rampart.yaml');
+    writeFileSync(configFile, stringify({ log: { destination: './logs/rampart.log' }, admin: { enabled: false }, server: { listen: { host: '127.0.0.1', port: 0 } }, routes: [] }));
+    const cli = spawnCli(['start', '-c', configFile]);
+    const startup = await waitForLine(file, (l) => l.event === 'sys_startup');
+    const url = /gateway on (http:\/\/127\.0\.0\.1:\d+)/.exec(String(startup.msg))![1]!;
+    expect(cli.stdout).toEqual([]); // nothing on stdout: the file is the destination
+    await send(url, '/before-rotation');
+    await waitForLine(file, (l) => l.path === '/before-rotation');
+    renameSync(file, `${file}.1`);
+    cli.signal('SIGHUP');
+    await waitForLine(file, (l) => l.event === 'sys_config_reload');
+    await send(url, '/after-rotation');
+    cli.signal('SIGTERM');
+    expect((await cli.waitForExit()).code).toBe(0);
+    const rotated = readFileSync(`${file}.1`, 'utf8');
+    const current = readFileSync(file, 'utf8');
+    expect(rotated).toContain('/before-rotation');
+    expect(rotated).not.toContain('/after-rotation');
+    // Written at shutdown, in the reopened file: nothing buffered is lost.
+    expect(current).toContain('"path":"/after-rotation"');
+    expect(current).toContain('Rampart stopped');
+  });
+
+  it('a log path that cannot be created stops the start with one clear error', { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-logs-'));
+    writeFileSync(join(dir, 'blocker'), 'a file');
+    const configFile = join(dir, 'rampart.yaml');
+    writeFileSync(configFile, stringify({ log: { destination: './blocker/rampart.log' }, admin: { enabled: false }, server: { listen: { host: '127.0.0.1', port: 0 } } }));
+    const { code, stderr } = await runCli(['start', '-c', configFile]);
+    expect(code).toBe(1);
+    expect(stderr.join('\n')).toMatch(/rampart\.yaml:\d+:\d+: log\.destination: cannot open the log file .*blocker\/rampart\.log: a part of the path is not a directory \(EEXIST\)/);
+    expect(stderr.join('\n')).not.toContain('    at '); // no stack trace
   });
 });

@@ -6,6 +6,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closeAfterEach, closedPort, startGateway, startUpstream, type TestGateway, type TestUpstream } from './helpers/gateway.js';
 import { send } from './helpers/http.js';
 import { startIdentityGateway } from './helpers/identity.js';
+import { redisAvailable } from './helpers/services.js';
+
+const redisUp = await redisAvailable();
 
 /**
  * `/metrics` on the admin listener: the Prometheus text format (checked with a parser of it),
@@ -183,6 +186,17 @@ describe('metrics of refusals, reloads and stores', () => {
     });
     expect((await send(gw.url, '/api/a')).status).toBe(200);
     expect(series(await familiesOf(gw), 'rampart_store_up')).toEqual([{ labels: { store: 'redis' }, value: '0' }]);
+  });
+
+  it.skipIf(!redisUp)('reports Redis as up when its connection is ready', async () => {
+    const upstream = await use.upstream();
+    const gw = await use.gateway({
+      redis: { url: 'redis://127.0.0.1:6379/0', keyPrefix: `rampart-test:${Math.random().toString(36).slice(2)}:` },
+      upstreams: { app: { targets: [{ url: upstream.url }] } },
+      routes: [{ name: 'api', match: { path: '/api/*' }, upstream: 'app', policies: { 'rate-limit': { limits: [{ name: 'shared', key: ['ip'], limit: 100, window: '1m', store: 'redis' }] } } }],
+    });
+    expect((await send(gw.url, '/api/a')).status).toBe(200);
+    expect(series(await familiesOf(gw), 'rampart_store_up')).toEqual([{ labels: { store: 'redis' }, value: '1' }]);
   });
 
   it('reports the identity database as up', async () => {

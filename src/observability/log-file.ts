@@ -9,7 +9,8 @@ export class LogFileError extends Error {
   readonly file: string;
   constructor(file: string, cause: unknown) {
     const e = cause as NodeJS.ErrnoException;
-    const why = e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied' : e.code === 'ENOTDIR' ? 'a part of the path is not a directory' : e.code === 'EISDIR' ? 'it is a directory' : e.code === 'EROFS' ? 'read-only file system' : e.message;
+    // (mkdir says EEXIST when the last directory of the path exists as a file.)
+    const why = e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied' : e.code === 'ENOTDIR' || e.code === 'EEXIST' ? 'a part of the path is not a directory' : e.code === 'EISDIR' ? 'it is a directory' : e.code === 'EROFS' ? 'read-only file system' : e.message;
     super(`cannot open the log file ${file}: ${why}${e.code !== undefined ? ` (${e.code})` : ''}`, { cause });
     this.name = 'LogFileError';
     this.file = file;
