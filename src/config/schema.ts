@@ -183,7 +183,7 @@ const Log = Strict(
     rotate: Type.Optional(
       Strict(
         {
-          maxSize: Size({ description: 'Rotate at the first line that would take the file past this size (it may exceed it by what was buffered, a few KiB).', default: '100MiB' }),
+          maxSize: Size({ description: 'Rotate once the file has reached this size (it exceeds it by at most one batched write, 16 KiB; lines are never split).', default: '100MiB' }),
           maxFiles: Type.Integer({
             minimum: 1,
             maximum: 1000,

@@ -30,20 +30,22 @@ export interface Rotation {
  * A log file appended to asynchronously in batches (sonic-boom, as `pino.destination`), rotated
  * by size and optionally by time, and reopened on demand for an external logrotate (SIGHUP).
  *
- * Lines are never split or lost across a rotation: the file is renamed while sonic-boom keeps
- * its descriptor, then sonic-boom reopens the path; a write in progress finishes on the old
- * descriptor (into `<file>.1`) and whatever is still buffered goes to the new file. sonic-boom
- * never splits one line between two writes of different descriptors. A file can therefore end
- * up larger than `maxSize` by what was buffered at the time (a few KiB): the bound is on what
- * was handed over, not a hard cap. No rotation starts while the previous reopen is in progress
- * (so a burst can never delete a file still being written).
+ * The size counted is what was written to the file (sonic-boom's `write` events), not what was
+ * handed over: under a burst, lines wait in sonic-boom's buffer, and counting them would rotate
+ * files that have nothing in them yet. The write that takes the file to `maxSize` starts the
+ * rotation: the file is renamed while sonic-boom keeps its descriptor, the rest of that write
+ * (a partial write) finishes on the old descriptor, into `<file>.1`, and sonic-boom then
+ * reopens the path; whatever is still buffered goes to the new file. sonic-boom writes whole
+ * lines, and never splits one write between two descriptors: no line is split or lost. A file
+ * exceeds `maxSize` by at most one write (16 KiB). No rotation starts while the previous reopen
+ * is in progress (so a burst can never delete a file still being written).
  */
 export class LogFile {
   readonly path: string;
   readonly #boom: Boom;
   readonly #rotation: Rotation | undefined;
   readonly #timer: NodeJS.Timeout | undefined;
-  /** Bytes in the current file (what it had at open, plus every line handed over since). */
+  /** Bytes in the current file (what it had at open, plus what was written to it since). */
   #size: number;
   /** A reopen was asked for and sonic-boom has not opened the new file yet. */
   #reopening = false;
@@ -69,6 +71,14 @@ export class LogFile {
     // of at least 4 KiB, and at least every 100 ms (logger.ts); flushed synchronously at exit.
     this.#boom = pino.destination({ dest: path, sync: false, minLength: 4096, mkdir: true });
     this.#boom.on('ready', () => (this.#reopening = false));
+    if (rotation !== undefined) {
+      this.#boom.on('write', (n: number) => {
+        // While reopening, the writes are the end of the previous file's last write.
+        if (this.#reopening) return;
+        this.#size += n;
+        if (this.#size >= rotation.maxSize) this.rotate();
+      });
+    }
     this.#boom.on('error', (error: Error) => {
       this.#reopening = false;
       this.#report(error);
@@ -84,19 +94,13 @@ export class LogFile {
   /** One whole line from pino. */
   write(line: string): boolean {
     if (this.#closed) return true;
-    const rotation = this.#rotation;
-    if (rotation !== undefined) {
-      const n = Buffer.byteLength(line);
-      if (this.#size > 0 && this.#size + n > rotation.maxSize && !this.#reopening) this.rotate();
-      this.#size += n;
-    }
     return this.#boom.write(line);
   }
 
   /**
    * `<file>.<maxFiles>` deleted, the others shifted by one, the current file renamed `<file>.1`,
    * and the path reopened. Rare (once per `maxSize`), so the renames are synchronous: a handful of
-   * system calls, and no line can be written in between.
+   * system calls, and nothing can be written in between.
    */
   rotate(): void {
     const rotation = this.#rotation;
@@ -148,13 +152,20 @@ export class LogFile {
     this.#boom.flushSync();
   }
 
-  /** Writes what is buffered and closes the file; lines logged afterwards are dropped. */
-  close(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    this.#closed = true;
+  /**
+   * Writes what is buffered (still rotating by size: sonic-boom cannot reopen once it is ending)
+   * and closes the file; lines logged afterwards are dropped.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
     clearInterval(this.#timer);
     const boom = this.#boom;
-    return new Promise((resolve) => {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 5000);
+      this.flush(() => (clearTimeout(timer), resolve()));
+    });
+    this.#closed = true;
+    await new Promise<void>((resolve) => {
       const done = () => (clearTimeout(timer), resolve());
       const timer = setTimeout(done, 2000);
       boom.once('close', done);
