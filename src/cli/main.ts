@@ -440,6 +440,8 @@ async function start(file: string, io: Io): Promise<number> {
     return reportStartupError(error, io);
   }
   process.on('SIGHUP', () => {
+    // After an external logrotate moved the log file away, and to pick up config changes.
+    runtime.reopenLogs();
     void runtime.reload();
   });
   const stop = (signal: string) => {
