@@ -15,6 +15,7 @@ import { createLimiter } from '../ratelimit/limiter.js';
 import type { RedisSettings, Stores } from '../stores/stores.js';
 import { registerAdminApi, type AlertSource } from './api.js';
 import { AdminAuth } from './auth.js';
+import { registerManagementApi } from './manage.js';
 
 export interface AdminAppOptions {
   ref: PipelineRef;
@@ -94,7 +95,7 @@ export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp
     return reply.type(contentType).send(text);
   });
 
-  registerAdminApi(app, {
+  const apiDeps = {
     ref,
     metrics: options.metrics,
     events: options.events,
@@ -103,7 +104,9 @@ export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp
     alerts: options.alerts,
     auth,
     sessionTtlMs: parseDuration(admin.session.ttl),
-  });
+  };
+  registerAdminApi(app, apiDeps);
+  registerManagementApi(app, apiDeps);
 
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).type(PROBLEM_CONTENT_TYPE).send(problem(new RampartError('RMP_ROUTE_NOT_FOUND'), request.id, request.url));
