@@ -138,6 +138,49 @@ describe('management commands through the admin API of a running gateway', () =>
     expect(await cli(['clients', 'delete', 'billing.v2', ...api])).toMatchObject({ code: 1, stderr: ["rampart: no client 'billing.v2'"] });
   });
 
+  it('the management endpoints themselves: users changed, sessions ended, no private key material, events with the admin as actor', async () => {
+    const admin = id.gw.runtime.adminUrl!;
+    const call = (method: string, path: string, json?: unknown) =>
+      send(admin, path, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(json !== undefined ? { 'content-type': 'application/json' } : {}) }, ...(json !== undefined ? { body: JSON.stringify(json) } : {}) });
+    const made = await call('POST', '/api/users', { email: 'Carol@Example.com', roles: ['user'] });
+    expect(made.status, made.text).toBe(201);
+    const { user, oneTimePassword } = made.json<{ user: { id: string; email: string; roles: string[]; passwordChangeRequired: boolean }; oneTimePassword: string }>();
+    expect(user).toMatchObject({ email: 'carol@example.com', roles: ['user'], passwordChangeRequired: true });
+    expect(oneTimePassword).toMatch(/^[A-Za-z2-9]{20}$/);
+    expect(problemOf(await call('POST', '/api/users', { email: 'x@example.com', extra: 1 })).code).toBe('RMP_ADMIN_BAD_REQUEST');
+    expect((await call('PATCH', `/api/users/${user.id}`, { roles: ['user', 'auditor'] })).json()).toMatchObject({ roles: ['user', 'auditor'] });
+    expect(problemOf(await call('PATCH', `/api/users/${user.id}`, {})).code).toBe('RMP_ADMIN_BAD_REQUEST');
+    expect((await call('PATCH', `/api/users/${user.id}`, { status: 'disabled' })).json()).toMatchObject({ status: 'disabled' });
+    expect((await call('POST', `/api/users/${user.id}/logout-all`)).status).toBe(204);
+    expect((await call('POST', `/api/users/${user.id}/mfa-reset`)).status).toBe(204);
+    expect((await call('POST', `/api/users/${user.id}/password-reset`)).json()).toMatchObject({ passwordChangeRequired: true });
+    expect((await call('DELETE', `/api/users/${user.id}`)).status).toBe(204);
+    for (const [method, path] of [['GET', `/api/users/${user.id}`], ['DELETE', `/api/users/${user.id}`], ['POST', `/api/users/${user.id}/logout-all`], ['POST', '/api/keys/AAAA/revoke'], ['GET', '/api/clients/nope'], ['GET', '/api/apikeys/nope']] as const) {
+      const res = await call(method, path);
+      expect([res.status, problemOf(res).code], `${method} ${path}`).toEqual([404, 'RMP_ADMIN_NOT_FOUND']);
+    }
+    const keys = await call('GET', '/api/keys');
+    expect(keys.status).toBe(200);
+    for (const k of keys.json<{ items: Record<string, unknown>[] }>().items) expect(Object.keys(k).sort()).toEqual(['activeFrom', 'alg', 'createdAt', 'kid', 'state']);
+    expect(keys.text).not.toMatch(/"d"|private/i);
+    // No credentials, no management.
+    const anonymous = await send(admin, '/api/users', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'eve@example.com' }) });
+    expect([anonymous.status, problemOf(anonymous).code]).toEqual([401, 'RMP_ADMIN_AUTH_REQUIRED']);
+    const events = (await call('GET', '/api/events?type=authz_admin&limit=200')).json<{ items: { description: string; actor: string; subject: string | null }[] }>().items;
+    const forCarol = events.filter((e) => e.subject === user.id).map((e) => `${e.actor} ${e.description}`);
+    expect(forCarol.sort()).toEqual(
+      [
+        'admin API: user created',
+        'admin API: user updated',
+        'admin API: user updated',
+        'admin API: every session of the user ended',
+        'admin API: second factor removed',
+        'admin API: password reset',
+        'admin API: user deleted',
+      ].map((d) => `admin-token ${d}`).sort(),
+    );
+  });
+
   it('a wrong token prints the problem detail; no credentials and no gateway say what to do; exit 1, never a silent fallback', async () => {
     const wrongFile = join(dir, 'wrong-token');
     writeFileSync(wrongFile, 'not-the-admin-token-but-long-enough-1234');
@@ -179,6 +222,21 @@ describe('management commands through the admin API of a running gateway', () =>
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     console.log(`CLI latency (median of 5, in process): keys list through the admin API ${median(through).toFixed(1)} ms, --offline ${median(offline).toFixed(1)} ms`);
     expect(median(through)).toBeLessThan(2000);
+  });
+});
+
+describe('a gateway without the identity service', () => {
+  it('answers the management endpoints with 404 RMP_ADMIN_IDENTITY_DISABLED', async () => {
+    const { startGateway } = await import('./helpers/gateway.js');
+    const gw = await startGateway({ admin: { enabled: true, listen: { host: '127.0.0.1', port: 0 }, token: ADMIN_TOKEN }, routes: [] });
+    try {
+      for (const [method, path] of [['GET', '/api/keys'], ['POST', '/api/keys/rotate'], ['DELETE', '/api/clients/x'], ['POST', '/api/users/x/logout-all']] as const) {
+        const res = await send(gw.runtime.adminUrl!, path, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+        expect([res.status, problemOf(res).code], `${method} ${path}`).toEqual([404, 'RMP_ADMIN_IDENTITY_DISABLED']);
+      }
+    } finally {
+      await gw.close();
+    }
   });
 });
 

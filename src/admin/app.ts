@@ -51,6 +51,9 @@ export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp
     requestIdHeader: false,
     return503OnClosing: false,
     bodyLimit: 64 * 1024,
+    // Fastify's default removes unknown properties silently; a schema that says
+    // additionalProperties: false means a refusal here (400 RMP_ADMIN_BAD_REQUEST).
+    ajv: { customOptions: { removeAdditional: false } },
     ...(admin.tls && options.tls !== undefined ? { https: options.tls.options } : {}),
   }) as unknown as FastifyInstance;
   const problem = (error: RampartError, id: string, url: string) => JSON.stringify(toProblem(error, id, url.split('?')[0]!));
