@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { PROBLEM_CONTENT_TYPE, RampartError, toProblem } from '../errors/problem.js';
 import type { PipelineRef } from '../gateway/plugin.js';
 import type { Metrics } from '../observability/metrics.js';
+import { registerConsole } from './console.js';
 
 /**
  * The admin listener: liveness and readiness now, the admin API and console later. It binds to
@@ -39,6 +40,9 @@ export async function createAdminApp(ref: PipelineRef, metrics?: Metrics): Promi
       return reply.type(contentType).send(text);
     });
   }
+
+  // The console (the built web UI) at `/`, talking to the admin API on this listener.
+  registerConsole(app);
 
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).type(PROBLEM_CONTENT_TYPE).send(problem('RMP_ROUTE_NOT_FOUND', request.id, request.url.split('?')[0]!));

@@ -348,6 +348,11 @@ export const errorCodes = {
     title: 'Shutting down',
     doc: 'The gateway is draining before it exits and does not take new requests. Retry against another node.',
   },
+  RMP_ADMIN_CONSOLE_NOT_BUILT: {
+    status: 503,
+    title: 'Console not built',
+    doc: 'The admin listener serves the console from `dist/console`, which is missing: the package was installed without running its build. Run `npm run build:console` (or `npm run build`) and restart; the admin API and the gateway work without it.',
+  },
   RMP_INTERNAL: {
     status: 500,
     title: 'Internal error',
