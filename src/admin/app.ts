@@ -1,18 +1,59 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { RampartConfig } from '../config/schema.js';
+import { parseDuration } from '../config/units.js';
+import { isLoopbackHost } from '../config/semantics.js';
 import { PROBLEM_CONTENT_TYPE, RampartError, toProblem } from '../errors/problem.js';
 import type { PipelineRef } from '../gateway/plugin.js';
+import type { TlsMaterial } from '../gateway/tls.js';
+import type { IdentityRuntime } from '../identity/index.js';
+import type { EventRing } from '../observability/event-ring.js';
+import type { Events } from '../observability/events.js';
 import type { Metrics } from '../observability/metrics.js';
+import { createLimiter } from '../ratelimit/limiter.js';
+import type { RedisSettings, Stores } from '../stores/stores.js';
+import { registerAdminApi, type AlertSource } from './api.js';
+import { AdminAuth } from './auth.js';
 import { registerConsole } from './console.js';
 
+export interface AdminAppOptions {
+  ref: PipelineRef;
+  metrics: Metrics;
+  events: Events;
+  ring: EventRing;
+  logger: Logger;
+  stores: Stores;
+  redis: RedisSettings | undefined;
+  identity: IdentityRuntime | undefined;
+  /** The alerts engine, once the runtime has one. */
+  alerts: () => AlertSource | undefined;
+  /** The gateway's certificate, when `admin.tls`. */
+  tls: TlsMaterial | undefined;
+}
+
+export interface AdminApp {
+  app: FastifyInstance;
+  auth: AdminAuth;
+}
+
 /**
- * The admin listener: liveness and readiness now, the admin API and console later. It binds to
- * 127.0.0.1 unless told otherwise.
+ * The admin listener: liveness and readiness, Prometheus metrics, the admin API (docs/admin-api.md)
+ * and the console. It binds to 127.0.0.1 unless told otherwise, and serves plain HTTP only there.
  */
-export async function createAdminApp(ref: PipelineRef, metrics?: Metrics): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, genReqId: () => randomUUID(), requestIdHeader: false, return503OnClosing: false });
-  const problem = (code: 'RMP_ROUTE_NOT_FOUND' | 'RMP_SHUTTING_DOWN' | 'RMP_INTERNAL', id: string, path: string) =>
-    JSON.stringify(toProblem(new RampartError(code), id, path));
+export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp> {
+  const { ref } = options;
+  const config: RampartConfig = ref.current.loaded.config;
+  const admin = config.admin;
+  const app = Fastify({
+    logger: false,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    return503OnClosing: false,
+    bodyLimit: 64 * 1024,
+    ...(admin.tls && options.tls !== undefined ? { https: options.tls.options } : {}),
+  }) as unknown as FastifyInstance;
+  const problem = (error: RampartError, id: string, url: string) => JSON.stringify(toProblem(error, id, url.split('?')[0]!));
 
   app.addHook('onSend', (_request, reply, payload, done) => {
     reply.header('cache-control', 'no-store');
@@ -26,29 +67,71 @@ export async function createAdminApp(ref: PipelineRef, metrics?: Metrics): Promi
   // Ready: a config is loaded and the process is not draining.
   app.get('/readyz', async (request, reply) => {
     if (ref.draining) {
-      return reply.code(503).type(PROBLEM_CONTENT_TYPE).send(problem('RMP_SHUTTING_DOWN', request.id, '/readyz'));
+      return reply.code(503).type(PROBLEM_CONTENT_TYPE).send(problem(new RampartError('RMP_SHUTTING_DOWN'), request.id, '/readyz'));
     }
     const p = ref.current;
     return { status: 'ready', configVersion: p.version, routes: p.routes.length };
   });
 
-  // Prometheus scrapes this (the text format). The admin listener binds to 127.0.0.1 by default:
-  // keep it on a private address.
-  if (metrics !== undefined) {
-    app.get('/metrics', async (_request, reply) => {
-      const { contentType, text } = await metrics.exposition();
-      return reply.type(contentType).send(text);
-    });
-  }
+  const auth = new AdminAuth({
+    token: admin.token,
+    identity: options.identity,
+    role: admin.role,
+    ttlMs: parseDuration(admin.session.ttl),
+    idleMs: parseDuration(admin.session.idleTimeout),
+    events: options.events,
+    logger: options.logger,
+    loginLimiter:
+      options.identity?.service.limits.login ??
+      createLimiter({ name: 'admin-login', algorithm: 'gcra', limit: 10, window: '1m', store: 'auto', onStoreFailure: 'open' }, { stores: options.stores, redis: options.redis, logger: options.logger }),
+  });
+
+  // Prometheus scrapes this (the text format). On loopback it is open; on any other address
+  // (which needs admin.tls) it needs the admin token like the rest of the admin API.
+  const metricsOpen = isLoopbackHost(admin.listen.host);
+  app.get('/metrics', async (request, reply) => {
+    if (!metricsOpen) await auth.authenticate(request);
+    const { contentType, text } = await options.metrics.exposition();
+    return reply.type(contentType).send(text);
+  });
+
+  registerAdminApi(app, {
+    ref,
+    metrics: options.metrics,
+    events: options.events,
+    ring: options.ring,
+    identity: options.identity,
+    alerts: options.alerts,
+    auth,
+    sessionTtlMs: parseDuration(admin.session.ttl),
+  });
 
   // The console (the built web UI) at `/`, talking to the admin API on this listener.
   registerConsole(app);
 
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).type(PROBLEM_CONTENT_TYPE).send(problem('RMP_ROUTE_NOT_FOUND', request.id, request.url.split('?')[0]!));
+    reply.code(404).type(PROBLEM_CONTENT_TYPE).send(problem(new RampartError('RMP_ROUTE_NOT_FOUND'), request.id, request.url));
   });
-  app.setErrorHandler((_error, request, reply) => {
-    reply.code(500).type(PROBLEM_CONTENT_TYPE).send(problem('RMP_INTERNAL', request.id, request.url.split('?')[0]!));
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const refusal = adminError(error);
+    if (refusal.code === 'RMP_INTERNAL') options.logger.error({ err: error, requestId: request.id, path: request.url.split('?')[0] }, 'admin API failed');
+    reply.code(refusal.status).headers(refusal.headers ?? {}).type(PROBLEM_CONTENT_TYPE).send(problem(refusal, request.id, request.url));
   });
-  return app;
+  app.addHook('onClose', async () => auth.close());
+  return { app, auth };
+}
+
+/** Errors of the admin API as the problem the caller gets: validation and body errors are the caller's. */
+function adminError(error: FastifyError): RampartError {
+  if (error instanceof RampartError) return error;
+  if (error.validation !== undefined) {
+    const where = error.validationContext ?? 'body';
+    return new RampartError('RMP_ADMIN_BAD_REQUEST', {
+      extensions: { errors: error.validation.slice(0, 20).map((v) => ({ pointer: `/${where}${v.instancePath}`, detail: v.message ?? 'is not valid' })) },
+    });
+  }
+  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new RampartError('RMP_BODY_TOO_LARGE');
+  if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new RampartError('RMP_UNSUPPORTED_MEDIA_TYPE', { detail: 'Send application/json.' });
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) return new RampartError('RMP_ADMIN_BAD_REQUEST', { detail: 'The request body is not valid JSON.' });
+  return new RampartError('RMP_INTERNAL');
 }

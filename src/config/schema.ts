@@ -143,10 +143,35 @@ const Server = Strict(
 
 const Admin = Strict(
   {
-    enabled: Type.Boolean({ description: 'Serve the admin listener: `/healthz`, `/readyz` and `/metrics` (Prometheus text format; every label bounded: route names, methods, status classes, error codes, event types).', default: true }),
+    enabled: Type.Boolean({ description: 'Serve the admin listener: `/healthz`, `/readyz`, `/metrics` (Prometheus text format; every label bounded: route names, methods, status classes, error codes, event types), the admin API (`/api/…`, see docs/admin-api.md) and the console (`/`).', default: true }),
     listen: Listen('127.0.0.1', 9901, 'the admin listener'),
+    tls: Type.Boolean({
+      description: 'Serve the admin listener over HTTPS with the gateway\'s certificate and TLS settings (`server.tls`). Required when `listen.host` is not a loopback address: the admin API and console carry credentials.',
+      default: false,
+    }),
+    token: Type.Optional(
+      Type.String({
+        minLength: 32,
+        'x-expected': 'a token of at least 32 characters (openssl rand -base64 32)',
+        description: 'A bearer token that grants the admin API (`Authorization: Bearer …`, or once at the console\'s login), for the CLI, scripts and gateways without the identity service. Give it as `${RAMPART_ADMIN_TOKEN}` or `${file:…}`; it is kept only as a hash and never shown.',
+      }),
+    ),
+    role: Type.String({ minLength: 1, description: 'The identity service\'s role that may use the admin API and console.', default: 'admin' }),
+    session: Strict(
+      {
+        ttl: Duration({ description: 'How long a console session lasts at most.', default: '8h' }),
+        idleTimeout: Duration({ description: 'A console session ends after this long without a request.', default: '30m' }),
+      },
+      { description: 'Console sessions (cookie `rampart_admin`: HttpOnly, Secure, SameSite=Strict; changes need the `X-CSRF-Token` header).', default: {} },
+    ),
+    events: Strict(
+      {
+        ring: Type.Integer({ minimum: 100, maximum: 1_000_000, description: 'Security events kept in memory for the live views (and for `/api/events` when the gateway has no database).', default: 10_000 }),
+      },
+      { description: 'Security events as the admin API and console see them.', default: {} },
+    ),
   },
-  { description: 'The admin listener. Keep it on a private address.', default: {} },
+  { description: 'The admin listener. Keep it on a private address: plain HTTP is allowed only on loopback.', default: {} },
 );
 
 const RedisConfig = Strict(

@@ -99,6 +99,13 @@ function checkTransport(config: RampartConfig, source: Source, issues: ConfigIss
       issues.push(source.issue(['server', 'http', 'listen', 'port'], `port ${a.port} is already the gateway listener's port`));
     }
   }
+  const admin = config.admin;
+  if (admin.enabled && admin.tls && server.tls === undefined) {
+    issues.push(source.issue(['admin', 'tls'], 'the admin listener uses the gateway\'s certificate: set server.tls'));
+  }
+  if (admin.enabled && !admin.tls && !isLoopbackHost(admin.listen.host)) {
+    issues.push(source.issue(['admin', 'listen', 'host'], `the admin listener on '${admin.listen.host}' would carry admin credentials over plain HTTP: bind it to 127.0.0.1 or ::1, or set admin.tls: true`));
+  }
   if (purpose !== 'gateway') return;
   config.routes.forEach((route, i) => {
     if (route.allowInsecure) {
@@ -113,6 +120,11 @@ function checkTransport(config: RampartConfig, source: Source, issues: ConfigIss
       ),
     );
   }
+}
+
+/** 127.0.0.0/8, ::1 and `localhost`: addresses only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
 export function paramNames(pattern: string): string[] {

@@ -348,6 +348,41 @@ export const errorCodes = {
     title: 'Shutting down',
     doc: 'The gateway is draining before it exits and does not take new requests. Retry against another node.',
   },
+  RMP_ADMIN_AUTH_REQUIRED: {
+    status: 401,
+    title: 'Admin authentication required',
+    doc: 'The admin API needs the admin token (`Authorization: Bearer …`, from `admin.token`) or a console session (log in at `POST /api/session`). Sent with `WWW-Authenticate: Bearer realm="rampart-admin"`.',
+  },
+  RMP_ADMIN_AUTH_INVALID: {
+    status: 401,
+    title: 'Admin credentials not accepted',
+    doc: 'The admin token is wrong, the console session is unknown, expired or logged out, or the e-mail and password at the console\'s login are not right. Log in again.',
+  },
+  RMP_ADMIN_FORBIDDEN: {
+    status: 403,
+    title: 'Not an administrator',
+    doc: 'The credentials are right but the account does not have the role `admin.role` (default `admin`). The attempt is a security event.',
+  },
+  RMP_ADMIN_CSRF: {
+    status: 403,
+    title: 'CSRF token missing or wrong',
+    doc: 'A change through a console session (POST, PUT, PATCH, DELETE with the session cookie) must carry the session\'s `X-CSRF-Token` header (returned at login and by `GET /api/session`). Scripts use the admin token instead, which needs none.',
+  },
+  RMP_ADMIN_IDENTITY_DISABLED: {
+    status: 404,
+    title: 'No identity service',
+    doc: 'Users, API keys and OAuth clients are managed by the identity service, which this gateway does not run (`identity.enabled`).',
+  },
+  RMP_ADMIN_NOT_FOUND: {
+    status: 404,
+    title: 'No such object',
+    doc: 'The event, user, API key or client named in the admin API path does not exist (or no longer does).',
+  },
+  RMP_ADMIN_BAD_REQUEST: {
+    status: 400,
+    title: 'Invalid admin request',
+    doc: 'A query parameter or body field of an admin API call is not valid; `errors` says which.',
+  },
   RMP_ADMIN_CONSOLE_NOT_BUILT: {
     status: 503,
     title: 'Console not built',

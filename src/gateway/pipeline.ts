@@ -96,6 +96,8 @@ export class Pipeline {
   /** Where the engine's own security events go (an answer sent unfiltered past its bound). */
   readonly events: Events | undefined;
   readonly metrics: Metrics | undefined;
+  /** When this config was built (ISO 8601). */
+  readonly loadedAt = new Date().toISOString();
   #inflight = 0;
   #retired = false;
   #drained: (() => void) | undefined;

@@ -7,6 +7,7 @@ import { asRampartError, PROBLEM_CONTENT_TYPE, RampartError, toProblem } from '.
 import { RequestContext } from './context.js';
 import { canonicalHost, normalizePath, splitUrl } from './path.js';
 import { clientIp } from './client-ip.js';
+import { recordDenial } from '../observability/denials.js';
 import type { Pipeline, RequestHook } from './pipeline.js';
 
 declare module 'fastify' {
@@ -136,6 +137,13 @@ function finish(ctx: RequestContext, reply: FastifyReply, logger: Logger): void 
   if (!reply.raw.writableFinished && ctx.onAbort !== undefined) ctx.onAbort();
   const releases = ctx.releases;
   if (releases !== undefined) for (let i = 0; i < releases.length; i++) releases[i]!();
+  if (ctx.errorCode !== undefined) {
+    try {
+      recordDenial(ctx, reply.raw.statusCode);
+    } catch (error) {
+      logger.error({ err: error, requestId: ctx.requestId }, 'denial event failed');
+    }
+  }
   const metrics = ctx.pipeline.metrics;
   if (metrics !== undefined) {
     try {

@@ -10,7 +10,9 @@ import { ConfigError, formatIssue } from '../config/errors.js';
 import { parseDuration } from '../config/units.js';
 import { createLogger, flushLogger, type Logger } from '../observability/logger.js';
 import { createEvents, type Events } from '../observability/events.js';
+import { EventRing } from '../observability/event-ring.js';
 import { createAdminApp } from '../admin/app.js';
+import type { AlertSource } from '../admin/api.js';
 import { buildPipeline, redisSettings, type Pipeline } from './pipeline.js';
 import { startIdentity, type IdentityRuntime } from '../identity/index.js';
 import { createGatewayApp, openHttp2Sessions } from './app.js';
@@ -61,6 +63,8 @@ export class GatewayRuntime {
   /** The identity service (database, keys, audit sink), when the config enables it: kept across reloads. */
   readonly identity: IdentityRuntime | undefined;
   readonly metrics: Metrics;
+  /** The last security events, for the console and the admin API's live stream. */
+  readonly ring: EventRing;
 
   private constructor(init: {
     logger: Logger;
@@ -73,6 +77,7 @@ export class GatewayRuntime {
     stores: Stores;
     identity: IdentityRuntime | undefined;
     metrics: Metrics;
+    ring: EventRing;
     configFile: string;
     env: NodeJS.ProcessEnv;
   }) {
@@ -86,6 +91,7 @@ export class GatewayRuntime {
     this.stores = init.stores;
     this.identity = init.identity;
     this.metrics = init.metrics;
+    this.ring = init.ring;
     this.#configFile = init.configFile;
     this.#env = init.env;
     this.#live.add(init.ref.current);
@@ -100,6 +106,8 @@ export class GatewayRuntime {
     const events = createEvents(logger);
     const metrics = new Metrics();
     metrics.watch(events);
+    const ring = new EventRing(config.admin.events.ring);
+    events.addSink(ring.sink);
     const tls = await loadTls(loaded);
     const stores = new Stores(logger);
     let pipeline: Pipeline;
@@ -121,8 +129,12 @@ export class GatewayRuntime {
     const ref: PipelineRef = { current: pipeline, draining: false };
     const app = await createGatewayApp({ ref, logger, tls });
     const plain = config.server.http !== undefined ? await createGatewayApp({ ref, logger }) : undefined;
-    const admin = config.admin.enabled ? await createAdminApp(ref, metrics) : undefined;
-    const runtime = new GatewayRuntime({ logger, events, ref, app, plain, admin, tls, stores, identity, metrics, configFile: options.configFile, env });
+    let started: GatewayRuntime | undefined;
+    const admin = config.admin.enabled
+      ? (await createAdminApp({ ref, metrics, events, ring, logger, stores, redis: config.redis === undefined ? undefined : redisSettings(config.redis), identity, tls, alerts: () => (started as { alerts?: AlertSource } | undefined)?.alerts })).app
+      : undefined;
+    const runtime = new GatewayRuntime({ logger, events, ref, app, plain, admin, tls, stores, identity, metrics, ring, configFile: options.configFile, env });
+    started = runtime;
     const opened: FastifyInstance[] = [];
     const listen = async (what: string, server: FastifyInstance, at: { host: string; port: number }) => {
       try {
@@ -171,7 +183,7 @@ export class GatewayRuntime {
   }
 
   get adminUrl(): string | undefined {
-    return this.admin === undefined ? undefined : addressUrl(this.admin, 'http');
+    return this.admin === undefined ? undefined : addressUrl(this.admin, this.ref.current.loaded.config.admin.tls ? 'https' : 'http');
   }
 
   /**

@@ -670,33 +670,7 @@ export class IdentityService {
   }
 
   async listAudit(query: { limit: number; cursor?: number | undefined; type?: string | undefined; actor?: string | undefined; subject?: string | undefined; since?: string | undefined; until?: string | undefined }) {
-    await this.audit.flush();
-    let q = this.db.selectFrom('audit_events').selectAll().orderBy('id', 'desc').limit(query.limit + 1);
-    if (query.cursor !== undefined) q = q.where('id', '<', query.cursor);
-    if (query.type !== undefined) q = q.where('type', '=', query.type);
-    if (query.actor !== undefined) q = q.where('actor', '=', query.actor);
-    if (query.subject !== undefined) q = q.where('subject', '=', query.subject);
-    if (query.since !== undefined) q = q.where('time', '>=', query.since);
-    if (query.until !== undefined) q = q.where('time', '<', query.until);
-    const rows = await q.execute();
-    const page = rows.slice(0, query.limit);
-    return {
-      items: page.map((r) => ({
-        id: Number(r.id),
-        time: r.time,
-        event: r.event,
-        type: r.type,
-        level: r.level,
-        description: r.description,
-        actor: r.actor,
-        subject: r.subject,
-        requestId: r.request_id,
-        clientIp: r.client_ip,
-        route: r.route,
-        data: r.data === null ? null : (JSON.parse(r.data) as unknown),
-      })),
-      nextCursor: rows.length > query.limit ? String(page[page.length - 1]!.id) : null,
-    };
+    return this.audit.list({ type: query.type, actor: query.actor, subject: query.subject, since: query.since, until: query.until }, query.limit, query.cursor);
   }
 
   /** The id of the user with this e-mail (the CLI names users by e-mail). */

@@ -1,7 +1,24 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../storage/schema.js';
-import type { EmittedEvent, EventSink } from './events.js';
+import type { EmittedEvent, EventLevel, EventSink } from './events.js';
+import type { EventFilter } from './event-ring.js';
+
+/** A row of the audit table as readers see it. */
+export interface AuditEvent {
+  id: number;
+  time: string;
+  event: string;
+  type: string;
+  level: EventLevel;
+  description: string;
+  actor: string | null;
+  subject: string | null;
+  requestId: string | null;
+  clientIp: string | null;
+  route: string | null;
+  data: unknown;
+}
 
 /** Most events held while the database is away; past it the oldest are dropped and counted. */
 const MAX_PENDING = 10_000;
@@ -91,6 +108,51 @@ export class AuditSink {
       this.#pending.splice(0, batch.length);
       this.written += batch.length;
     }
+  }
+
+  /** Newest first, after everything pending is written; `cursor` is the last id of the previous page. */
+  async list(filter: EventFilter, limit: number, cursor?: number): Promise<{ items: AuditEvent[]; nextCursor: string | null }> {
+    await this.flush();
+    let q = this.#db.selectFrom('audit_events').selectAll().orderBy('id', 'desc').limit(limit + 1);
+    if (cursor !== undefined) q = q.where('id', '<', cursor);
+    if (filter.type !== undefined) {
+      // A prefix (`authn_`): LIKE with its own wildcard escaped (types are [a-z0-9_]).
+      q = filter.type.endsWith('_') ? q.where(sql<boolean>`type like ${filter.type.replaceAll('_', '\\_') + '%'} escape '\\'`) : q.where('type', '=', filter.type);
+    }
+    if (filter.level !== undefined) q = q.where('level', '=', filter.level);
+    if (filter.route !== undefined) q = q.where('route', '=', filter.route);
+    if (filter.clientIp !== undefined) q = q.where('client_ip', '=', filter.clientIp);
+    if (filter.actor !== undefined) q = q.where('actor', '=', filter.actor);
+    if (filter.subject !== undefined) q = q.where('subject', '=', filter.subject);
+    if (filter.requestId !== undefined) q = q.where('request_id', '=', filter.requestId);
+    if (filter.since !== undefined) q = q.where('time', '>=', filter.since);
+    if (filter.until !== undefined) q = q.where('time', '<', filter.until);
+    const rows = await q.execute();
+    const page = rows.slice(0, limit);
+    return {
+      items: page.map((r) => ({
+        id: Number(r.id),
+        time: r.time,
+        event: r.event,
+        type: r.type ?? r.event.split(':')[0]!,
+        level: r.level as EventLevel,
+        description: r.description,
+        actor: r.actor,
+        subject: r.subject,
+        requestId: r.request_id,
+        clientIp: r.client_ip,
+        route: r.route,
+        data: r.data === null ? null : (JSON.parse(r.data) as unknown),
+      })),
+      nextCursor: rows.length > limit ? String(page[page.length - 1]!.id) : null,
+    };
+  }
+
+  async get(id: number): Promise<AuditEvent | undefined> {
+    await this.flush();
+    const row = await this.#db.selectFrom('audit_events').select('id').where('id', '=', id).executeTakeFirst();
+    if (row === undefined) return undefined;
+    return (await this.list({}, 1, id + 1)).items[0];
   }
 
   /** Deletes events older than `retentionMs` and erases client IPs older than `ipRetentionMs`. */
