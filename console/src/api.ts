@@ -171,7 +171,10 @@ export interface User {
 export interface ApiKey {
   id: string;
   name: string;
-  ownerId: string;
+  /** docs/admin-api.md says ownerId; the identity service's DTO says userId: either is read. */
+  ownerId?: string;
+  userId?: string;
+  status?: string;
   prefix?: string;
   scopes?: string[];
   createdAt?: string;

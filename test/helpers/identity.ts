@@ -69,6 +69,8 @@ export async function startIdentityGateway(options: {
   redis?: Record<string, unknown>;
   /** Merged into `server` (TLS stays on). */
   server?: Record<string, unknown>;
+  /** The `admin` section (the admin listener is off unless given). */
+  admin?: Record<string, unknown>;
 }): Promise<IdentityGateway> {
   const storage = options.storageUrl !== undefined ? { url: options.storageUrl, drop: () => Promise.resolve() } : await freshStorage(options.backend);
   const gw = await startGateway({
@@ -80,6 +82,7 @@ export async function startIdentityGateway(options: {
     routes: options.routes ?? [],
     ...(options.defaults !== undefined ? { defaults: options.defaults } : {}),
     ...(options.redis !== undefined ? { redis: options.redis } : {}),
+    ...(options.admin !== undefined ? { admin: options.admin } : {}),
   });
   const ca = readFileSync(join(dirname(gw.configFile), 'data', 'tls', 'localhost.crt'), 'utf8');
   const url = gw.url;

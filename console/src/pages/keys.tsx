@@ -4,12 +4,14 @@ import { api, ApiError, errorText, query, type ApiKey, type Page, type User } fr
 import { dash, time } from '../util';
 
 const EXPIRY = [
-  { value: '', label: 'never' },
+  { value: '', label: 'the default' },
   { value: '7d', label: '7 days' },
   { value: '30d', label: '30 days' },
   { value: '90d', label: '90 days' },
   { value: '365d', label: '1 year' },
 ];
+
+const ownerOf = (k: ApiKey): string => k.ownerId ?? k.userId ?? '–';
 
 type State = { kind: 'loading' } | { kind: 'disabled' } | { kind: 'error'; message: string } | { kind: 'ready'; users: User[]; keys: ApiKey[] };
 
@@ -138,18 +140,18 @@ export function KeysPage() {
           </thead>
           <tbody>
             {state.keys.map((k) => (
-              <tr key={k.id} data-testid="key-row" data-key-id={k.id} data-key-name={k.name} class={k.revokedAt ? 'revoked' : ''}>
+              <tr key={k.id} data-testid="key-row" data-key-id={k.id} data-key-name={k.name} class={k.revokedAt || k.status === 'revoked' ? 'revoked' : ''}>
                 <td>{k.name}</td>
                 <td class="mono">{dash(k.prefix)}</td>
-                <td>{emailOf.get(k.ownerId) ?? k.ownerId}</td>
+                <td>{emailOf.get(ownerOf(k)) ?? ownerOf(k)}</td>
                 <td class="mono">{(k.scopes ?? []).join(' ') || '–'}</td>
                 <td class="nowrap">{time(k.createdAt)}</td>
                 <td class="nowrap">{k.expiresAt ? time(k.expiresAt) : 'never'}</td>
                 <td class="nowrap">{time(k.lastUsedAt)}</td>
                 <td>
-                  {k.revokedAt ? (
+                  {k.revokedAt || k.status === 'revoked' || k.status === 'expired' ? (
                     <span class="badge off" data-testid="key-revoked">
-                      revoked
+                      {k.status ?? 'revoked'}
                     </span>
                   ) : (
                     <button type="button" class="danger small" onClick={() => setRevoking(k)} data-testid="key-revoke">
@@ -181,7 +183,7 @@ export function KeysPage() {
         <Dialog onClose={() => setRevoking(undefined)} testid="revoke-dialog">
           <h2>Revoke “{revoking.name}”?</h2>
           <p>
-            Requests with this key (<span class="mono">{revoking.prefix ?? revoking.id}</span>, owned by {emailOf.get(revoking.ownerId) ?? revoking.ownerId}) are refused at once, on every
+            Requests with this key (<span class="mono">{revoking.prefix ?? revoking.id}</span>, owned by {emailOf.get(ownerOf(revoking)) ?? ownerOf(revoking)}) are refused at once, on every
             node. This cannot be undone.
           </p>
           <div class="dialog-actions">

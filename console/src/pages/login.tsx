@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { api, ApiError, errorText, type Session } from '../api';
 
-type Step = { kind: 'password' } | { kind: 'token' } | { kind: 'mfa'; mfaToken: string };
+type Step = { kind: 'password' } | { kind: 'token' } | { kind: 'mfa'; mfaToken: string } | { kind: 'new-password'; passwordChangeToken: string };
 
 export function Login({ onSignedIn }: { onSignedIn: (session: Session) => void }) {
   const [step, setStep] = useState<Step>({ kind: 'password' });
@@ -9,6 +9,8 @@ export function Login({ onSignedIn }: { onSignedIn: (session: Session) => void }
   const [password, setPassword] = useState('');
   const [token, setToken] = useState('');
   const [code, setCode] = useState('');
+  const [newPassword, setNewPassword] = useState('');
+  const [repeat, setRepeat] = useState('');
   const [error, setError] = useState<string | undefined>();
   const [busy, setBusy] = useState(false);
 
@@ -20,17 +22,26 @@ export function Login({ onSignedIn }: { onSignedIn: (session: Session) => void }
       let session: Session;
       if (step.kind === 'password') session = await api<Session>('POST', '/api/session', { email, password });
       else if (step.kind === 'token') session = await api<Session>('POST', '/api/session', { token });
-      else {
+      else if (step.kind === 'new-password') {
+        if (newPassword !== repeat) throw new Error('The two new passwords differ.');
+        session = await api<Session>('POST', '/api/session/password', { passwordChangeToken: step.passwordChangeToken, newPassword });
+      } else {
         const factor = /^\d{6,8}$/.test(code.trim()) ? { code: code.trim() } : { recoveryCode: code.trim() };
         session = await api<Session>('POST', '/api/session/mfa', { mfaToken: step.mfaToken, ...factor });
       }
       setPassword('');
       setToken('');
+      setNewPassword('');
+      setRepeat('');
       onSignedIn(session);
     } catch (e) {
       if (e instanceof ApiError && e.code === 'RMP_MFA_REQUIRED' && typeof e.body.mfaToken === 'string') {
         setPassword('');
         setStep({ kind: 'mfa', mfaToken: e.body.mfaToken });
+      } else if (e instanceof ApiError && e.code === 'RMP_PASSWORD_CHANGE_REQUIRED' && typeof e.body.passwordChangeToken === 'string') {
+        // A first login with the one-time password: a new password, then the session.
+        setPassword('');
+        setStep({ kind: 'new-password', passwordChangeToken: e.body.passwordChangeToken });
       } else {
         setError(errorText(e));
       }
@@ -75,13 +86,26 @@ export function Login({ onSignedIn }: { onSignedIn: (session: Session) => void }
             <input type="text" name="code" inputMode="numeric" autocomplete="one-time-code" required value={code} onInput={(e) => setCode(e.currentTarget.value)} data-testid="login-mfa-code" />
           </label>
         )}
+        {step.kind === 'new-password' && (
+          <>
+            <p class="muted small">This account has a one-time password: choose a new one to continue.</p>
+            <label>
+              New password
+              <input type="password" name="new-password" autocomplete="new-password" required value={newPassword} onInput={(e) => setNewPassword(e.currentTarget.value)} data-testid="login-new-password" />
+            </label>
+            <label>
+              New password again
+              <input type="password" name="repeat-password" autocomplete="new-password" required value={repeat} onInput={(e) => setRepeat(e.currentTarget.value)} data-testid="login-repeat-password" />
+            </label>
+          </>
+        )}
         {error !== undefined && (
           <p class="error" role="alert" data-testid="login-error">
             {error}
           </p>
         )}
         <button type="submit" class="primary" disabled={busy} data-testid="login-submit">
-          {step.kind === 'mfa' ? 'Verify' : 'Log in'}
+          {step.kind === 'mfa' ? 'Verify' : step.kind === 'new-password' ? 'Set password and log in' : 'Log in'}
         </button>
         <p class="muted small">
           {step.kind === 'password' && (
