@@ -26,7 +26,7 @@ export function Chart({ title, series, data, unit, testid }: { title: string; se
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.15)] } },
       axes: [
         { stroke: '#6b7280', grid: { stroke: '#eef0f4' }, ticks: { stroke: '#e5e7eb' } },
-        { stroke: '#6b7280', grid: { stroke: '#eef0f4' }, ticks: { stroke: '#e5e7eb' }, size: 56, values: (_u, ticks) => ticks.map((v) => `${v}${unit ?? ''}`) },
+        { stroke: '#6b7280', grid: { stroke: '#eef0f4' }, ticks: { stroke: '#e5e7eb' }, size: 68, values: (_u, ticks) => ticks.map((v) => `${v}${unit ?? ''}`) },
       ],
       series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, fill: s.fill, points: { show: false }, spanGaps: false }))],
     };

@@ -24,6 +24,11 @@ const ARTIFACTS = join(ROOT, 'test-artifacts', 'console');
 const ADMIN = { email: 'boss@example.com', password: 'the chief passphrase 2' };
 /** Generous: a busy two-core CI machine. The page answers in far less. */
 const WAIT = 15_000;
+/**
+ * `RAMPART_CONSOLE_SCREENSHOT=1` runs 45 s of traffic before the overview's picture and writes it
+ * to docs/images/console-overview.png as well (the README's picture).
+ */
+const README_SHOT = process.env.RAMPART_CONSOLE_SCREENSHOT === '1';
 
 describe.skipIf(!haveChromium && !required)('admin console in Chromium', () => {
   let upstream: TestUpstream;
@@ -96,7 +101,8 @@ describe.skipIf(!haveChromium && !required)('admin console in Chromium', () => {
   const traffic = async (rounds: number) => {
     for (let i = 0; i < rounds; i++) {
       const burst = [];
-      for (let j = 0; j < 3 + (i % 4) * 2; j++) burst.push(gateway(`/api/notes/${j}`, { authorization: `Bearer ${user.token}` }));
+      // A wave: from 2 to 10 requests a round.
+      for (let j = 0; j < 6 + Math.round(4 * Math.sin(i / 5)); j++) burst.push(gateway(`/api/notes/${j}`, { authorization: `Bearer ${user.token}` }));
       if (i % 2 === 0) burst.push(gateway('/api/notes/1'));
       if (i % 3 === 0) burst.push(gateway('/api/search'));
       await Promise.all(burst);
@@ -132,7 +138,8 @@ describe.skipIf(!haveChromium && !required)('admin console in Chromium', () => {
 
   it('shows live traffic and denials on the overview within seconds', async () => {
     await page.getByTestId('live-state').filter({ hasText: 'Live' }).waitFor();
-    await traffic(12);
+    await page.getByTestId('window-60').click();
+    await traffic(README_SHOT ? 110 : 12);
     const number = async (testid: string) => Number(((await page.getByTestId(testid).textContent()) ?? '').replace(/[^0-9.]/g, ''));
     await expect.poll(() => number('stat-requests'), { timeout: WAIT }).toBeGreaterThanOrEqual(60);
     await expect.poll(() => number('stat-denials'), { timeout: WAIT }).toBeGreaterThanOrEqual(8);
@@ -144,7 +151,8 @@ describe.skipIf(!haveChromium && !required)('admin console in Chromium', () => {
     expect(await page.locator('[data-testid=chart-traffic] canvas').count()).toBe(1);
     expect(await page.locator('[data-testid=chart-latency] canvas').count()).toBe(1);
     await page.screenshot({ path: join(ARTIFACTS, 'overview.png') });
-  });
+    if (README_SHOT) await page.screenshot({ path: join(ROOT, 'docs', 'images', 'console-overview.png') });
+  }, README_SHOT ? 120_000 : undefined);
 
   it('lists the denials as security events, adds new ones live, filters them and opens one', async () => {
     await page.getByTestId('nav-events').click();
@@ -180,6 +188,7 @@ describe.skipIf(!haveChromium && !required)('admin console in Chromium', () => {
     expect(await notes.getByTestId('route-policies').textContent()).toContain('jwt');
     const search = page.locator('[data-testid=route-card][data-route=search]');
     expect(await search.getByTestId('protection-authentication').getAttribute('data-on')).toBe('false');
+    await page.screenshot({ path: join(ARTIFACTS, 'routes.png') });
   });
 
   it('creates an API key whose secret is shown once and works at the gateway, then revokes it', async () => {
@@ -221,6 +230,7 @@ describe.skipIf(!haveChromium && !required)('admin console in Chromium', () => {
     await page.getByTestId('nav-alerts').click();
     await page.getByTestId('alert-rules').waitFor();
     await page.getByTestId('alert-history').waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, 'alerts.png') });
   });
 
   it('logs out: back to the login page, and the session cookie no longer works', async () => {

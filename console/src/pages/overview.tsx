@@ -2,9 +2,14 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, errorText, type Overview, type SeriesPoint, type StatusClasses } from '../api';
 import { Chart, type ChartSeries } from '../chart';
 import { isLive, onTick } from '../live';
-import { count, ms, rate, time, useInterval } from '../util';
+import { count, rate, time, useInterval } from '../util';
 
-const WINDOW = 300;
+/** Seconds the figures cover (the API keeps 600). */
+const WINDOWS = [
+  { seconds: 60, label: '1 min' },
+  { seconds: 300, label: '5 min' },
+  { seconds: 599, label: '10 min' },
+];
 const CLASSES = ['2xx', '3xx', '4xx', '5xx', '1xx'] as const;
 
 const TRAFFIC: ChartSeries[] = [
@@ -16,28 +21,29 @@ const LATENCY: ChartSeries[] = [
   { label: 'p99', color: '#d97706' },
 ];
 
-/** Adds or replaces points by second, oldest first, keeping the last WINDOW seconds. */
-function merge(points: SeriesPoint[], added: SeriesPoint[]): SeriesPoint[] {
+/** Adds or replaces points by second, oldest first, keeping the last `window` seconds. */
+function merge(points: SeriesPoint[], added: SeriesPoint[], window: number): SeriesPoint[] {
   const bySecond = new Map(points.map((p) => [p.t, p]));
   for (const p of added) if (typeof p.t === 'number') bySecond.set(p.t, p);
   const sorted = [...bySecond.values()].sort((a, b) => a.t - b.t);
   const newest = sorted.at(-1)?.t ?? 0;
-  return sorted.filter((p) => p.t > newest - WINDOW);
+  return sorted.filter((p) => p.t > newest - window);
 }
 
 export function OverviewPage() {
   const [overview, setOverview] = useState<Overview | undefined>();
   const [points, setPoints] = useState<SeriesPoint[]>([]);
   const [error, setError] = useState<string | undefined>();
+  const [seconds, setSeconds] = useState(300);
   const lastFetch = useRef(0);
 
   const load = async (withSeries: boolean) => {
     lastFetch.current = Date.now();
     try {
-      const o = await api<Overview>('GET', `/api/overview?window=${WINDOW}`);
+      const o = await api<Overview>('GET', `/api/overview?window=${seconds}`);
       setOverview(o);
       setError(undefined);
-      if (withSeries && Array.isArray(o.series)) setPoints((current) => merge(current, o.series!));
+      if (withSeries && Array.isArray(o.series)) setPoints(merge([], o.series, seconds));
     } catch (e) {
       setError(errorText(e));
     }
@@ -46,11 +52,11 @@ export function OverviewPage() {
   useEffect(() => {
     void load(true);
     return onTick((point) => {
-      setPoints((current) => merge(current, [point]));
+      setPoints((current) => merge(current, [point], seconds));
       // Breakdowns (codes, clients) are not in the tick: fetch them soon after a denial.
       if ((point.denials ?? 0) > 0 && Date.now() - lastFetch.current > 1000) void load(false);
     });
-  }, []);
+  }, [seconds]);
 
   // Without the live stream, poll; with it, refresh the breakdowns now and then.
   useInterval(() => {
@@ -81,7 +87,14 @@ export function OverviewPage() {
     <section data-testid="page-overview">
       <header class="page-head">
         <h1>Overview</h1>
-        <span class="muted">last {WINDOW / 60} minutes{overview?.config?.version !== undefined ? ` · config v${overview.config.version}, ${count(overview.config.routes)} routes, loaded ${time(overview.config.loadedAt)}` : ''}</span>
+        <div class="segmented" role="group" aria-label="Time window" data-testid="overview-window">
+          {WINDOWS.map((w) => (
+            <button key={w.seconds} type="button" class={w.seconds === seconds ? 'active' : ''} aria-pressed={w.seconds === seconds} onClick={() => setSeconds(w.seconds)} data-testid={`window-${w.seconds}`}>
+              {w.label}
+            </button>
+          ))}
+        </div>
+        <span class="muted">{overview?.config?.version !== undefined ? `config v${overview.config.version}, ${count(overview.config.routes)} routes, loaded ${time(overview.config.loadedAt)}` : ''}</span>
       </header>
       {error !== undefined && <p class="error" role="alert">{error}</p>}
 
@@ -90,7 +103,7 @@ export function OverviewPage() {
         <Tile label="Requests/s" value={rate(currentRate)} testid="stat-rate" />
         <Tile label="Denials" value={count(totals.denials)} testid="stat-denials" tone={totals.denials > 0 ? 'warn' : undefined} />
         <Tile label="5xx" value={count(totals.status['5xx'])} testid="stat-5xx" tone={totals.status['5xx'] > 0 ? 'bad' : undefined} />
-        <Tile label="p50 / p99" value={`${ms(summary?.p50)} / ${ms(summary?.p99)}`} testid="stat-latency" />
+        <Tile label="Latency p50 / p99" value={latency2(summary?.p50, summary?.p99)} testid="stat-latency" />
         <Tile label="Alerts firing" value={count(overview?.alerts?.firing)} testid="stat-alerts" tone={(overview?.alerts?.firing ?? 0) > 0 ? 'bad' : undefined} />
       </div>
 
@@ -128,6 +141,12 @@ export function OverviewPage() {
       )}
     </section>
   );
+}
+
+function latency2(p50: number | null | undefined, p99: number | null | undefined): string {
+  if (typeof p50 !== 'number' && typeof p99 !== 'number') return '–';
+  const short = (v: number | null | undefined) => (typeof v !== 'number' ? '–' : v >= 100 ? v.toFixed(0) : v.toFixed(1));
+  return `${short(p50)} / ${short(p99)} ms`;
 }
 
 function Tile({ label, value, testid, tone }: { label: string; value: string; testid: string; tone?: 'warn' | 'bad' | undefined }) {
