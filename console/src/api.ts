@@ -9,8 +9,9 @@ export interface SessionUser {
 
 export interface Session {
   user: SessionUser;
-  csrfToken: string;
-  expiresAt?: string;
+  /** null when the admin token itself is the credential (no cookie, no CSRF). */
+  csrfToken: string | null;
+  expiresAt?: string | null;
 }
 
 /** A problem+json answer (or a network failure, status 0). */

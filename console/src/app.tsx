@@ -26,8 +26,11 @@ export function App() {
   const [session, setSession] = useState<Session | null | undefined>(() => (localStorage.getItem(HINT) === '1' ? undefined : null));
   const route = useHashRoute();
 
-  const signedIn = (s: Session) => {
-    setCsrfToken(s.csrfToken);
+  // The e-mail typed at login, for sessions whose answer has none (after a password change).
+  const [typedEmail, setTypedEmail] = useState<string | undefined>();
+  const signedIn = (s: Session, email?: string) => {
+    setTypedEmail(email);
+    setCsrfToken(s.csrfToken ?? undefined);
     localStorage.setItem(HINT, '1');
     setSession(s);
   };
@@ -41,7 +44,7 @@ export function App() {
   useEffect(() => {
     setUnauthorizedHandler(signedOut);
     if (session === undefined) {
-      api<Session>('GET', '/api/session').then(signedIn, signedOut);
+      api<Session>('GET', '/api/session').then((s) => signedIn(s), signedOut);
     }
     return () => setUnauthorizedHandler(undefined);
   }, []);
@@ -81,7 +84,7 @@ export function App() {
         <div class="nav-foot">
           <LiveBadge />
           <div class="who" data-testid="session-user" title={session.user.roles.join(', ')}>
-            {session.user.email ?? 'admin token'}
+            {session.user.email ?? (session.user.id === 'admin-token' ? 'admin token' : (typedEmail ?? session.user.id))}
           </div>
           <button type="button" class="ghost" data-testid="logout" onClick={logout}>
             Log out

@@ -2,6 +2,9 @@ import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
+const clockFormat = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+const clock = (seconds: number) => clockFormat.format(new Date(seconds * 1000));
+
 export interface ChartSeries {
   label: string;
   color: string;
@@ -25,7 +28,8 @@ export function Chart({ title, series, data, unit, testid }: { title: string; se
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.15)] } },
       axes: [
-        { stroke: '#6b7280', grid: { stroke: '#eef0f4' }, ticks: { stroke: '#e5e7eb' } },
+        // Clock times (24 h), one line: uPlot's default stacks the date under the first label.
+        { stroke: '#6b7280', grid: { stroke: '#eef0f4' }, ticks: { stroke: '#e5e7eb' }, space: 70, values: (_u, ticks) => ticks.map(clock) },
         { stroke: '#6b7280', grid: { stroke: '#eef0f4' }, ticks: { stroke: '#e5e7eb' }, size: 68, values: (_u, ticks) => ticks.map((v) => `${v}${unit ?? ''}`) },
       ],
       series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, fill: s.fill, points: { show: false }, spanGaps: false }))],

@@ -3,7 +3,7 @@ import { api, ApiError, errorText, type Session } from '../api';
 
 type Step = { kind: 'password' } | { kind: 'token' } | { kind: 'mfa'; mfaToken: string } | { kind: 'new-password'; passwordChangeToken: string };
 
-export function Login({ onSignedIn }: { onSignedIn: (session: Session) => void }) {
+export function Login({ onSignedIn }: { onSignedIn: (session: Session, email: string | undefined) => void }) {
   const [step, setStep] = useState<Step>({ kind: 'password' });
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
@@ -27,13 +27,13 @@ export function Login({ onSignedIn }: { onSignedIn: (session: Session) => void }
         session = await api<Session>('POST', '/api/session/password', { passwordChangeToken: step.passwordChangeToken, newPassword });
       } else {
         const factor = /^\d{6,8}$/.test(code.trim()) ? { code: code.trim() } : { recoveryCode: code.trim() };
-        session = await api<Session>('POST', '/api/session/mfa', { mfaToken: step.mfaToken, ...factor });
+        session = await api<Session>('POST', '/api/session/mfa', { mfaToken: step.mfaToken, ...factor, ...(email !== '' ? { email } : {}) });
       }
       setPassword('');
       setToken('');
       setNewPassword('');
       setRepeat('');
-      onSignedIn(session);
+      onSignedIn(session, step.kind === 'token' ? undefined : email.trim().toLowerCase());
     } catch (e) {
       if (e instanceof ApiError && e.code === 'RMP_MFA_REQUIRED' && typeof e.body.mfaToken === 'string') {
         setPassword('');
