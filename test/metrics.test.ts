@@ -19,6 +19,8 @@ beforeAll(async () => {
   });
   gw = await startGateway({
     admin: { enabled: true, listen: { host: '127.0.0.1', port: 0 } },
+    // The built-in denial-spike alert would fire on the random-path flood below (a new series).
+    alerts: { defaults: false },
     upstreams: { api: { targets: [{ url: up.url }] } },
     routes: [
       { name: 'api', match: { path: '/api/*' }, upstream: 'api', stripPrefix: '/api', policies: { 'rate-limit': { limits: [{ name: 'tight', key: ['ip'], limit: 3, window: '1m' }] } } },
@@ -49,8 +51,8 @@ describe('metrics', () => {
     }
     const requests = families.get('rampart_requests_total')!.metrics;
     expect(requests.find((m) => m.labels?.route === 'api' && m.labels.method === 'GET' && m.labels.status_class === '2xx')?.value).toBe('2');
-    expect(families.get('rampart_denials_total')!.metrics).toContainEqual({ labels: { route: 'api', code: 'RMP_RATE_LIMITED', area: 'RATE' }, value: '2' });
-    expect(families.get('rampart_denials_total')!.metrics).toContainEqual({ labels: { route: 'api', code: 'RMP_UPSTREAM_ERROR', area: 'UPSTREAM' }, value: '1' });
+    expect(families.get('rampart_denials_total')!.metrics).toContainEqual({ labels: { route: 'api', policy: 'rate-limit', code: 'RMP_RATE_LIMITED', area: 'RATE' }, value: '2' });
+    expect(families.get('rampart_denials_total')!.metrics).toContainEqual({ labels: { route: 'api', policy: 'upstream', code: 'RMP_UPSTREAM_ERROR', area: 'UPSTREAM' }, value: '1' });
     expect(families.get('rampart_upstream_errors_total')!.metrics).toContainEqual({ labels: { route: 'api', upstream: 'api', kind: 'server_error' }, value: '1' });
     expect(families.get('rampart_upstream_duration_seconds')!.type).toBe('HISTOGRAM');
     expect(families.get('rampart_security_events_total')!.metrics.some((m) => m.labels?.type === 'sys_startup')).toBe(true);

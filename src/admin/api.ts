@@ -10,7 +10,7 @@ import type { Events } from '../observability/events.js';
 import type { Metrics } from '../observability/metrics.js';
 import { errorCodes } from '../errors/codes.js';
 import { SECONDS } from '../observability/traffic.js';
-import { AdminAuth, SESSION_COOKIE, clientOf, type AdminPrincipal } from './auth.js';
+import { SESSION_COOKIE, clientOf, type AdminAuth, type AdminPrincipal } from './auth.js';
 import { maskConfig } from './mask.js';
 import { protectionOf } from './protection.js';
 
@@ -85,6 +85,9 @@ const CreateKeyBody = Type.Object(
   { additionalProperties: false },
 );
 const IdParam = Type.Object({ id: Text(200) }, { additionalProperties: false });
+
+/** Security events a live stream sends per second at most. */
+const LIVE_EVENTS = 50;
 
 /** Each code's area (`RMP_<AREA>_…`), for "denials by policy area". */
 const AREA = new Map(Object.keys(errorCodes).map((code) => [code, code.split('_')[1] ?? 'OTHER']));
@@ -182,26 +185,39 @@ export function registerAdminApi(app: FastifyInstance, deps: AdminApiDeps): void
       'x-accel-buffering': 'no',
     });
     res.write('retry: 2000\n\n');
-    let sinceCheck = 0;
+    // At most LIVE_EVENTS security events a second go out (a flood of denials would swamp the
+    // console); the rest are counted in the next tick's `droppedEvents`.
+    let sent = 0;
+    let dropped = 0;
+    let seconds = 0;
     const tick = setInterval(() => {
       const point = metrics.traffic.series(1)[0]!;
-      res.write(`event: tick\ndata: ${JSON.stringify(point)}\n\n`);
-      // The session may end meanwhile (logout, expiry, revocation): the stream ends with it.
-      if (++sinceCheck >= 15) {
-        sinceCheck = 0;
+      res.write(`event: tick\ndata: ${JSON.stringify({ ...point, droppedEvents: dropped })}\n\n`);
+      sent = 0;
+      dropped = 0;
+      if (++seconds % 15 === 0) {
         res.write(': keep-alive\n\n');
-        if (p.session !== undefined) {
-          const cookieRequest = request;
-          void auth.authenticate(cookieRequest).catch(() => res.end());
-        }
+        if (p.session !== undefined) void auth.stillValid(p.session).then((valid) => valid || stop());
       }
     }, 1000);
     tick.unref();
-    const unsubscribe = ring.subscribe((event) => res.write(`event: security\ndata: ${JSON.stringify(event)}\n\n`));
-    res.on('close', () => {
+    const unsubscribe = ring.subscribe((event) => {
+      if (sent >= LIVE_EVENTS) {
+        dropped++;
+        return;
+      }
+      sent++;
+      res.write(`event: security\ndata: ${JSON.stringify(event)}\n\n`);
+    });
+    // The stream ends with the session (logout, expiry, the login behind it revoked).
+    const stop = () => {
       clearInterval(tick);
       unsubscribe();
-    });
+      p.session?.onEnd.delete(stop);
+      if (!res.writableEnded) res.end();
+    };
+    p.session?.onEnd.add(stop);
+    res.on('close', stop);
   });
 
   // ── security events ───────────────────────────────────────────────────────────────────────

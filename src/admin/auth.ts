@@ -64,6 +64,8 @@ export interface AdminSession {
   tokens: IdentityTokens | undefined;
   /** One refresh at a time. */
   renewing: Promise<void> | undefined;
+  /** Called once when the session ends (logout, expiry, revocation): live streams close. */
+  readonly onEnd: Set<() => void>;
 }
 
 export interface SessionView {
@@ -175,6 +177,27 @@ export class AdminAuth {
     return session;
   }
 
+  /**
+   * For live streams, every few seconds: whether the session still holds (not expired — a stream
+   * counts as use, so idling is not checked —, not logged out, its identity login not revoked).
+   * A session that no longer holds is ended.
+   */
+  async stillValid(session: AdminSession): Promise<boolean> {
+    if (!this.#sessions.has(session.key)) return false;
+    const now = this.#now();
+    if (now >= session.expiresAt) {
+      await this.#end(session);
+      return false;
+    }
+    if (session.tokens === undefined) return true;
+    try {
+      await this.#checkIdentity(session, now);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** The identity session behind a console session still holds: not revoked, renewed when due. */
   async #checkIdentity(session: AdminSession, now: number): Promise<void> {
     const service = this.#identity!.service;
@@ -191,7 +214,7 @@ export class AdminAuth {
       })();
       await session.renewing;
       if (session.tokens === undefined) {
-        this.#sessions.delete(session.key);
+        this.#drop(session);
         throw invalid('The login behind this console session has ended: log in again.');
       }
     }
@@ -199,7 +222,7 @@ export class AdminAuth {
     const claims = await service.tokens.verifyAccess(t.access);
     const revoked = claims === undefined || (await service.revocation.isRevoked({ jti: t.jti, sub: session.user.id, iat: t.iat }));
     if (revoked || !rolesOf(claims.roles).includes(this.#role)) {
-      this.#sessions.delete(session.key);
+      this.#drop(session);
       throw invalid('The login behind this console session has ended: log in again.');
     }
   }
@@ -302,7 +325,7 @@ export class AdminAuth {
     const cookie = randomBytes(32).toString('base64url');
     const key = sha256(cookie).toString('hex');
     const now = this.#now();
-    const session: AdminSession = { key, csrf: randomBytes(32).toString('base64url'), user, createdAt: now, expiresAt: now + this.#ttlMs, lastUsed: now, tokens, renewing: undefined };
+    const session: AdminSession = { key, csrf: randomBytes(32).toString('base64url'), user, createdAt: now, expiresAt: now + this.#ttlMs, lastUsed: now, tokens, renewing: undefined, onEnd: new Set() };
     this.#sweep(now);
     if (this.#sessions.size >= MAX_SESSIONS) {
       const oldest = this.#sessions.values().next().value;
@@ -325,7 +348,7 @@ export class AdminAuth {
   }
 
   async #end(session: AdminSession, request?: FastifyRequest): Promise<void> {
-    this.#sessions.delete(session.key);
+    this.#drop(session);
     const t = session.tokens;
     session.tokens = undefined;
     if (t === undefined || this.#identity === undefined) return;
@@ -333,6 +356,13 @@ export class AdminAuth {
     await this.#identity.service.logout({ id: session.user.id, roles: session.user.roles, sid: t.sid, jti: t.jti, exp: Math.floor(t.accessExp / 1000) }, client, t.refresh).catch((error: unknown) => {
       this.#logger.warn({ err: (error as Error).message }, 'console logout: the identity session could not be ended now; it ends when its tokens expire');
     });
+  }
+
+  /** Forgets a session and tells its live streams. */
+  #drop(session: AdminSession): void {
+    this.#sessions.delete(session.key);
+    for (const end of session.onEnd) end();
+    session.onEnd.clear();
   }
 
   #sweep(now: number): void {

@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Duration, Size, Strict, StringEnum } from './types.js';
 import { IdentitySchema } from '../identity/schema.js';
 import { VersionSchema } from '../policies/versioning/schema.js';
+import { AlertsSchema } from '../observability/alert-schema.js';
 
 /**
  * The schema of rampart.yaml (policy options are validated against each policy's own schema, see
@@ -151,8 +152,8 @@ const Admin = Strict(
     }),
     token: Type.Optional(
       Type.String({
-        minLength: 32,
-        'x-expected': 'a token of at least 32 characters (openssl rand -base64 32)',
+        pattern: '^[A-Za-z0-9._~+/=-]{32,1024}$',
+        'x-expected': 'a token of 32 to 1024 letters, digits or ._~+/=- (openssl rand -base64 32)',
         description: 'A bearer token that grants the admin API (`Authorization: Bearer …`, or once at the console\'s login), for the CLI, scripts and gateways without the identity service. Give it as `${RAMPART_ADMIN_TOKEN}` or `${file:…}`; it is kept only as a hash and never shown.',
       }),
     ),
@@ -377,6 +378,7 @@ export const ConfigSchema = Strict(
     redis: Type.Optional(RedisConfig),
     identity: Type.Optional(IdentitySchema),
     log: Log,
+    alerts: AlertsSchema,
     upstreams: Type.Record(Type.String({ pattern: NAME_PATTERN }), Upstream, {
       description: 'Upstream services by name.',
       default: {},

@@ -4,12 +4,14 @@ import { parseDuration } from './units.js';
 import { didYouMean, type ConfigIssue } from './errors.js';
 import type { Purpose, Source } from './load.js';
 import { checkLifecycle, checkVersions } from './versions.js';
+import { checkAlerts } from './alerts.js';
 
 /** Checks the schema cannot express: references between sections, path templates, CIDRs. */
 export function checkSemantics(config: RampartConfig, source: Source, issues: ConfigIssue[], purpose: Purpose, warnings: ConfigIssue[]): void {
   checkTransport(config, source, issues, purpose, warnings);
   checkIdentity(config, source, issues);
   checkVersions(config, source, issues, warnings);
+  checkAlerts(config, source, issues);
   if (config.identity?.enabled === true) {
     checkLifecycle(config.identity.usersApi.v1, (...rest) => ['identity', 'usersApi', 'v1', ...rest], source, issues, warnings, Date.now(), 'the users API v1 (/api/v1/users)');
   }

@@ -63,6 +63,8 @@ export class RequestContext {
   upstreamStatus: number;
   /** Code of the problem response sent, if any. */
   errorCode: string | undefined;
+  /** The policy whose request hook refused the request, if one did. */
+  deniedBy: string | undefined;
   /** Why the request will be refused after the default policies ran (no route, malformed, …). */
   refusal: unknown;
   /** Set by a policy that answers the request itself (see `endWith`). */
@@ -102,6 +104,7 @@ export class RequestContext {
     this.upstreamTime = -1;
     this.upstreamStatus = 0;
     this.errorCode = undefined;
+    this.deniedBy = undefined;
     this.onAbort = undefined;
     this.localReply = undefined;
     this.refusal = undefined;

@@ -43,6 +43,8 @@ export interface CompiledRoute {
   /** Policies in execution order, for display (`rampart validate`). */
   readonly policies: readonly { name: string; phase: Phase; priority: number }[];
   readonly requestHooks: readonly RequestHook[];
+  /** The policy of each request hook (for "denied by"): the authentication alternatives share one, named `jwt|api-key`. */
+  readonly requestHookNames: readonly string[];
   readonly responseHooks: readonly ResponseHook[];
   readonly logHooks: readonly ResponseHook[];
   /** `responseBody` filters, in response-phase order (reversed, like `responseHooks`). */
@@ -213,6 +215,7 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
       version,
     };
     const requestHooks: RequestHook[] = [];
+    const requestHookNames: string[] = [];
     const responseHooks: ResponseHook[] = [];
     const logHooks: ResponseHook[] = [];
     const bodyFilters: BodyFilter[] = [];
@@ -227,6 +230,7 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
     const authHooks: RequestHook[] = [];
     const anyOfAuth = (c: RequestContext) => authenticateAnyOf(authHooks, c);
     let authenticated = false;
+    let authGroup: RequestHook | undefined;
     for (const resolved of resolvedPolicies) {
       const { definition } = resolved;
       // `public: true`: no authentication at all on this route, whatever `defaults` says; a route
@@ -257,9 +261,16 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
       policies.push({ name: definition.name, phase: definition.phase, priority: definition.priority });
       if (hooks.request && definition.phase === 'authenticate') {
         // Several authentication policies on one route are alternatives, tried in order.
-        if (authHooks.length === 0) requestHooks.push((c) => anyOfAuth(c));
+        if (authHooks.length === 0) {
+          requestHooks.push((c) => anyOfAuth(c));
+          requestHookNames.push(definition.name);
+        } else requestHookNames[requestHooks.indexOf(authGroup!)] += `|${definition.name}`;
         authHooks.push(hooks.request.bind(hooks));
-      } else if (hooks.request) requestHooks.push(hooks.request.bind(hooks));
+        authGroup ??= requestHooks[requestHooks.length - 1];
+      } else if (hooks.request) {
+        requestHooks.push(hooks.request.bind(hooks));
+        requestHookNames.push(definition.name);
+      }
       if (hooks.response) responseHooks.push(hooks.response.bind(hooks));
       if (hooks.log) logHooks.push(hooks.log.bind(hooks));
       if (hooks.responseBody) bodyFilters.push(hooks.responseBody.bind(hooks));
@@ -296,6 +307,7 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
       upstream,
       policies,
       requestHooks,
+      requestHookNames,
       responseHooks,
       logHooks,
       bodyFilters,

@@ -243,6 +243,7 @@ function runRequestHooks(
     try {
       result = hooks[i]!(ctx);
     } catch (error) {
+      ctx.deniedBy = ctx.route.requestHookNames[i];
       sendProblem(reply, error, ctx, logger);
       return;
     }
@@ -254,7 +255,11 @@ function runRequestHooks(
           if (ctx.localReply !== undefined) sendLocalReply(reply, ctx);
           else runRequestHooks(hooks, i + 1, ctx, reply, done, logger);
         },
-        (error: unknown) => (ctx.finished ? undefined : sendProblem(reply, error, ctx, logger)),
+        (error: unknown) => {
+          if (ctx.finished) return;
+          ctx.deniedBy = ctx.route.requestHookNames[i];
+          sendProblem(reply, error, ctx, logger);
+        },
       );
       return;
     }

@@ -11,8 +11,8 @@ import { parseDuration } from '../config/units.js';
 import { createLogger, flushLogger, type Logger } from '../observability/logger.js';
 import { createEvents, type Events } from '../observability/events.js';
 import { EventRing } from '../observability/event-ring.js';
+import { Alerts } from '../observability/alerts.js';
 import { createAdminApp } from '../admin/app.js';
-import type { AlertSource } from '../admin/api.js';
 import { buildPipeline, redisSettings, type Pipeline } from './pipeline.js';
 import { startIdentity, type IdentityRuntime } from '../identity/index.js';
 import { createGatewayApp, openHttp2Sessions } from './app.js';
@@ -65,6 +65,8 @@ export class GatewayRuntime {
   readonly metrics: Metrics;
   /** The last security events, for the console and the admin API's live stream. */
   readonly ring: EventRing;
+  /** Alert rules and their notifications: kept across reloads (`update` on each). */
+  readonly alerts: Alerts;
 
   private constructor(init: {
     logger: Logger;
@@ -78,6 +80,7 @@ export class GatewayRuntime {
     identity: IdentityRuntime | undefined;
     metrics: Metrics;
     ring: EventRing;
+    alerts: Alerts;
     configFile: string;
     env: NodeJS.ProcessEnv;
   }) {
@@ -92,6 +95,7 @@ export class GatewayRuntime {
     this.identity = init.identity;
     this.metrics = init.metrics;
     this.ring = init.ring;
+    this.alerts = init.alerts;
     this.#configFile = init.configFile;
     this.#env = init.env;
     this.#live.add(init.ref.current);
@@ -129,12 +133,11 @@ export class GatewayRuntime {
     const ref: PipelineRef = { current: pipeline, draining: false };
     const app = await createGatewayApp({ ref, logger, tls });
     const plain = config.server.http !== undefined ? await createGatewayApp({ ref, logger }) : undefined;
-    let started: GatewayRuntime | undefined;
+    const alerts = new Alerts(config, { events, metrics, logger });
     const admin = config.admin.enabled
-      ? (await createAdminApp({ ref, metrics, events, ring, logger, stores, redis: config.redis === undefined ? undefined : redisSettings(config.redis), identity, tls, alerts: () => (started as { alerts?: AlertSource } | undefined)?.alerts })).app
+      ? (await createAdminApp({ ref, metrics, events, ring, logger, stores, redis: config.redis === undefined ? undefined : redisSettings(config.redis), identity, tls, alerts: () => alerts })).app
       : undefined;
-    const runtime = new GatewayRuntime({ logger, events, ref, app, plain, admin, tls, stores, identity, metrics, ring, configFile: options.configFile, env });
-    started = runtime;
+    const runtime = new GatewayRuntime({ logger, events, ref, app, plain, admin, tls, stores, identity, metrics, ring, alerts, configFile: options.configFile, env });
     const opened: FastifyInstance[] = [];
     const listen = async (what: string, server: FastifyInstance, at: { host: string; port: number }) => {
       try {
@@ -142,6 +145,7 @@ export class GatewayRuntime {
         opened.push(server);
       } catch (error) {
         for (const o of opened) await o.close();
+        await alerts.close();
         await pipeline.close();
         await identity?.close();
         await stores.close();
@@ -220,6 +224,7 @@ export class GatewayRuntime {
     for (const warning of next.loaded.warnings) this.logger.warn(`config warning: ${formatIssue(warning)}`);
     this.ref.current = next;
     this.#live.add(next);
+    this.alerts.update(next.loaded.config);
     const drain = parseDuration(old.loaded.config.server.drainTimeout);
     void old.retire(drain).finally(() => this.#live.delete(old));
     this.events.emit({ type: 'sys_config_reload', level: 'INFO', description: `config reloaded: version ${next.version}, ${next.routes.length} route(s)`, data: { configVersion: next.version, routes: next.routes.length } });
@@ -259,6 +264,7 @@ export class GatewayRuntime {
     await closed;
     await Promise.allSettled([...this.#live].map((p) => p.close()));
     await this.admin?.close();
+    await this.alerts.close();
     await this.identity?.close();
     await this.stores.close();
     this.logger.info({ type: 'event', event: 'sys_shutdown' }, 'Rampart stopped');

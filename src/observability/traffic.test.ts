@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Traffic, type Outcome } from './traffic.js';
 
-const ok: Outcome = { status: 200, durationMs: 2, upstreamStatus: 200, errorCode: undefined, denied: false, clientIp: '10.0.0.1' };
+const ok: Outcome = { status: 200, durationMs: 2, upstreamStatus: 200, errorCode: undefined, denied: false, policy: undefined, clientIp: '10.0.0.1' };
 
 describe('traffic figures', () => {
   it('sums whole seconds, reads p50/p99 from the histogram and ranks denials and denied clients', () => {
@@ -11,9 +11,9 @@ describe('traffic figures', () => {
     t.record({ ...ok, durationMs: 400 });
     t.record({ ...ok, status: 502, upstreamStatus: 503 });
     now += 1000;
-    t.record({ ...ok, status: 429, upstreamStatus: -1, errorCode: 'RMP_RATE_LIMITED', denied: true, clientIp: '10.0.0.9' });
-    t.record({ ...ok, status: 429, upstreamStatus: -1, errorCode: 'RMP_RATE_LIMITED', denied: true, clientIp: '10.0.0.9' });
-    t.record({ ...ok, status: 401, upstreamStatus: -1, errorCode: 'RMP_AUTH_REQUIRED', denied: true, clientIp: '10.0.0.8' });
+    t.record({ ...ok, status: 429, upstreamStatus: -1, errorCode: 'RMP_RATE_LIMITED', denied: true, policy: 'rate-limit', clientIp: '10.0.0.9' });
+    t.record({ ...ok, status: 429, upstreamStatus: -1, errorCode: 'RMP_RATE_LIMITED', denied: true, policy: 'rate-limit', clientIp: '10.0.0.9' });
+    t.record({ ...ok, status: 401, upstreamStatus: -1, errorCode: 'RMP_AUTH_REQUIRED', denied: true, policy: 'jwt', clientIp: '10.0.0.8' });
     t.record({ ...ok, status: 504, upstreamStatus: 0, errorCode: 'RMP_UPSTREAM_TIMEOUT', denied: false });
     // The current second is left out until it is over.
     expect(t.summary(60).requests).toBe(100);
@@ -29,6 +29,7 @@ describe('traffic figures', () => {
     expect(s.upstreamErrors).toBe(1);
     expect(s.denials).toBe(3);
     expect(s.deniedBy).toEqual([{ code: 'RMP_RATE_LIMITED', count: 2 }, { code: 'RMP_AUTH_REQUIRED', count: 1 }]);
+    expect(s.deniedByPolicy).toEqual([{ policy: 'rate-limit', count: 2 }, { policy: 'jwt', count: 1 }]);
     expect(s.topDeniedClients).toEqual([{ clientIp: '10.0.0.9', count: 2 }, { clientIp: '10.0.0.8', count: 1 }]);
     const series = t.series(3);
     expect(series.map((p) => p.requests)).toEqual([0, 100, 4]);

@@ -14,8 +14,7 @@ const BASE_MS = 0.05;
 const FACTOR = 1.25;
 const BINS = 64;
 const LOG_FACTOR = Math.log(FACTOR);
-const STATUS = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
-export type StatusClass = (typeof STATUS)[number];
+export type StatusClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx';
 
 class Bucket {
   second = -1;
@@ -27,6 +26,7 @@ class Bucket {
   upstreamErrors = 0;
   denials = 0;
   byCode: Map<string, number> | undefined;
+  byPolicy: Map<string, number> | undefined;
   byClient: Map<string, number> | undefined;
 
   reset(second: number): void {
@@ -39,6 +39,7 @@ class Bucket {
     this.upstreamErrors = 0;
     this.denials = 0;
     this.byCode = undefined;
+    this.byPolicy = undefined;
     this.byClient = undefined;
   }
 }
@@ -53,6 +54,8 @@ export interface Outcome {
   errorCode: string | undefined;
   /** Whether that problem is a denial (the client's request refused), not a failure upstream. */
   denied: boolean;
+  /** The policy that refused it (`gateway` when no policy did: no route, a malformed request). */
+  policy: string | undefined;
   clientIp: string;
 }
 
@@ -74,6 +77,8 @@ export interface TrafficSummary {
   denials: number;
   /** Denials by error code, most first. */
   deniedBy: { code: string; count: number }[];
+  /** Denials by the policy that refused them, most first. */
+  deniedByPolicy: { policy: string; count: number }[];
   /** Client addresses denied most, most first (at most 10). */
   topDeniedClients: { clientIp: string; count: number }[];
 }
@@ -114,6 +119,9 @@ export class Traffic {
       b.denials++;
       const codes = (b.byCode ??= new Map());
       codes.set(o.errorCode, (codes.get(o.errorCode) ?? 0) + 1);
+      const policies = (b.byPolicy ??= new Map());
+      const policy = o.policy ?? 'gateway';
+      policies.set(policy, (policies.get(policy) ?? 0) + 1);
       const clients = (b.byClient ??= new Map());
       const key = clients.size < MAX_CLIENTS_PER_SECOND || clients.has(o.clientIp) ? o.clientIp : 'other';
       clients.set(key, (clients.get(key) ?? 0) + 1);
@@ -139,6 +147,7 @@ export class Traffic {
     const status = new Uint32Array(5);
     const latency = new Uint32Array(BINS);
     const codes = new Map<string, number>();
+    const policies = new Map<string, number>();
     const clients = new Map<string, number>();
     let requests = 0, upstream = 0, upstream5xx = 0, upstreamErrors = 0, denials = 0;
     for (const b of buckets) {
@@ -151,6 +160,7 @@ export class Traffic {
       for (let i = 0; i < 5; i++) status[i]! += b.status[i]!;
       for (let i = 0; i < BINS; i++) latency[i]! += b.latency[i]!;
       if (b.byCode !== undefined) for (const [k, v] of b.byCode) codes.set(k, (codes.get(k) ?? 0) + v);
+      if (b.byPolicy !== undefined) for (const [k, v] of b.byPolicy) policies.set(k, (policies.get(k) ?? 0) + v);
       if (b.byClient !== undefined) for (const [k, v] of b.byClient) clients.set(k, (clients.get(k) ?? 0) + v);
     }
     return {
@@ -165,8 +175,9 @@ export class Traffic {
       upstream5xx,
       upstreamErrors,
       denials,
-      deniedBy: [...codes].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([code, count]) => ({ code, count })),
-      topDeniedClients: [...clients].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, 10).map(([clientIp, count]) => ({ clientIp, count })),
+      deniedBy: ranked(codes).map(([code, count]) => ({ code, count })),
+      deniedByPolicy: ranked(policies).map(([policy, count]) => ({ policy, count })),
+      topDeniedClients: ranked(clients).slice(0, 10).map(([clientIp, count]) => ({ clientIp, count })),
     };
   }
 
@@ -184,6 +195,11 @@ export class Traffic {
       upstream5xx: b?.upstream5xx ?? 0,
     }));
   }
+}
+
+/** Most first, then by name. */
+function ranked(counts: Map<string, number>): [string, number][] {
+  return [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
 }
 
 function bin(ms: number): number {

@@ -69,7 +69,7 @@ export async function startIdentityGateway(options: {
   redis?: Record<string, unknown>;
   /** Merged into `server` (TLS stays on). */
   server?: Record<string, unknown>;
-  /** The `admin` section (the admin listener is off unless given). */
+  /** The admin listener's settings (off unless given). */
   admin?: Record<string, unknown>;
 }): Promise<IdentityGateway> {
   const storage = options.storageUrl !== undefined ? { url: options.storageUrl, drop: () => Promise.resolve() } : await freshStorage(options.backend);
