@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSOLE_DIR, CONSOLE_HEADERS } from '../../src/admin/console.js';
 import { send } from '../helpers/http.js';
-import { startUpstream, type TestUpstream } from '../helpers/gateway.js';
+import { startGateway, startUpstream, type TestUpstream } from '../helpers/gateway.js';
 import { startIdentityGateway, userToken, type IdentityGateway } from '../helpers/identity.js';
 
 /**
@@ -32,6 +33,7 @@ const README_SHOT = process.env.RAMPART_CONSOLE_SCREENSHOT === '1';
 
 describe.skipIf(!haveChromium && !required)('admin console in Chromium', () => {
   let upstream: TestUpstream;
+  let hooks: TestUpstream;
   let id: IdentityGateway;
   let admin: string;
   let context: BrowserContext;
@@ -50,12 +52,18 @@ describe.skipIf(!haveChromium && !required)('admin console in Chromium', () => {
       await build({ configFile: join(ROOT, 'console', 'vite.config.ts'), logLevel: 'warn' });
     }
     upstream = await startUpstream();
+    hooks = await startUpstream((_req, res) => res.writeHead(204).end());
     id = await startIdentityGateway({
       backend: 'sqlite',
       admin: { enabled: true, listen: { host: '127.0.0.1', port: 0 } },
       // The admin gives keys at most its own scopes, as in the quickstart.
       identity: { scopes: { user: ['notes:read', 'notes:write'], admin: ['notes:read', 'notes:write'] } },
       upstreams: { notes: { targets: [{ url: upstream.url }] } },
+      // A rule that fires at the first 429, notifying the log and a webhook on this machine.
+      alerts: {
+        webhooks: { ops: { url: `${hooks.url}/alerts`, secret: 'a webhook secret of at least 32 chars', retries: 0 } },
+        rules: [{ name: 'rate-limited', description: 'A client went over a rate limit.', kind: 'event', event: 'excess_rate_limit_exceeded', groupBy: 'clientIp', threshold: 0, window: '1m', notify: ['log', 'ops'] }],
+      },
       routes: [
         {
           name: 'notes',
@@ -95,6 +103,7 @@ describe.skipIf(!haveChromium && !required)('admin console in Chromium', () => {
     await context?.close();
     await id?.close();
     await upstream?.close();
+    await hooks?.close();
     if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
   });
 
@@ -240,10 +249,15 @@ describe.skipIf(!haveChromium && !required)('admin console in Chromium', () => {
     expect(refused.status).toBe(401);
   });
 
-  it('shows alert rules and history', async () => {
+  it('shows alert rules with their state, and the history with notification outcomes', async () => {
     await page.getByTestId('nav-alerts').click();
-    await page.getByTestId('alert-rules').waitFor();
-    await page.getByTestId('alert-history').waitFor();
+    await page.locator('[data-testid=alert-rule]', { hasText: 'credential-stuffing' }).waitFor();
+    await page.locator('[data-testid=alert-rule][data-firing=true]', { hasText: 'rate-limited' }).waitFor();
+    const fired = page.locator('[data-testid=alert-fired]', { hasText: 'rate-limited' }).first();
+    await fired.waitFor();
+    await expect.poll(() => fired.getByTestId('alert-notifications').textContent(), { timeout: WAIT }).toContain('ops: sent');
+    expect(await fired.getByTestId('alert-notifications').textContent()).toContain('log: sent');
+    expect(hooks.requests.some((r) => r.url === '/alerts')).toBe(true);
     await page.screenshot({ path: join(ARTIFACTS, 'alerts.png') });
   });
 
@@ -257,6 +271,30 @@ describe.skipIf(!haveChromium && !required)('admin console in Chromium', () => {
     const after = await send(admin, '/api/session', { headers: asSession });
     expect(after.status).toBe(401);
     expect(after.json()).toMatchObject({ code: 'RMP_ADMIN_AUTH_INVALID' });
+  });
+
+  it('on a gateway without identity: logs in with the admin token and shows the consumers page empty', async () => {
+    const token = randomBytes(32).toString('base64url');
+    const bare = await startGateway({ admin: { enabled: true, listen: { host: '127.0.0.1', port: 0 }, token }, routes: [] });
+    try {
+      const url = bare.runtime.adminUrl!;
+      await page.goto(`${url}/`);
+      await page.getByTestId('login-use-token').click();
+      await page.getByTestId('login-token').fill(token);
+      await page.getByTestId('login-submit').click();
+      await page.getByTestId('page-overview').waitFor();
+      expect(await page.getByTestId('session-user').textContent()).toBe('admin token');
+      await page.getByTestId('nav-keys').click();
+      await page.getByTestId('identity-disabled').waitFor();
+      // The users and keys answers (404 RMP_ADMIN_IDENTITY_DISABLED) are logged by the browser as failed loads.
+      await expect.poll(() => problems.length, { timeout: WAIT }).toBeGreaterThanOrEqual(1);
+      const failed = problems.splice(0);
+      expect(failed.every((p) => /status of 404 .*\/api\/(users|apikeys)/.test(p))).toBe(true);
+      await page.getByTestId('logout').click();
+      await page.getByTestId('login-form').waitFor();
+    } finally {
+      await bare.close();
+    }
   });
 
   it('logged no console error or warning and no CSP violation on the way', () => {

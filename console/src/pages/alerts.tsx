@@ -43,7 +43,7 @@ export function AlertsPage() {
             {rules.map((r) => (
               <tr key={r.name} data-testid="alert-rule" data-firing={String(r.firing === true)}>
                 <td>{r.firing === true ? <span class="badge bad">firing</span> : <span class="badge on">ok</span>}</td>
-                <td class="mono">{r.name}</td>
+                <td class="mono nowrap">{r.name}</td>
                 <td>{dash(r.kind)}</td>
                 <td class="wrap">{dash(r.description)}</td>
               </tr>
@@ -66,20 +66,20 @@ export function AlertsPage() {
           </thead>
           <tbody>
             {history.map((h) => (
-              <tr key={h.id}>
+              <tr key={h.id} data-testid="alert-fired">
                 <td class="nowrap">{time(h.firedAt)}</td>
-                <td class="mono">{h.rule}</td>
+                <td class="mono nowrap">{h.rule}</td>
                 <td>{h.severity !== undefined ? <span class={`badge level-${h.severity.toLowerCase()}`}>{h.severity}</span> : '–'}</td>
                 <td class="wrap">
                   {dash(h.summary)}
-                  {h.value !== undefined && h.threshold !== undefined && (
+                  {h.summary === undefined && h.value !== undefined && h.threshold !== undefined && (
                     <span class="muted">
                       {' '}
                       ({count(h.value)} over {count(h.threshold)})
                     </span>
                   )}
                 </td>
-                <td>
+                <td data-testid="alert-notifications">
                   {(h.notifications ?? []).map((n) => (
                     <span key={n.target} class={`badge ${n.status === 'sent' ? 'on' : n.status === 'pending' ? 'warn' : 'bad'}`} title={n.error ?? `${n.attempts ?? 1} attempt(s)`}>
                       {n.target}: {n.status}
