@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { CLK_TCK, cpuMicros, freePort, killAll, quickstartApiKey, quickstartToken, startNode, stop, waitReady } from './proc.js';
 import { formatSummary, summarizeProfile } from './profile-summary.js';
+import { measureObserve } from './observe.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const path = (p) => join(root, p);
@@ -505,7 +506,11 @@ async function main() {
 
   machine.loadavgAtEnd = os.loadavg().map((x) => round(x, 2));
   const totalS = round((Date.now() - started) / 1000, 1);
+  // The observe phase in isolation (metrics + live traffic figures), per request.
+  const observe = measureObserve(1_000_000);
+  console.log(`\nobserve phase (metrics + traffic figures): ${observe.answeredUs.toFixed(2)} µs per answered request, ${observe.deniedUs.toFixed(2)} µs per denied one`);
   const report = {
+    observe,
     date: new Date().toISOString(),
     machine,
     git,

@@ -186,10 +186,12 @@ describe('rampart migrate', () => {
 
 describe('rampart users and keys', () => {
   // In process (these commands return when done): one spawned CLI per command would cost seconds each.
+  // On the database directly (`--offline`, after the subcommand): no gateway runs here. The admin
+  // API path is test/cli-admin.test.ts.
   const run = async (argv: string[]) => {
     const stdout: string[] = [];
     const stderr: string[] = [];
-    const code = await main(argv, { out: (l) => stdout.push(l), err: (l) => stderr.push(l) });
+    const code = await main([...argv.slice(0, 2), '--offline', ...argv.slice(2)], { out: (l) => stdout.push(l), err: (l) => stderr.push(l) });
     return { code, stdout, stderr };
   };
   const identityConfig = () =>

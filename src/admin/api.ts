@@ -39,7 +39,7 @@ declare module 'fastify' {
 
 const LEVEL = Type.Union([Type.Literal('INFO'), Type.Literal('WARN'), Type.Literal('CRITICAL')]);
 const Cursor = Type.String({ pattern: '^(r?[1-9][0-9]{0,15}|[A-Za-z0-9_-]{1,200})$' });
-const Text = (max: number) => Type.String({ minLength: 1, maxLength: max });
+export const Text = (max: number) => Type.String({ minLength: 1, maxLength: max });
 const EventsQuery = Type.Object(
   {
     type: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$' })),
@@ -57,7 +57,8 @@ const EventsQuery = Type.Object(
   { additionalProperties: false },
 );
 const OverviewQuery = Type.Object({ window: Type.Integer({ minimum: 1, maximum: SECONDS - 1, default: 300 }) }, { additionalProperties: false });
-const PageQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }), cursor: Type.Optional(Cursor) }, { additionalProperties: false });
+/** `GET /api/clients`: the cursor is the last client id of the page (ids may hold dots). */
+const ClientsQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }), cursor: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' })) }, { additionalProperties: false });
 const UsersQuery = Type.Object(
   {
     email: Type.Optional(Text(320)),
@@ -84,7 +85,7 @@ const CreateKeyBody = Type.Object(
   },
   { additionalProperties: false },
 );
-const IdParam = Type.Object({ id: Text(200) }, { additionalProperties: false });
+export const IdParam = Type.Object({ id: Text(200) }, { additionalProperties: false });
 
 /** Security events a live stream sends per second at most. */
 const LIVE_EVENTS = 50;
@@ -109,17 +110,10 @@ export function registerAdminApi(app: FastifyInstance, deps: AdminApiDeps): void
     request.admin = await auth.authenticate(request);
   });
 
-  const principal = (request: FastifyRequest): AdminPrincipal => request.admin!;
   const setCookie = (reply: FastifyReply, value: string, maxAge: number) =>
     reply.header('set-cookie', serializeCookie(SESSION_COOKIE, value, { path: '/', httpOnly: true, secure: true, sameSite: 'strict', maxAge }));
-  const service = () => {
-    if (identity === undefined) throw new RampartError('RMP_ADMIN_IDENTITY_DISABLED');
-    return identity.service;
-  };
-  const adminEvent = (request: FastifyRequest, description: string, data: Record<string, string | number | boolean>, subject?: string) => {
-    const who = principal(request).user.id;
-    deps.events.emit({ type: 'authz_admin', level: 'INFO', description, args: [who], actor: who, ...(subject !== undefined ? { subject } : {}), requestId: request.id, clientIp: request.ip, route: 'admin', data });
-  };
+  const service = () => identityService(identity);
+  const adminEvent = (request: FastifyRequest, description: string, data: Record<string, string | number | boolean>, subject?: string) => emitAdminEvent(deps.events, request, description, data, subject);
 
   // ── session ───────────────────────────────────────────────────────────────────────────────
   app.post('/api/session', { schema: { body: LoginBody } }, async (request, reply) => {
@@ -290,8 +284,8 @@ export function registerAdminApi(app: FastifyInstance, deps: AdminApiDeps): void
     return reply.code(204).send();
   });
 
-  app.get('/api/clients', { schema: { querystring: PageQuery } }, async (request) => {
-    const q = request.query as Static<typeof PageQuery>;
+  app.get('/api/clients', { schema: { querystring: ClientsQuery } }, async (request) => {
+    const q = request.query as Static<typeof ClientsQuery>;
     return service().clients.list({ limit: q.limit, after: q.cursor });
   });
 
@@ -300,6 +294,23 @@ export function registerAdminApi(app: FastifyInstance, deps: AdminApiDeps): void
     const alerts = deps.alerts();
     return { rules: alerts?.rules() ?? [], history: alerts?.history(200) ?? [] };
   });
+}
+
+/** The admin behind a request (the onRequest hook has authenticated every `/api/*` request but the logins). */
+export function principal(request: FastifyRequest): AdminPrincipal {
+  return request.admin!;
+}
+
+/** The identity service, or 404 RMP_ADMIN_IDENTITY_DISABLED on a gateway that runs none. */
+export function identityService(identity: IdentityRuntime | undefined): IdentityRuntime['service'] {
+  if (identity === undefined) throw new RampartError('RMP_ADMIN_IDENTITY_DISABLED');
+  return identity.service;
+}
+
+/** A change made through the admin API: one `authz_admin` security event, the admin as actor. */
+export function emitAdminEvent(events: Events, request: FastifyRequest, description: string, data: Record<string, string | number | boolean>, subject?: string): void {
+  const who = principal(request).user.id;
+  events.emit({ type: 'authz_admin', level: 'INFO', description, args: [who], actor: who, ...(subject !== undefined ? { subject } : {}), requestId: request.id, clientIp: request.ip, route: 'admin', data });
 }
 
 function badRequest(pointer: string, detail: string): never {

@@ -16,6 +16,7 @@ import type { RedisSettings, Stores } from '../stores/stores.js';
 import { registerAdminApi, type AlertSource } from './api.js';
 import { AdminAuth } from './auth.js';
 import { registerConsole } from './console.js';
+import { registerManagementApi } from './manage.js';
 
 export interface AdminAppOptions {
   ref: PipelineRef;
@@ -51,6 +52,9 @@ export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp
     requestIdHeader: false,
     return503OnClosing: false,
     bodyLimit: 64 * 1024,
+    // Fastify's default removes unknown properties silently; a schema that says
+    // additionalProperties: false means a refusal here (400 RMP_ADMIN_BAD_REQUEST).
+    ajv: { customOptions: { removeAdditional: false } },
     ...(admin.tls && options.tls !== undefined ? { https: options.tls.options } : {}),
   }) as unknown as FastifyInstance;
   const problem = (error: RampartError, id: string, url: string) => JSON.stringify(toProblem(error, id, url.split('?')[0]!));
@@ -95,7 +99,7 @@ export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp
     return reply.type(contentType).send(text);
   });
 
-  registerAdminApi(app, {
+  const apiDeps = {
     ref,
     metrics: options.metrics,
     events: options.events,
@@ -104,7 +108,9 @@ export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp
     alerts: options.alerts,
     auth,
     sessionTtlMs: parseDuration(admin.session.ttl),
-  });
+  };
+  registerAdminApi(app, apiDeps);
+  registerManagementApi(app, apiDeps);
 
   // The console (the built web UI) at `/`, talking to the admin API on this listener.
   registerConsole(app);

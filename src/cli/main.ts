@@ -2,7 +2,8 @@
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { loadConfigFile } from '../config/load.js';
+import { loadConfigFile, type LoadedConfig } from '../config/load.js';
+import { AdminApi, apiManagement, configExists, offlineManagement, resolveTarget, type Management } from './management.js';
 import { ConfigError, ConfigFileError, formatIssue } from '../config/errors.js';
 import { buildPipeline, redisSettings } from '../gateway/pipeline.js';
 import { DURATION_PATTERN, parseDuration } from '../config/units.js';
@@ -46,8 +47,9 @@ Examples:
   rampart init --from-openapi api.yaml  write a starter rampart.yaml from an OpenAPI document
   rampart validate -c rampart.yaml     check a config and show its routes and policies
   rampart migrate -c rampart.yaml      bring the database to the latest version
-  rampart users create --admin a@b.c   create the first admin (prints a one-time password)
-  rampart keys list                    show the signing keys (next, current, previous)
+  rampart users create --admin a@b.c --offline   the first admin, before any gateway runs (one-time password)
+  rampart keys list                    show the signing keys, through the running gateway's admin API
+                                       (RAMPART_ADMIN_TOKEN or --token-file; --offline: the database)
   rampart apikeys create --user a@b.c  make an API key for a user (printed once)
   rampart clients create --name … --scopes …   register an OAuth client (client credentials)
   kill -HUP <pid>                      reload the config without dropping requests`,
@@ -91,62 +93,54 @@ Examples:
       code = await migrate(opts.config, io);
     });
 
-  const users = program.command('users').description('manage the identity service\'s users');
-  users
-    .command('create')
-    .description('create an admin account and print its one-time password (the first login must change it)')
-    .requiredOption('--admin <email>', 'e-mail address of the new admin')
-    .option('-c, --config <file>', 'config file', 'rampart.yaml')
-    .addHelpText('after', '\nExample:\n  rampart users create --admin admin@example.com -c rampart.yaml')
-    .action(async (opts: { admin: string; config: string }) => {
-      code = await withIdentity(opts.config, io, async (identity) => {
-        const created = await identity.service.bootstrapAdmin(opts.admin);
-        io.out(`created admin ${created.id} (${opts.admin.trim().toLowerCase()})`);
-        io.out(`one-time password: ${created.oneTimePassword}`);
-        io.out('It is shown once. Logging in with it answers password_change_required with a token that can only set a new password.');
-      });
+  const users = program.command('users').description('manage the identity service\'s users (through the admin API of a running gateway, or --offline)');
+  managed(
+    users
+      .command('create')
+      .description('create an admin account and print its one-time password (the first login must change it)')
+      .requiredOption('--admin <email>', 'e-mail address of the new admin')
+      .addHelpText('after', '\nExamples:\n  rampart users create --admin admin@example.com --offline -c rampart.yaml   the first admin, before any gateway runs\n  RAMPART_ADMIN_TOKEN=… rampart users create --admin ops@example.com -c rampart.yaml'),
+  ).action(async (opts: ManageOptions & { admin: string }) => {
+    code = await withManagement(opts, io, async (m) => {
+      const created = await m.createAdmin(opts.admin);
+      io.out(`created admin ${created.id} (${created.email})`);
+      io.out(`one-time password: ${created.oneTimePassword}`);
+      io.out('It is shown once. Logging in with it answers password_change_required with a token that can only set a new password.');
     });
+  });
 
-  const keys = program.command('keys').description('manage the identity service\'s signing keys');
-  keys
-    .command('list')
-    .description('show the published signing keys')
-    .option('-c, --config <file>', 'config file', 'rampart.yaml')
-    .action(async (opts: { config: string }) => {
-      code = await withIdentity(opts.config, io, (identity) => {
-        for (const k of identity.service.keys.list()) io.out(`${k.state.padEnd(8)} ${k.kid}  ${k.alg}  signs from ${k.activeFrom}`);
-        return Promise.resolve();
-      });
+  const keys = program.command('keys').description('manage the identity service\'s signing keys (through the admin API of a running gateway, or --offline)');
+  managed(keys.command('list').description('show the published signing keys')).action(async (opts: ManageOptions) => {
+    code = await withManagement(opts, io, async (m) => {
+      for (const k of await m.listSigningKeys()) io.out(`${k.state.padEnd(8)} ${k.kid}  ${k.alg}  signs from ${k.activeFrom}`);
     });
-  keys
-    .command('rotate')
-    .description('let the next key sign (once it has been published for one JWKS cache lifetime) and publish a new next key')
-    .option('-c, --config <file>', 'config file', 'rampart.yaml')
-    .action(async (opts: { config: string }) => {
-      code = await withIdentity(opts.config, io, async (identity) => {
-        const rotated = await identity.service.keys.rotate();
-        io.out(`key ${rotated.kid} signs from ${rotated.activeFrom}; running gateways pick it up at their next key refresh (identity.keys.refresh)`);
-      });
+  });
+  managed(keys.command('rotate').description('let the next key sign (once it has been published for one JWKS cache lifetime) and publish a new next key')).action(async (opts: ManageOptions) => {
+    code = await withManagement(opts, io, async (m) => {
+      const rotated = await m.rotateSigningKey();
+      io.out(`key ${rotated.kid} signs from ${rotated.activeFrom}; running gateways pick it up at their next key refresh (identity.keys.refresh)`);
     });
-  keys
-    .command('revoke')
-    .argument('<kid>', 'the key id (RFC 7638 thumbprint)')
-    .description('emergency: withdraw a key from JWKS; every token it signed is refused')
-    .option('-c, --config <file>', 'config file', 'rampart.yaml')
-    .action(async (kid: string, opts: { config: string }) => {
-      code = await withIdentity(opts.config, io, async (identity) => {
-        if (!(await identity.service.keys.revoke(kid))) throw new Error(`no published key '${kid}'`);
-        io.out(`revoked ${kid}; running gateways refuse its tokens from their next key refresh (identity.keys.refresh)`);
-      });
+  });
+  managed(
+    keys
+      .command('revoke')
+      .argument('<kid>', 'the key id (RFC 7638 thumbprint)')
+      .description('emergency: withdraw a key from JWKS; every token it signed is refused'),
+  ).action(async (kid: string, opts: ManageOptions) => {
+    code = await withManagement(opts, io, async (m) => {
+      if (!(await m.revokeSigningKey(kid))) throw new Error(`no published key '${kid}'`);
+      io.out(`revoked ${kid}; running gateways refuse its tokens from their next key refresh (identity.keys.refresh)`);
     });
+  });
 
   keys
     .command('rotate-master')
-    .description('re-encrypt everything under identity.masterKey that was under a key in identity.previousMasterKeys (signing keys, TOTP secrets, server keys)')
+    .description('re-encrypt everything under identity.masterKey that was under a key in identity.previousMasterKeys (signing keys, TOTP secrets, server keys); always on the database directly')
     .option('-c, --config <file>', 'config file', 'rampart.yaml')
+    .option('--offline', 'accepted for symmetry: this command always works on the database directly')
     .addHelpText(
       'after',
-      '\nSteps:\n  1. put the new key in identity.masterKey and the old one in identity.previousMasterKeys, on every node (restart them)\n  2. rampart keys rotate-master -c rampart.yaml\n  3. remove identity.previousMasterKeys (restart again)',
+      '\nSteps:\n  1. put the new key in identity.masterKey and the old one in identity.previousMasterKeys, on every node (restart them)\n  2. rampart keys rotate-master -c rampart.yaml\n  3. remove identity.previousMasterKeys (restart again)\n\nThere is no admin API for it: it needs the master keys from the config on disk, and runs once for the whole cluster.',
     )
     .action(async (opts: { config: string }) => {
       code = await withIdentity(opts.config, io, async (identity) => {
@@ -157,147 +151,148 @@ Examples:
       });
     });
 
-  const apikeys = program.command('apikeys').description('manage the identity service\'s API keys');
-  apikeys
-    .command('create')
-    .description('make an API key for a user and print it once (it acts as the user, with at most their scopes)')
-    .requiredOption('--user <email>', 'the owner of the key')
-    .option('--name <name>', 'what the key is for (shown in lists)', 'made with the CLI')
-    .option('--scopes <scopes>', 'comma-separated scopes (default: every scope the owner has)')
-    .option('--expires <duration>', 'lifetime such as 30d (default: identity.apiKeys.defaultTtl)')
-    .option('-c, --config <file>', 'config file', 'rampart.yaml')
-    .addHelpText('after', '\nExample:\n  rampart apikeys create --user ci@example.com --scopes notes:read --expires 30d -c rampart.yaml')
-    .action(async (opts: { user: string; name: string; scopes?: string; expires?: string; config: string }) => {
-      code = await withIdentity(opts.config, io, async (identity) => {
-        const s = identity.service;
-        const owner = await s.userIdByEmail(opts.user);
-        if (owner === undefined) throw new Error(`no user '${opts.user}'`);
-        const scopes = opts.scopes?.split(',').map((x) => x.trim()).filter((x) => x !== '');
-        const created = await s.apiKeys.create({ id: 'cli', roles: undefined }, { ownerId: owner, name: opts.name, scopes, expiresInMs: opts.expires === undefined ? undefined : parseCliDuration(opts.expires) }, CLI_CLIENT);
-        io.out(`created API key ${created.key.id} for ${opts.user} (scopes: ${created.key.scopes.join(' ') || 'none'}; expires ${created.key.expiresAt})`);
-        io.out(`key: ${created.secret}`);
-        io.out('It is shown once; only its hash is stored. Send it in the X-API-Key header.');
-      });
+  const apikeys = program.command('apikeys').description('manage the identity service\'s API keys (through the admin API of a running gateway, or --offline)');
+  managed(
+    apikeys
+      .command('create')
+      .description('make an API key for a user and print it once (it acts as the user, with at most their scopes)')
+      .requiredOption('--user <email>', 'the owner of the key')
+      .option('--name <name>', 'what the key is for (shown in lists)', 'made with the CLI')
+      .option('--scopes <scopes>', 'comma-separated scopes (default: every scope the owner has)')
+      .option('--expires <duration>', 'lifetime such as 30d (default: identity.apiKeys.defaultTtl)')
+      .addHelpText('after', '\nExample:\n  rampart apikeys create --user ci@example.com --scopes notes:read --expires 30d -c rampart.yaml'),
+  ).action(async (opts: ManageOptions & { user: string; name: string; scopes?: string; expires?: string }) => {
+    code = await withManagement(opts, io, async (m) => {
+      if (opts.expires !== undefined) parseCliDuration(opts.expires);
+      const owner = await m.userIdByEmail(opts.user);
+      if (owner === undefined) throw new Error(`no user '${opts.user}'`);
+      const scopes = opts.scopes?.split(',').map((x) => x.trim()).filter((x) => x !== '');
+      const created = await m.createApiKey({ ownerId: owner, name: opts.name, scopes, expires: opts.expires });
+      io.out(`created API key ${created.key.id} for ${opts.user} (scopes: ${created.key.scopes.join(' ') || 'none'}; expires ${created.key.expiresAt})`);
+      io.out(`key: ${created.secret}`);
+      io.out('It is shown once; only its hash is stored. Send it in the X-API-Key header.');
     });
-  apikeys
-    .command('list')
-    .description('list API keys (all of them, or one user\'s): id, prefix, status, scopes, expiry, last use')
-    .option('--user <email>', 'only this user\'s keys')
-    .option('-c, --config <file>', 'config file', 'rampart.yaml')
-    .action(async (opts: { user?: string; config: string }) => {
-      code = await withIdentity(opts.config, io, async (identity) => {
-        const s = identity.service;
-        let userId: string | undefined;
-        if (opts.user !== undefined) {
-          userId = await s.userIdByEmail(opts.user);
-          if (userId === undefined) throw new Error(`no user '${opts.user}'`);
-        }
-        let cursor: string | undefined;
-        do {
-          const page = await s.apiKeys.list({ userId, limit: 100, cursor });
-          for (const k of page.items) io.out(`${k.id}  ${k.prefix}…  ${k.status.padEnd(7)}  user ${k.userId}  scopes ${k.scopes.join(' ') || '-'}  expires ${k.expiresAt}  last used ${k.lastUsedAt ?? 'never'}`);
-          cursor = page.nextCursor ?? undefined;
-        } while (cursor !== undefined);
-      });
+  });
+  managed(
+    apikeys
+      .command('list')
+      .description('list API keys (all of them, or one user\'s): id, prefix, status, scopes, expiry, last use')
+      .option('--user <email>', 'only this user\'s keys'),
+  ).action(async (opts: ManageOptions & { user?: string }) => {
+    code = await withManagement(opts, io, async (m) => {
+      let userId: string | undefined;
+      if (opts.user !== undefined) {
+        userId = await m.userIdByEmail(opts.user);
+        if (userId === undefined) throw new Error(`no user '${opts.user}'`);
+      }
+      let cursor: string | undefined;
+      do {
+        const page = await m.listApiKeys({ userId, cursor });
+        for (const k of page.items) io.out(`${k.id}  ${k.prefix}…  ${k.status.padEnd(7)}  user ${k.userId}  scopes ${k.scopes.join(' ') || '-'}  expires ${k.expiresAt}  last used ${k.lastUsedAt ?? 'never'}`);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor !== undefined);
     });
-  apikeys
-    .command('revoke')
-    .argument('<id>', 'the key id (from apikeys list)')
-    .description('revoke an API key: gateways sharing Redis refuse it at once, others within identity.apiKeys.cacheTtl')
-    .option('-c, --config <file>', 'config file', 'rampart.yaml')
-    .action(async (id: string, opts: { config: string }) => {
-      code = await withIdentity(opts.config, io, async (identity) => {
-        const key = await identity.service.apiKeys.get(id);
-        if (key === undefined) throw new Error(`no API key '${id}'`);
-        if (key.revokedAt === null) await identity.service.apiKeys.revoke('cli', id, CLI_CLIENT, 'revoked_by_operator');
-        io.out(`revoked ${id} (${key.prefix}…)`);
-      });
+  });
+  managed(
+    apikeys
+      .command('revoke')
+      .argument('<id>', 'the key id (from apikeys list)')
+      .description('revoke an API key: the gateway whose admin API is used, and every gateway sharing its Redis, refuse it on the next request'),
+  ).action(async (id: string, opts: ManageOptions) => {
+    code = await withManagement(opts, io, async (m, loaded) => {
+      const key = await m.getApiKey(id);
+      if (key === undefined) throw new Error(`no API key '${id}'`);
+      if (key.revokedAt === null) await m.revokeApiKey(id);
+      io.out(`revoked ${id} (${key.prefix}…)`);
+      if (m.kind === 'offline' && loaded !== undefined && loaded.config.redis === undefined) {
+        io.err(`warning: ${loaded.file} has no redis, so the revocation reached the database only: gateways running now refuse the key once their cached look-up of it runs out (identity.apiKeys.cacheTtl, ${loaded.config.identity!.apiKeys.cacheTtl}); without --offline, the gateway refuses it on the next request`);
+      }
     });
+  });
 
-  const clients = program.command('clients').description('manage the identity service\'s OAuth clients (client credentials)');
-  clients
-    .command('create')
-    .description('register an OAuth client and print its secret once (or give its public keys for private_key_jwt)')
-    .requiredOption('--name <name>', 'what the client is')
-    .requiredOption('--scopes <scopes>', 'comma-separated scope ceiling: a token never carries a scope outside it')
-    .option('--id <id>', 'the client_id (default: generated)')
-    .option('--auth-method <method>', 'client_secret_basic, client_secret_post or private_key_jwt', 'client_secret_basic')
-    .option('--jwks <file>', 'a JSON Web Key Set of the client\'s public keys (private_key_jwt)')
-    .option('--introspection', 'may introspect any token of this server (a resource server)')
-    .option('--token-ttl <duration>', 'access-token lifetime, at most 1h')
-    .option('-c, --config <file>', 'config file', 'rampart.yaml')
-    .addHelpText('after', '\nExample:\n  rampart clients create --id billing --name "Billing service" --scopes notes:read -c rampart.yaml')
-    .action(async (opts: { name: string; scopes: string; id?: string; authMethod: string; jwks?: string; introspection?: boolean; tokenTtl?: string; config: string }) => {
-      code = await withIdentity(opts.config, io, async (identity) => {
-        if (!(CLIENT_AUTH_METHODS as readonly string[]).includes(opts.authMethod)) throw new Error(`--auth-method must be one of ${CLIENT_AUTH_METHODS.join(', ')}`);
-        let jwks;
-        if (opts.jwks !== undefined) {
-          try {
-            jwks = JSON.parse(readFileSync(opts.jwks, 'utf8')) as JSONWebKeySet;
-          } catch (error) {
-            throw new Error(`cannot read the JWK Set '${opts.jwks}': ${(error as Error).message}`);
-          }
+  const clients = program.command('clients').description('manage the identity service\'s OAuth clients (client credentials; through the admin API of a running gateway, or --offline)');
+  managed(
+    clients
+      .command('create')
+      .description('register an OAuth client and print its secret once (or give its public keys for private_key_jwt)')
+      .requiredOption('--name <name>', 'what the client is')
+      .requiredOption('--scopes <scopes>', 'comma-separated scope ceiling: a token never carries a scope outside it')
+      .option('--id <id>', 'the client_id (default: generated)')
+      .option('--auth-method <method>', 'client_secret_basic, client_secret_post or private_key_jwt', 'client_secret_basic')
+      .option('--jwks <file>', 'a JSON Web Key Set of the client\'s public keys (private_key_jwt)')
+      .option('--introspection', 'may introspect any token of this server (a resource server)')
+      .option('--token-ttl <duration>', 'access-token lifetime, at most 1h')
+      .addHelpText('after', '\nExample:\n  rampart clients create --id billing --name "Billing service" --scopes notes:read -c rampart.yaml'),
+  ).action(async (opts: ManageOptions & { name: string; scopes: string; id?: string; authMethod: string; jwks?: string; introspection?: boolean; tokenTtl?: string }) => {
+    code = await withManagement(opts, io, async (m) => {
+      if (!(CLIENT_AUTH_METHODS as readonly string[]).includes(opts.authMethod)) throw new Error(`--auth-method must be one of ${CLIENT_AUTH_METHODS.join(', ')}`);
+      if (opts.tokenTtl !== undefined) parseCliDuration(opts.tokenTtl);
+      let jwks;
+      if (opts.jwks !== undefined) {
+        try {
+          jwks = JSON.parse(readFileSync(opts.jwks, 'utf8')) as JSONWebKeySet;
+        } catch (error) {
+          throw new Error(`cannot read the JWK Set '${opts.jwks}': ${(error as Error).message}`);
         }
-        const input = {
-          id: opts.id,
-          name: opts.name,
-          scopes: opts.scopes.split(',').map((x) => x.trim()).filter((x) => x !== ''),
-          authMethod: opts.authMethod as ClientAuthMethod,
-          jwks,
-          introspection: opts.introspection === true,
-          tokenTtlS: opts.tokenTtl === undefined ? undefined : Math.floor(parseCliDuration(opts.tokenTtl) / 1000),
-        };
-        const created = await identity.service.clients.create('cli', undefined, input, CLI_CLIENT);
-        io.out(`created client ${created.client.id} (${created.client.authMethod}; scopes: ${created.client.scopes.join(' ') || 'none'})`);
-        if (created.secret !== undefined) {
-          io.out(`client_secret: ${created.secret}`);
-          io.out('It is shown once; only its hash is stored.');
+      }
+      const created = await m.createClient({
+        id: opts.id,
+        name: opts.name,
+        scopes: opts.scopes.split(',').map((x) => x.trim()).filter((x) => x !== ''),
+        authMethod: opts.authMethod as ClientAuthMethod,
+        jwks,
+        introspection: opts.introspection === true,
+        tokenTtl: opts.tokenTtl,
+      });
+      io.out(`created client ${created.client.id} (${created.client.authMethod}; scopes: ${created.client.scopes.join(' ') || 'none'})`);
+      if (created.secret !== undefined) {
+        io.out(`client_secret: ${created.secret}`);
+        io.out('It is shown once; only its hash is stored.');
+      }
+    });
+  });
+  managed(clients.command('list').description('list the OAuth clients: id, status, method, scopes, secrets')).action(async (opts: ManageOptions) => {
+    code = await withManagement(opts, io, async (m) => {
+      let after: string | undefined;
+      do {
+        const page = await m.listClients(after);
+        for (const c of page.items) {
+          const secrets = c.secrets.filter((x) => x.status === 'active' || x.status === 'expiring').map((x) => `${x.prefix}… ${x.status}${x.expiresAt !== null ? ` until ${x.expiresAt}` : ''}`);
+          io.out(`${c.id}  ${c.status.padEnd(8)}  ${c.authMethod}  scopes ${c.scopes.join(' ') || '-'}${secrets.length > 0 ? `  secrets ${secrets.join(', ')}` : ''}`);
         }
-      });
+        after = page.nextCursor ?? undefined;
+      } while (after !== undefined);
     });
-  clients
-    .command('list')
-    .description('list the OAuth clients: id, status, method, scopes, secrets')
-    .option('-c, --config <file>', 'config file', 'rampart.yaml')
-    .action(async (opts: { config: string }) => {
-      code = await withIdentity(opts.config, io, async (identity) => {
-        let after: string | undefined;
-        do {
-          const page = await identity.service.clients.list({ limit: 100, after });
-          for (const c of page.items) {
-            const secrets = c.secrets.filter((x) => x.status === 'active' || x.status === 'expiring').map((x) => `${x.prefix}… ${x.status}${x.expiresAt !== null ? ` until ${x.expiresAt}` : ''}`);
-            io.out(`${c.id}  ${c.status.padEnd(8)}  ${c.authMethod}  scopes ${c.scopes.join(' ') || '-'}${secrets.length > 0 ? `  secrets ${secrets.join(', ')}` : ''}`);
-          }
-          after = page.nextCursor ?? undefined;
-        } while (after !== undefined);
-      });
+  });
+  managed(
+    clients
+      .command('rotate-secret')
+      .argument('<id>', 'the client_id')
+      .description('print a new secret once; the old ones keep working for the overlap')
+      .option('--overlap <duration>', 'how long the old secrets keep working (default identity.clients.secretOverlap; 0s ends them now)'),
+  ).action(async (id: string, opts: ManageOptions & { overlap?: string }) => {
+    code = await withManagement(opts, io, async (m) => {
+      if (opts.overlap !== undefined) parseCliDuration(opts.overlap);
+      const rotated = await m.rotateClientSecret(id, opts.overlap);
+      if (rotated === undefined) throw new Error(`no client '${id}'`);
+      io.out(`client_secret: ${rotated.secret}`);
+      io.out(`The previous secrets work until ${rotated.previousExpireAt}. This one is shown once.`);
     });
-  clients
-    .command('rotate-secret')
-    .argument('<id>', 'the client_id')
-    .description('print a new secret once; the old ones keep working for the overlap')
-    .option('--overlap <duration>', 'how long the old secrets keep working (default identity.clients.secretOverlap; 0s ends them now)')
-    .option('-c, --config <file>', 'config file', 'rampart.yaml')
-    .action(async (id: string, opts: { overlap?: string; config: string }) => {
-      code = await withIdentity(opts.config, io, async (identity) => {
-        const s = identity.service.clients;
-        const rotated = await s.rotateSecret('cli', undefined, id, opts.overlap === undefined ? s.settings.defaultOverlapMs : parseCliDuration(opts.overlap), CLI_CLIENT);
-        if (rotated === undefined) throw new Error(`no client '${id}'`);
-        io.out(`client_secret: ${rotated.secret}`);
-        io.out(`The previous secrets work until ${rotated.previousExpireAt}. This one is shown once.`);
-      });
+  });
+  managed(
+    clients
+      .command('delete')
+      .argument('<id>', 'the client_id')
+      .description('delete a client: its secrets with it, and every token it holds refused'),
+  ).action(async (id: string, opts: ManageOptions) => {
+    code = await withManagement(opts, io, async (m, loaded) => {
+      if (!(await m.deleteClient(id))) throw new Error(`no client '${id}'`);
+      io.out(`deleted client ${id}; its tokens are refused`);
+      if (m.kind === 'offline' && loaded !== undefined && loaded.config.redis === undefined) {
+        io.err(`warning: ${loaded.file} has no redis: gateways running now refuse the client's tokens from their next sync with the database (identity.keys.refresh, ${loaded.config.identity!.keys.refresh})`);
+      }
     });
-  clients
-    .command('delete')
-    .argument('<id>', 'the client_id')
-    .description('delete a client: its secrets with it, and every token it holds refused')
-    .option('-c, --config <file>', 'config file', 'rampart.yaml')
-    .action(async (id: string, opts: { config: string }) => {
-      code = await withIdentity(opts.config, io, async (identity) => {
-        if (!(await identity.service.clients.delete('cli', id, CLI_CLIENT))) throw new Error(`no client '${id}'`);
-        io.out(`deleted client ${id}; its tokens are refused`);
-      });
-    });
+  });
 
   try {
     await program.parseAsync(keyIdsAsOperands(argv), { from: 'user' });
@@ -388,8 +383,6 @@ async function migrate(file: string, io: Io): Promise<number> {
   }
 }
 
-/** Who the CLI is in the audit trail. */
-const CLI_CLIENT = { ip: '', userAgent: 'rampart-cli', requestId: 'cli' };
 
 /** A duration option such as `30d`; a bad one is a one-line error. */
 function parseCliDuration(text: string): number {
@@ -397,8 +390,67 @@ function parseCliDuration(text: string): number {
   return parseDuration(text);
 }
 
+/** The options every management command takes: where the config is, and which backend to use. */
+interface ManageOptions {
+  config: string;
+  offline?: boolean;
+  adminUrl?: string;
+  tokenFile?: string;
+  ca?: string;
+}
+
+function managed(command: Command): Command {
+  return command
+    .option('-c, --config <file>', 'config file', 'rampart.yaml')
+    .option('--offline', 'work on the database directly instead of through the admin API of a running gateway (the bootstrap path, before any gateway runs)')
+    .option('--admin-url <url>', 'the admin API (default: RAMPART_ADMIN_URL, else the config\'s admin.listen)')
+    .option('--token-file <file>', 'a file holding the admin token (default: the RAMPART_ADMIN_TOKEN environment variable)')
+    .option('--ca <file>', 'the certificate to trust for an https admin API (default with server.tls: auto: the development certificate in dataDir)');
+}
+
+/**
+ * Runs a management command: through the admin API of a running gateway (whose identity service
+ * and revocation store make the change, so it holds on the next request), or with `--offline`
+ * on the database directly. A gateway that does not answer is an error, never a silent switch to
+ * the database: the operator chooses `--offline`.
+ */
+async function withManagement(opts: ManageOptions, io: Io, work: (m: Management, loaded: LoadedConfig | undefined) => Promise<void>): Promise<number> {
+  if (opts.offline === true) {
+    if (opts.adminUrl !== undefined) {
+      io.err('rampart: --offline and --admin-url exclude each other');
+      return 2;
+    }
+    return withIdentity(opts.config, io, (identity, loaded) => work(offlineManagement(identity, parseCliDuration), loaded));
+  }
+  // The config gives the address and certificate; with an address given, it is read only if it exists.
+  const urlGiven = opts.adminUrl !== undefined || (process.env.RAMPART_ADMIN_URL ?? '') !== '';
+  let loaded: LoadedConfig | undefined;
+  if (!urlGiven || configExists(opts.config)) {
+    try {
+      loaded = loadConfigFile(opts.config);
+    } catch (error) {
+      return reportStartupError(error, io);
+    }
+    if (loaded.config.identity?.enabled !== true) {
+      io.err(`rampart: ${loaded.file} has no enabled identity section`);
+      return 1;
+    }
+  }
+  let api: AdminApi | undefined;
+  try {
+    api = new AdminApi(resolveTarget(opts, loaded, process.env), `rampart start -c ${opts.config}`);
+    await work(apiManagement(api), loaded);
+    return 0;
+  } catch (error) {
+    io.err(`rampart: ${(error as Error).message}`);
+    return 1;
+  } finally {
+    await api?.close();
+  }
+}
+
 /** Runs a command against the identity service of a config (its database and keys), then closes it. */
-async function withIdentity(file: string, io: Io, work: (identity: IdentityRuntime) => Promise<void>): Promise<number> {
+async function withIdentity(file: string, io: Io, work: (identity: IdentityRuntime, loaded: LoadedConfig) => Promise<void>): Promise<number> {
   let loaded;
   try {
     loaded = loadConfigFile(file);
@@ -421,7 +473,7 @@ async function withIdentity(file: string, io: Io, work: (identity: IdentityRunti
       if (!(await stores.ready(redis.connectTimeoutMs))) throw new Error(`Redis (${loaded.config.redis!.url.replace(/\/\/[^@]*@/, '//***@')}) does not answer: revocations could not reach running gateways`);
     }
     identity = await startIdentity(loaded, { logger, events: createEvents(logger), stores, redis });
-    await work(identity);
+    await work(identity, loaded);
     return 0;
   } catch (error) {
     io.err(`rampart: ${error instanceof RampartError ? (error.detail ?? error.message) : (error as Error).message}`);
@@ -440,6 +492,8 @@ async function start(file: string, io: Io): Promise<number> {
     return reportStartupError(error, io);
   }
   process.on('SIGHUP', () => {
+    // After an external logrotate moved the log file away, and to pick up config changes.
+    runtime.reopenLogs();
     void runtime.reload();
   });
   const stop = (signal: string) => {

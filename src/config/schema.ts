@@ -134,6 +134,11 @@ const Server = Strict(
       },
       { description: 'Process-wide load shedding (with `@fastify/under-pressure`). Changing it needs a restart.', default: {} },
     ),
+    tracing: Type.Boolean({
+      description:
+        'W3C Trace Context: the upstream gets a `traceparent` continuing the client\'s trace (same trace id and sampled flag, the gateway\'s span as parent) or starting one (flags `01`); a malformed one is replaced, and `tracestate` goes along only with a valid `traceparent` (well-formed, at most 512 bytes). The access log records the `traceId`. `false` forwards both headers as the client sent them.',
+      default: true,
+    }),
     drainTimeout: Duration({
       description: 'On SIGTERM/SIGINT, how long requests in flight may take to finish before connections are closed.',
       default: '30s',
@@ -144,7 +149,7 @@ const Server = Strict(
 
 const Admin = Strict(
   {
-    enabled: Type.Boolean({ description: 'Serve the admin listener: `/healthz`, `/readyz`, `/metrics` (Prometheus text format; every label bounded: route names, methods, status classes, error codes, event types), the admin API (`/api/…`, see docs/admin-api.md) and the console (`/`).', default: true }),
+    enabled: Type.Boolean({ description: 'Serve the admin listener: `/healthz`, `/readyz`, `/metrics` (Prometheus text format; every label bounded: route, limit and policy names, methods, status classes, error codes, event types, store kinds), the admin API (`/api/…`, see docs/admin-api.md) and the console (`/`).', default: true }),
     listen: Listen('127.0.0.1', 9901, 'the admin listener'),
     tls: Type.Boolean({
       description: 'Serve the admin listener over HTTPS with the gateway\'s certificate and TLS settings (`server.tls`). Required when `listen.host` is not a loopback address: the admin API and console carry credentials.',
@@ -197,11 +202,30 @@ const Log = Strict(
     }),
     destination: Type.String({
       minLength: 1,
-      description: '`stdout`, `stderr`, or a file path (relative to the config file) that JSON lines are appended to.',
+      description:
+        '`stdout`, `stderr`, or a file path (relative to the config file) that JSON lines are appended to; its directory is created. Written asynchronously in batches, flushed at shutdown; SIGHUP reopens it (for an external logrotate). A path that cannot be opened is a start error.',
       default: 'stdout',
     }),
+    rotate: Type.Optional(
+      Strict(
+        {
+          maxSize: Size({ description: 'Rotate once the file has reached this size (it exceeds it by at most one batched write, 16 KiB; lines are never split).', default: '100MiB' }),
+          maxFiles: Type.Integer({
+            minimum: 1,
+            maximum: 1000,
+            description: 'Rotated files kept besides the current one: `<file>.1` (newest) … `<file>.<maxFiles>` (oldest); the oldest is deleted at each rotation.',
+            default: 10,
+          }),
+          interval: Type.Optional(Duration({ description: 'Also rotate this often (e.g. `1d`), unless the file is empty.' })),
+        },
+        {
+          description:
+            'Rotate a file `destination` by size (and optionally by time): the file is renamed `<file>.1`, older ones shift up to `<file>.<maxFiles>`; no line is split or lost. Leave it out when an external logrotate (which sends SIGHUP) rotates the file.',
+        },
+      ),
+    ),
   },
-  { description: 'Structured JSON logs (access log, security events, errors).', default: {} },
+  { description: 'Structured JSON logs: the access log, security events and errors share the one destination and the one redaction list.', default: {} },
 );
 
 const Target = Strict(

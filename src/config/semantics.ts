@@ -1,6 +1,6 @@
 import proxyaddr from 'proxy-addr';
 import type { RampartConfig } from './schema.js';
-import { parseDuration } from './units.js';
+import { parseDuration, parseSize } from './units.js';
 import { didYouMean, type ConfigIssue } from './errors.js';
 import type { Purpose, Source } from './load.js';
 import { checkLifecycle, checkVersions } from './versions.js';
@@ -12,6 +12,7 @@ export function checkSemantics(config: RampartConfig, source: Source, issues: Co
   checkIdentity(config, source, issues);
   checkVersions(config, source, issues, warnings);
   checkAlerts(config, source, issues);
+  checkLog(config, source, issues);
   if (config.identity?.enabled === true) {
     checkLifecycle(config.identity.usersApi.v1, (...rest) => ['identity', 'usersApi', 'v1', ...rest], source, issues, warnings, Date.now(), 'the users API v1 (/api/v1/users)');
   }
@@ -88,6 +89,14 @@ export function checkSemantics(config: RampartConfig, source: Source, issues: Co
 }
 
 /** HTTPS settings, and warnings for every way plain HTTP can be served. */
+function checkLog(config: RampartConfig, source: Source, issues: ConfigIssue[]): void {
+  const { destination, rotate } = config.log;
+  if (rotate === undefined) return;
+  if (destination === 'stdout' || destination === 'stderr') issues.push(source.issue(['log', 'rotate'], `rotation needs a file destination; log.destination is '${destination}'`));
+  if (parseSize(rotate.maxSize) < 1024) issues.push(source.issue(['log', 'rotate', 'maxSize'], 'expected a size of at least 1KiB'));
+  if (rotate.interval !== undefined && parseDuration(rotate.interval) < 1000) issues.push(source.issue(['log', 'rotate', 'interval'], 'expected a duration of at least 1s'));
+}
+
 function checkTransport(config: RampartConfig, source: Source, issues: ConfigIssue[], purpose: Purpose, warnings: ConfigIssue[]): void {
   const server = config.server;
   if (server.tls === 'auto' && config.mode !== 'development') {

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import type { Pipeline, CompiledRoute } from './pipeline.js';
 import type { CanonicalHost } from './path.js';
+import { traceContext, type Trace } from './trace-context.js';
 
 /**
  * Per-request state shared by the policies of one request. One allocation per request; every
@@ -65,6 +66,10 @@ export class RequestContext {
   errorCode: string | undefined;
   /** The policy whose request hook refused the request, if one did. */
   deniedBy: string | undefined;
+  /** The authentication policy last tried (its name), for the metrics of refused credentials. */
+  authPolicy: string | undefined;
+  /** The configured name of the rate limit that refused the request (`ip` for the per-IP limit). */
+  limitedBy: string | undefined;
   /** Why the request will be refused after the default policies ran (no route, malformed, …). */
   refusal: unknown;
   /** Set by a policy that answers the request itself (see `endWith`). */
@@ -75,6 +80,8 @@ export class RequestContext {
   readonly socket: Socket | null;
   readonly bytesReadStart: number;
   readonly bytesWrittenStart: number;
+  /** Worked out on first use (forward, access log, an event); null with `server.tracing: false`. */
+  #trace: Trace | null | undefined;
 
   constructor(pipeline: Pipeline, request: FastifyRequest, route: CompiledRoute, startTime: number) {
     this.requestId = request.id;
@@ -105,6 +112,8 @@ export class RequestContext {
     this.upstreamStatus = 0;
     this.errorCode = undefined;
     this.deniedBy = undefined;
+    this.authPolicy = undefined;
+    this.limitedBy = undefined;
     this.onAbort = undefined;
     this.localReply = undefined;
     this.refusal = undefined;
@@ -112,6 +121,22 @@ export class RequestContext {
     this.socket = socket ?? null;
     this.bytesReadStart = socket?.bytesRead ?? 0;
     this.bytesWrittenStart = socket?.bytesWritten ?? 0;
+    this.#trace = undefined;
+  }
+
+  /**
+   * The W3C trace context of this exchange (`server.tracing`): the client's valid `traceparent`
+   * continued, or a new trace; undefined when tracing is off.
+   */
+  get trace(): Trace | undefined {
+    let trace = this.#trace;
+    if (trace === undefined) trace = this.#trace = this.pipeline.tracing ? traceContext(this.request.raw.headers) : null;
+    return trace ?? undefined;
+  }
+
+  /** The trace id (32 hex digits) logs and events can carry; undefined when tracing is off. */
+  get traceId(): string | undefined {
+    return this.trace?.traceId;
   }
 
   /**

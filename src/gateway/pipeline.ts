@@ -94,6 +94,8 @@ export class Pipeline {
   readonly router: Router<CompiledRoute>;
   readonly upstreams: ReadonlyMap<string, Upstream>;
   readonly trust: TrustFn | undefined;
+  /** `server.tracing`: requests carry a W3C trace context (see trace-context.ts). */
+  readonly tracing: boolean;
   readonly logger: Logger;
   /** Where the engine's own security events go (an answer sent unfiltered past its bound). */
   readonly events: Events | undefined;
@@ -124,6 +126,7 @@ export class Pipeline {
     this.router = init.router;
     this.upstreams = init.upstreams;
     this.trust = compileTrust(init.loaded.config.server.trustedProxies);
+    this.tracing = init.loaded.config.server.tracing;
     this.#closers = init.closers;
     this.logger = init.logger;
     this.events = init.events;
@@ -228,7 +231,8 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
     const where = (path: ConfigPath): ConfigPath => (builtin !== undefined ? ['identity'] : path);
     const hidden: string[] = [];
     const authHooks: RequestHook[] = [];
-    const anyOfAuth = (c: RequestContext) => authenticateAnyOf(authHooks, c);
+    const authNames: string[] = [];
+    const anyOfAuth = (c: RequestContext) => authenticateAnyOf(authHooks, authNames, c);
     let authenticated = false;
     let authGroup: RequestHook | undefined;
     for (const resolved of resolvedPolicies) {
@@ -267,6 +271,7 @@ export function buildPipeline(loaded: LoadedConfig, deps: PipelineDeps): Pipelin
         } else requestHookNames[requestHooks.indexOf(authGroup!)] += `|${definition.name}`;
         authHooks.push(hooks.request.bind(hooks));
         authGroup ??= requestHooks[requestHooks.length - 1];
+        authNames.push(definition.name);
       } else if (hooks.request) {
         requestHooks.push(hooks.request.bind(hooks));
         requestHookNames.push(definition.name);
@@ -370,9 +375,14 @@ export function redisSettings(redis: NonNullable<LoadedConfig['config']['redis']
  * passes to the next; bad credentials of any kind are refused at once. When none finds any: 401
  * with every policy's challenge, unless one of them allows anonymous requests.
  */
-function authenticateAnyOf(hooks: readonly RequestHook[], ctx: RequestContext, from = 0, missing?: RampartError, anonymous = false): void | Promise<void> {
-  if (hooks.length === 1) return hooks[0]!(ctx);
+function authenticateAnyOf(hooks: readonly RequestHook[], names: readonly string[], ctx: RequestContext, from = 0, missing?: RampartError, anonymous = false): void | Promise<void> {
+  // Which policy refused, for rampart_auth_failures_total (the last one tried when none found credentials).
+  if (hooks.length === 1) {
+    ctx.authPolicy = names[0];
+    return hooks[0]!(ctx);
+  }
   for (let i = from; i < hooks.length; i++) {
+    ctx.authPolicy = names[i];
     let result: void | Promise<void>;
     try {
       result = hooks[i]!(ctx);
@@ -383,10 +393,10 @@ function authenticateAnyOf(hooks: readonly RequestHook[], ctx: RequestContext, f
     }
     if (result instanceof Promise) {
       return result.then(
-        () => (ctx.consumer !== undefined ? undefined : authenticateAnyOf(hooks, ctx, i + 1, missing, true)),
+        () => (ctx.consumer !== undefined ? undefined : authenticateAnyOf(hooks, names, ctx, i + 1, missing, true)),
         (error: unknown) => {
           if (!isMissing(error)) throw error;
-          return authenticateAnyOf(hooks, ctx, i + 1, mergeChallenges(missing, error), anonymous);
+          return authenticateAnyOf(hooks, names, ctx, i + 1, mergeChallenges(missing, error), anonymous);
         },
       );
     }

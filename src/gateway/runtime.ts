@@ -8,7 +8,7 @@ import type { DestinationStream } from 'pino';
 import { loadConfigFile, type LoadedConfig } from '../config/load.js';
 import { ConfigError, formatIssue } from '../config/errors.js';
 import { parseDuration } from '../config/units.js';
-import { createLogger, flushLogger, type Logger } from '../observability/logger.js';
+import { closeLogger, createLogger, LogFileError, reopenLogger, type Logger } from '../observability/logger.js';
 import { createEvents, type Events } from '../observability/events.js';
 import { EventRing } from '../observability/event-ring.js';
 import { Alerts } from '../observability/alerts.js';
@@ -106,7 +106,7 @@ export class GatewayRuntime {
     const env = options.env ?? process.env;
     const loaded = loadConfigFile(options.configFile, env);
     const config = loaded.config;
-    const logger = createLogger({ ...config.log, dir: loaded.dir }, options.logStream);
+    const logger = openLogger(loaded, options.logStream);
     const events = createEvents(logger);
     const metrics = new Metrics();
     metrics.watch(events);
@@ -114,6 +114,7 @@ export class GatewayRuntime {
     events.addSink(ring.sink);
     const tls = await loadTls(loaded);
     const stores = new Stores(logger);
+    metrics.watchStore('redis', () => stores.redisUp());
     let pipeline: Pipeline;
     let identity: IdentityRuntime | undefined;
     try {
@@ -121,6 +122,7 @@ export class GatewayRuntime {
       if (config.identity?.enabled === true) {
         identity = await startIdentity(loaded, { logger, events, stores, redis: config.redis === undefined ? undefined : redisSettings(config.redis) });
       }
+      if (identity !== undefined) metrics.watchStore('database', identity.databaseUp);
       pipeline = buildPipeline(loaded, { logger, events, stores, identity, metrics });
     } catch (error) {
       await identity?.close();
@@ -174,6 +176,11 @@ export class GatewayRuntime {
       data: { routes: pipeline.routes.length, configVersion: pipeline.version, mode: config.mode },
     });
     return runtime;
+  }
+
+  /** Reopens the log file (`log.destination`), for an external logrotate: the CLI calls it on SIGHUP. */
+  reopenLogs(): void {
+    reopenLogger(this.logger);
   }
 
   /** `https://host:port` (with `server.tls`) or `http://host:port` of the gateway listener. */
@@ -268,7 +275,7 @@ export class GatewayRuntime {
     await this.identity?.close();
     await this.stores.close();
     this.logger.info({ type: 'event', event: 'sys_shutdown' }, 'Rampart stopped');
-    flushLogger(this.logger);
+    await closeLogger(this.logger);
   }
 
   #inflight(): number {
@@ -288,6 +295,16 @@ export class GatewayRuntime {
       timer = setTimeout(() => void this.reload(), 100);
     });
     this.#watcher.unref();
+  }
+}
+
+/** The logger of `log`; a log file that cannot be opened is a config error pointing at `log.destination`. */
+function openLogger(loaded: LoadedConfig, stream: DestinationStream | undefined): Logger {
+  try {
+    return createLogger({ ...loaded.config.log, dir: loaded.dir }, stream);
+  } catch (error) {
+    if (error instanceof LogFileError) throw new ConfigError([loaded.issue(['log', 'destination'], error.message)]);
+    throw error;
   }
 }
 

@@ -13,7 +13,7 @@ const Name = Type.String({ minLength: 1, maxLength: 128, pattern: '^[^\\x00-\\x1
 const Duration = Type.String({ pattern: DURATION_PATTERN });
 // Each key is checked in depth by the service (public only, importable); here only its shape.
 const Jwks = Type.Object({ keys: Type.Array(Type.Record(Type.String({ maxLength: 16 }), Type.Unknown()), { minItems: 1, maxItems: 10 }) }, closed);
-const CreateBody = Type.Object(
+export const CreateBody = Type.Object(
   {
     id: Type.Optional(Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{2,63}$' })),
     name: Name,
@@ -36,7 +36,7 @@ const PatchBody = Type.Object(
   },
   { ...closed, minProperties: 1 },
 );
-const RotateBody = Type.Object({ overlap: Type.Optional(Duration) }, closed);
+export const RotateBody = Type.Object({ overlap: Type.Optional(Duration) }, closed);
 const ListQuery = Type.Object({ limit: Type.Optional(Limit), cursor: Type.Optional(Type.String({ maxLength: 64 })) }, closed);
 
 const notFound = () => new RampartError('RMP_OBJECT_NOT_FOUND', { detail: 'No such client.' });

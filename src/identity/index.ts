@@ -4,6 +4,8 @@ import type { LoadedConfig } from '../config/load.js';
 import { parseDuration } from '../config/units.js';
 import type { Events } from '../observability/events.js';
 import { AuditSink } from '../observability/audit-sink.js';
+import { createHealthProbe } from '../observability/health-probe.js';
+import { sql } from 'kysely';
 import type { IdentityLink } from '../policies/define.js';
 import { createLimiter } from '../ratelimit/limiter.js';
 import { openStorage, type Storage } from '../storage/database.js';
@@ -29,6 +31,8 @@ export interface IdentityRuntime {
   readonly master: MasterKey;
   /** The settings it started with (identity changes take effect on restart; reloads keep these). */
   readonly config: IdentityConfig;
+  /** Whether the database answered its last `select 1` (every 5 s): `rampart_store_up{store="database"}`. */
+  databaseUp(): boolean;
   close(): Promise<void>;
 }
 
@@ -184,6 +188,7 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
     const retention = parseDuration(identity.audit.retention);
     const ipRetention = parseDuration(identity.audit.ipRetention);
     every(3_600_000, 'audit retention', () => audit.applyRetention(retention, ipRetention));
+    const probe = createHealthProbe(() => sql`select 1`.execute(storage.db), 5000);
     const runtime: IdentityRuntime = {
       service,
       storage,
@@ -191,8 +196,10 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
       master: master.key,
       config: identity,
       link: identityLink(identity, { service }),
+      databaseUp: probe.up,
       async close() {
         for (const t of timers) clearInterval(t);
+        probe.stop();
         await service.apiKeys.flushUse().catch((error: unknown) => deps.logger.warn({ err: (error as Error).message }, 'identity: API key use not recorded'));
         removeSink?.();
         await audit.close();

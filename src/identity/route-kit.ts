@@ -94,6 +94,7 @@ export function denied(s: IdentityService, actor: Actor, ctx: RequestContext, wh
 export async function limit(limiter: IdentityService['limits']['login'], ctx: RequestContext, key = addressKey(ctx.clientIp)): Promise<void> {
   const decision = await limiter.consume(key);
   if (!decision.allowed) {
+    ctx.limitedBy = limiter.label;
     const retry = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
     throw new RampartError('RMP_RATE_LIMITED', { detail: 'Too many attempts from this address.', headers: { 'retry-after': String(retry) } });
   }

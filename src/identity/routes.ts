@@ -27,7 +27,7 @@ const Email = Type.String({ minLength: 3, maxLength: 320 });
 const Password = Type.String({ minLength: 1, maxLength: 4096 });
 const Token = Type.String({ minLength: 16, maxLength: 512, pattern: '^[A-Za-z0-9._~-]+$' });
 const Role = Type.String({ pattern: '^[a-z][a-z0-9_-]{0,63}$' });
-const Roles = Type.Array(Role, { maxItems: 32, uniqueItems: true });
+export const Roles = Type.Array(Role, { maxItems: 32, uniqueItems: true });
 
 const RegisterBody = Type.Object({ email: Email, password: Password, invite: Type.Optional(Token) }, closed);
 const LoginBody = Type.Object({ email: Type.String({ maxLength: 1024 }), password: Type.String({ maxLength: 4096 }) }, closed);

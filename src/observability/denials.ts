@@ -33,6 +33,7 @@ export function recordDenial(ctx: RequestContext, status: number): void {
   const events = ctx.pipeline.events;
   if (denial === undefined || events === undefined || events.emittedFor(ctx.requestId)) return;
   const consumer = ctx.consumer?.id;
+  const traceId = ctx.traceId;
   events.emit({
     type: denial.type,
     level: denial.level,
@@ -42,6 +43,6 @@ export function recordDenial(ctx: RequestContext, status: number): void {
     clientIp: ctx.clientIp,
     route: ctx.route.name,
     ...(consumer !== undefined ? { actor: consumer } : {}),
-    data: { problem: code, status, method: ctx.request.method },
+    data: traceId === undefined ? { problem: code, status, method: ctx.request.method } : { problem: code, status, method: ctx.request.method, traceId },
   });
 }

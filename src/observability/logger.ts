@@ -1,8 +1,11 @@
 import { resolve } from 'node:path';
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { parseDuration, parseSize } from '../config/units.js';
+import { LogFile } from './log-file.js';
 import { LOG_REDACT_PATHS, REDACTED } from './redact.js';
 
 export type { Logger };
+export { LogFileError } from './log-file.js';
 
 export interface LoggerOptions {
   level: string;
@@ -10,10 +13,14 @@ export interface LoggerOptions {
   destination: string;
   /** Base directory for a relative file destination. */
   dir?: string;
+  /** Rotation of a file destination (`log.rotate`). */
+  rotate?: { maxSize: string; maxFiles: number; interval?: string | undefined } | undefined;
 }
 
 /** Buffered destinations, flushed every 100 ms and synchronously at exit (one timer for all). */
-const buffered = new Set<ReturnType<typeof pino.destination>>();
+const buffered = new Set<{ flush(): void; flushSync(): void }>();
+/** The file behind a logger writing to one (for reopen and close). */
+const files = new WeakMap<Logger, LogFile>();
 let flushing = false;
 
 function startFlushing(): void {
@@ -39,23 +46,37 @@ function startFlushing(): void {
   });
 }
 
-/** One JSON line per record; the one redaction list applies to everything logged. */
+/**
+ * One JSON line per record; the one redaction list applies to everything logged, whatever the
+ * destination. A file destination is created (with its directory) and opened here, synchronously:
+ * a path that cannot be is a LogFileError at start, not a crash later.
+ */
 export function createLogger(options: LoggerOptions, stream?: DestinationStream): Logger {
   let destination = stream;
+  let file: LogFile | undefined;
+  if (destination === undefined && options.destination !== 'stdout' && options.destination !== 'stderr') {
+    const rotate = options.rotate;
+    file = new LogFile(
+      resolve(options.dir ?? '.', options.destination),
+      rotate === undefined ? undefined : { maxSize: parseSize(rotate.maxSize), maxFiles: rotate.maxFiles, intervalMs: rotate.interval === undefined ? undefined : parseDuration(rotate.interval) },
+    );
+    buffered.add(file);
+    startFlushing();
+    destination = file;
+  }
   if (destination === undefined) {
     const boom = pino.destination({
-      dest: options.destination === 'stdout' ? 1 : options.destination === 'stderr' ? 2 : resolve(options.dir ?? '.', options.destination),
+      dest: options.destination === 'stdout' ? 1 : 2,
       // Async, batched writes keep the per-request path off the disk: lines are written in blocks
       // of at least 4 KiB, and at least every 100 ms; flushed synchronously at exit.
       sync: false,
       minLength: 4096,
-      mkdir: true,
     });
     buffered.add(boom);
     startFlushing();
     destination = boom;
   }
-  return pino(
+  const logger = pino(
     {
       level: options.level,
       base: { pid: process.pid },
@@ -66,6 +87,8 @@ export function createLogger(options: LoggerOptions, stream?: DestinationStream)
     },
     destination,
   );
+  if (file !== undefined) files.set(logger, file);
+  return logger;
 }
 
 /** Flushes a logger created with createLogger before the process exits. */
@@ -75,4 +98,29 @@ export function flushLogger(logger: Logger): void {
   } catch {
     // nothing to flush into
   }
+}
+
+/** Reopens the log file of a logger writing to one (SIGHUP, after an external logrotate); else nothing. */
+export function reopenLogger(logger: Logger): void {
+  files.get(logger)?.reopen();
+}
+
+/** At shutdown: everything buffered is written, and a log file closed (later lines are dropped). */
+export async function closeLogger(logger: Logger): Promise<void> {
+  const file = files.get(logger);
+  if (file === undefined) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 2000);
+      try {
+        logger.flush(() => (clearTimeout(timer), resolve()));
+      } catch {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    return;
+  }
+  buffered.delete(file);
+  files.delete(logger);
+  await file.close();
 }

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { FastifyReply } from 'fastify';
 import type { RequestContext } from '../gateway/context.js';
 import type { EmittedEvent, Events } from './events.js';
@@ -30,6 +30,12 @@ export class Metrics {
   readonly #denials: Counter<'route' | 'policy' | 'code' | 'area'>;
   readonly #upstreamErrors: Counter<'route' | 'upstream' | 'kind'>;
   readonly #events: Counter<'type' | 'level'>;
+  readonly #rateLimited: Counter<'route' | 'limit'>;
+  readonly #authFailures: Counter<'route' | 'policy'>;
+  readonly #reloads: Counter<'result'>;
+  readonly #configVersion: Gauge;
+  /** Whether each shared store answers, read at scrape time (undefined: not in use, no series). */
+  readonly #stores = new Map<'redis' | 'database', () => boolean | undefined>();
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -39,12 +45,46 @@ export class Metrics {
     this.#denials = new Counter({ name: 'rampart_denials_total', help: 'Requests the gateway answered with a problem, by route, the policy that refused it (`upstream` for an upstream answer refused or failed, `gateway` for refusals before any policy: no route, malformed), error code and its area (AUTH, AUTHZ, RATE, VALIDATION, …).', labelNames: ['route', 'policy', 'code', 'area'], registers });
     this.#upstreamErrors = new Counter({ name: 'rampart_upstream_errors_total', help: 'Upstream failures: timeout, unavailable (refused, reset), server_error (an upstream 5xx).', labelNames: ['route', 'upstream', 'kind'], registers });
     this.#events = new Counter({ name: 'rampart_security_events_total', help: 'Security events emitted, by type (the OWASP vocabulary: authn_login_fail, authz_fail, sys_config_reload, …) and level.', labelNames: ['type', 'level'], registers });
+    this.#rateLimited = new Counter({ name: 'rampart_rate_limited_total', help: 'Requests refused with 429 by a rate limit, by route and the limit\'s configured name (`ip` for the per-IP limit, `identity-…` for the identity service\'s own).', labelNames: ['route', 'limit'], registers });
+    this.#authFailures = new Counter({ name: 'rampart_auth_failures_total', help: 'Requests refused with 401 by an authentication policy (missing, malformed, invalid, expired or revoked credentials), by route and policy (jwt, api-key, introspection).', labelNames: ['route', 'policy'], registers });
+    this.#reloads = new Counter({ name: 'rampart_config_reloads_total', help: 'Config reloads, by result: ok (swapped in) or rejected (the previous config keeps serving).', labelNames: ['result'], registers });
+    this.#reloads.inc({ result: 'ok' }, 0);
+    this.#reloads.inc({ result: 'rejected' }, 0);
+    this.#configVersion = new Gauge({ name: 'rampart_config_version', help: 'Version of the config serving: the number `sys_startup` and `sys_config_reload` events carry, one more with every accepted reload.', registers });
+    const stores = this.#stores;
+    new Gauge({
+      name: 'rampart_store_up',
+      help: 'Whether a shared store answers (1) or not (0): redis (the connection is ready), database (a `select 1` every 5 s answered). Only stores in use have a series.',
+      labelNames: ['store'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [store, up] of stores) {
+          const value = up();
+          if (value !== undefined) this.set({ store }, value ? 1 : 0);
+        }
+      },
+    });
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
-  /** Counts every event of `events` (its `type` comes from Rampart's code, never from a request). */
+  /**
+   * Counts every event of `events` (its `type` comes from Rampart's code, never from a request);
+   * config reloads and the config version are read from the runtime's own events.
+   */
   watch(events: Events): () => void {
-    return events.addSink((event: EmittedEvent) => this.#events.inc({ type: event.type, level: event.level }));
+    return events.addSink((event: EmittedEvent) => {
+      this.#events.inc({ type: event.type, level: event.level });
+      if (event.type === 'sys_config_reload') this.#reloads.inc({ result: 'ok' });
+      else if (event.type === 'sys_config_reload_fail') this.#reloads.inc({ result: 'rejected' });
+      const version = event.data?.configVersion;
+      if ((event.type === 'sys_config_reload' || event.type === 'sys_startup') && typeof version === 'number') this.#configVersion.set(version);
+    });
+  }
+
+  /** Reports a shared store's health as `rampart_store_up{store}`; `up` is called at scrape time and must be cheap. */
+  watchStore(store: 'redis' | 'database', up: () => boolean | undefined): void {
+    this.#stores.set(store, up);
   }
 
   /** The observe phase of one exchange. Never throws. */
@@ -63,6 +103,9 @@ export class Metrics {
     if (upstream !== undefined && ctx.upstreamTime >= 0) this.#upstreamDuration.observe({ route, upstream }, ctx.upstreamTime / 1000);
     if (code !== undefined) {
       this.#denials.inc({ route, policy: policy!, code, area: AREAS.get(code) ?? 'OTHER' });
+      // Labels are names from the config (limits) or from the policy table (authentication).
+      if (code === 'RMP_RATE_LIMITED') this.#rateLimited.inc({ route, limit: ctx.limitedBy ?? 'other' });
+      else if (status === 401 && ctx.authPolicy !== undefined && !ctx.authenticated && code.startsWith('RMP_AUTH_')) this.#authFailures.inc({ route, policy: ctx.authPolicy });
       if (upstream !== undefined) {
         if (code === 'RMP_UPSTREAM_TIMEOUT') this.#upstreamErrors.inc({ route, upstream, kind: 'timeout' });
         else if (code === 'RMP_UPSTREAM_UNAVAILABLE') this.#upstreamErrors.inc({ route, upstream, kind: 'unavailable' });

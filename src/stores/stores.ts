@@ -70,6 +70,12 @@ export class Stores {
     return current.revocation;
   }
 
+  /** Whether the Redis connection is ready; undefined when no Redis is in use. */
+  redisUp(): boolean | undefined {
+    const client = this.#redis?.client;
+    return client === undefined ? undefined : client.status === 'ready';
+  }
+
   /** Resolves when Redis (if used) answers, or after `timeoutMs`; never throws. */
   async ready(timeoutMs: number): Promise<boolean> {
     const client = this.#redis?.client;

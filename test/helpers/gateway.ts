@@ -73,7 +73,7 @@ export interface TestGateway {
  * default per-IP rate limit is raised to 1 000 000 per minute unless `defaults` sets one, and a
  * route with no authentication gets `public: true` unless it says otherwise.
  */
-export async function startGateway(config: Record<string, unknown>): Promise<TestGateway> {
+export async function startGateway(config: Record<string, unknown>, options: { captureLogs?: boolean } = {}): Promise<TestGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'rampart-test-'));
   const configFile = join(dir, 'rampart.yaml');
   const server = (config.server ?? {}) as Record<string, unknown>;
@@ -102,7 +102,8 @@ export async function startGateway(config: Record<string, unknown>): Promise<Tes
   };
   writeFileSync(configFile, stringify(full));
   const logs = captureLogs();
-  const runtime = await GatewayRuntime.start({ configFile, logStream: logs.stream });
+  // `captureLogs: false`: the config's own `log.destination` is used (and `logs` stays empty).
+  const runtime = await GatewayRuntime.start({ configFile, ...(options.captureLogs === false ? {} : { logStream: logs.stream }) });
   return {
     runtime,
     url: runtime.url,
@@ -192,8 +193,8 @@ export function closeAfterEach(afterEach: (fn: () => Promise<void>) => void) {
     for (const resource of open.splice(0).reverse()) await resource.close();
   });
   return {
-    async gateway(config: Record<string, unknown>): Promise<TestGateway> {
-      const gw = await startGateway(config);
+    async gateway(config: Record<string, unknown>, options?: { captureLogs?: boolean }): Promise<TestGateway> {
+      const gw = await startGateway(config, options);
       open.push(gw);
       return gw;
     },

@@ -8,6 +8,7 @@ import type { Target, Upstream } from './upstream.js';
 import { requestHasBody, upstreamRequestHeaders, type ForwardingInfo } from './headers.js';
 import { plainAddress } from '../client-ip.js';
 import { intercept, sendHead, type Intercepted } from './response-body.js';
+import { setTraceHeaders } from '../trace-context.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'QUERY']);
 
@@ -43,6 +44,8 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
   // honours that (a compressed one is decompressed within the bound, never passed unfiltered).
   const filtering = route.bodyFilters.length > 0 || ctx.responseChecks !== undefined;
   const intercepting = filtering || route.headHooks.length > 0;
+  // The same trace (and gateway span) on every attempt.
+  const trace = ctx.trace;
 
   // Abort the upstream request when the client goes away before the response is done.
   const abort = new AbortSignalLite();
@@ -53,6 +56,7 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
     const target = upstream.pick(Date.now());
     ctx.target = target.origin;
     const headers = upstreamRequestHeaders(raw.headers, hostFor(forwarding, upstream, target), ctx.upstreamHeaders, ctx.hiddenHeaders, route.hiddenHeaders);
+    if (trace !== undefined) setTraceHeaders(headers, trace);
     const sentAt = performance.now();
     if (filtering) {
       headers['accept-encoding'] = 'identity';

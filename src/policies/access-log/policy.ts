@@ -7,7 +7,8 @@ import { AccessLogSchema } from './schema.js';
  * `bytesOut` counts what was written to the client connection for this response, headers included.
  *
  * One JSON line per request, after the response is finished (or the client went away): request
- * id, route, method, path (query redacted), status, latency, bytes, client ip, upstream target;
+ * id, route, method, path (query redacted), status, latency, bytes, client ip, upstream target,
+ * trace id;
  * for a route of an API version, the version (and `deprecated: true`: who still calls it).
  */
 export const accessLogPolicy = definePolicy({
@@ -43,6 +44,7 @@ export const accessLogPolicy = definePolicy({
           clientIp: rc.clientIp,
           upstream: rc.target ?? null,
           errorCode: rc.errorCode ?? null,
+          traceId: rc.traceId ?? null,
           aborted: !raw.writableFinished,
         };
         if (version !== undefined && rc.matched) {

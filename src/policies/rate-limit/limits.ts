@@ -54,7 +54,8 @@ export function compileLimits(limits: readonly LimitConfig[], headers: 'all' | '
     if (!send) return;
     (req.rateLimits ??= []).push({ policy: limit.policy, state: `${limit.quoted};r=${decision.remaining};t=${Math.ceil(decision.resetMs / 1000)}`, always, denied: !decision.allowed });
   };
-  const deny = (limit: CompiledLimit, decision: Decision): never => {
+  const deny = (req: RequestContext, limit: CompiledLimit, decision: Decision): never => {
+    req.limitedBy = limit.name;
     throw new RampartError('RMP_RATE_LIMITED', {
       detail: `Rate limit '${limit.name}' exceeded.`,
       headers: { 'retry-after': String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))) },
@@ -69,12 +70,12 @@ export function compileLimits(limits: readonly LimitConfig[], headers: 'all' | '
       if (result instanceof Promise) {
         return result.then((decision) => {
           record(req, limit, decision);
-          if (!decision.allowed) deny(limit, decision);
+          if (!decision.allowed) deny(req, limit, decision);
           return run(req, i + 1);
         });
       }
       record(req, limit, result);
-      if (!result.allowed) deny(limit, result);
+      if (!result.allowed) deny(req, limit, result);
     }
     return undefined;
   };
