@@ -188,6 +188,17 @@ describe.skipIf(!haveChromium && !required)('admin console in Chromium', () => {
     await gateway('/api/notes/live', { authorization: 'Bearer not-a-token' });
     await expect.poll(() => rows.count(), { timeout: WAIT }).toBeGreaterThan(before);
 
+    // More than a page (50): "Older events" follows nextCursor, with no event twice.
+    await Promise.all(Array.from({ length: 55 }, (_, i) => gateway(`/api/notes/page-${i}`)));
+    await page.getByTestId('filter-apply').click();
+    await page.getByTestId('events-older').waitFor();
+    await expect.poll(() => rows.count(), { timeout: WAIT }).toBeGreaterThanOrEqual(50);
+    const firstPage = await rows.count();
+    await page.getByTestId('events-older').click();
+    await expect.poll(() => rows.count(), { timeout: WAIT }).toBeGreaterThan(firstPage);
+    const ids = await rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-event-id')));
+    expect(new Set(ids).size).toBe(ids.length);
+
     await page.getByTestId('filter-type').fill('excess_');
     await page.getByTestId('filter-apply').click();
     await expect.poll(async () => [...new Set(await rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-event-type'))))], { timeout: WAIT }).toEqual(['excess_rate_limit_exceeded']);
