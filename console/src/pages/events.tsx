@@ -200,6 +200,27 @@ function EventList({ search }: { search: string }) {
   );
 }
 
+/** Fields the list filters on link to the list filtered by them. */
+const FILTERABLE = new Set<keyof SecurityEvent>(['type', 'route', 'clientIp']);
+
+function FieldValue({ event, name }: { event: SecurityEvent; name: keyof SecurityEvent }) {
+  const value = event[name];
+  if (name === 'level') return <span class={`badge level-${String(value).toLowerCase()}`}>{String(value)}</span>;
+  if (name === 'time') return <>{`${time(event.time)} (${event.time})`}</>;
+  const text = dash(typeof value === 'object' && value !== null ? JSON.stringify(value) : value);
+  if (FILTERABLE.has(name) && typeof value === 'string' && value !== '') {
+    return (
+      <>
+        {text}{' '}
+        <a class="small" href={`#/events${query({ [name]: value })}`} title={`Security events with this ${name}`}>
+          all such events
+        </a>
+      </>
+    );
+  }
+  return <>{text}</>;
+}
+
 const FIELDS: (keyof SecurityEvent)[] = ['id', 'time', 'event', 'type', 'level', 'description', 'requestId', 'clientIp', 'route', 'actor', 'subject'];
 
 function EventDetail({ id }: { id: string }) {
@@ -225,7 +246,7 @@ function EventDetail({ id }: { id: string }) {
               <Fragment key={k}>
                 <dt>{k}</dt>
                 <dd class={k === 'level' ? '' : 'mono'} data-testid={`event-field-${k}`}>
-                  {k === 'level' ? <span class={`badge level-${String(event.level).toLowerCase()}`}>{event.level}</span> : k === 'time' ? `${time(event.time)} (${event.time})` : dash(typeof event[k] === 'object' && event[k] !== null ? JSON.stringify(event[k]) : event[k])}
+                  <FieldValue event={event} name={k} />
                 </dd>
               </Fragment>
             ))}
