@@ -72,7 +72,7 @@ describe('admin API: who may use it', () => {
     expect(problemOf(wrong).code).toBe('RMP_ADMIN_AUTH_INVALID');
     const garbage = await call('/api/overview', { headers: { authorization: 'Basic Zm9vOmJhcg==' } });
     expect(problemOf(garbage).code).toBe('RMP_ADMIN_AUTH_INVALID');
-    const unknownCookie = await call('/api/overview', { headers: { cookie: `rampart_admin=${'A'.repeat(43)}` } });
+    const unknownCookie = await call('/api/overview', { headers: { cookie: `__Host-rampart-admin=${'A'.repeat(43)}` } });
     expect(problemOf(unknownCookie).code).toBe('RMP_ADMIN_AUTH_INVALID');
     // The gateway listener has no admin API, with or without the token, and forwards nothing.
     const before = upstream.requests.length;
@@ -106,7 +106,7 @@ describe('admin API: who may use it', () => {
 
   it('console sessions: a Secure HttpOnly SameSite=Strict cookie, CSRF on changes, logout ends it', async () => {
     const s = await consoleLogin();
-    expect(s.setCookie).toMatch(/^rampart_admin=[A-Za-z0-9_-]{43}; Max-Age=28800; Path=\/; HttpOnly; Secure; SameSite=Strict$/);
+    expect(s.setCookie).toMatch(/^__Host-rampart-admin=[A-Za-z0-9_-]{43}; Max-Age=28800; Path=\/; HttpOnly; Secure; SameSite=Strict$/);
     const me = await call('/api/session', { headers: { cookie: s.cookie } });
     expect(me.status).toBe(200);
     expect(me.json<Any>()).toMatchObject({ user: { email: ADMIN_EMAIL, roles: ['admin'] }, csrfToken: s.csrf });
@@ -118,7 +118,7 @@ describe('admin API: who may use it', () => {
     expect(problemOf(wrongCsrf).code).toBe('RMP_ADMIN_CSRF');
     const out = await call('/api/session', { method: 'DELETE', headers: { cookie: s.cookie, 'x-csrf-token': s.csrf } });
     expect(out.status).toBe(204);
-    expect(String(out.headers['set-cookie'])).toMatch(/^rampart_admin=; Max-Age=0;/);
+    expect(String(out.headers['set-cookie'])).toMatch(/^__Host-rampart-admin=; Max-Age=0;/);
     const after = await call('/api/session', { headers: { cookie: s.cookie } });
     expect(after.status).toBe(401);
     expect(problemOf(after).code).toBe('RMP_ADMIN_AUTH_INVALID');
@@ -145,7 +145,7 @@ describe('admin API: a second factor', () => {
     const wrong = await call('/api/session/mfa', { method: 'POST', json: { mfaToken: challenge.mfaToken, code: '000000' } });
     expect(wrong.status).toBe(401);
     const again = problemOf(await call('/api/session', { method: 'POST', json: { email, password } }));
-    const second = await call('/api/session/mfa', { method: 'POST', json: { mfaToken: again.mfaToken, recoveryCode: recovery, email } });
+    const second = await call('/api/session/mfa', { method: 'POST', json: { mfaToken: again.mfaToken, recoveryCode: recovery } });
     expect(second.status, second.text).toBe(201);
     const cookie = String(second.headers['set-cookie']).split(';')[0]!;
     expect((await call('/api/session', { headers: { cookie } })).json<Any>().user.email).toBe(email);

@@ -35,6 +35,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     admin: AdminPrincipal | null;
   }
+  interface FastifyContextConfig {
+    /** An admin API route that needs no admin (the logins). */
+    adminPublic?: boolean;
+  }
 }
 
 const LEVEL = Type.Union([Type.Literal('INFO'), Type.Literal('WARN'), Type.Literal('CRITICAL')]);
@@ -74,7 +78,7 @@ const LoginBody = Type.Union([
   Type.Object({ email: Text(320), password: Text(1024) }, { additionalProperties: false }),
   Type.Object({ token: Text(1024) }, { additionalProperties: false }),
 ]);
-const MfaBody = Type.Object({ mfaToken: Text(4096), code: Type.Optional(Type.String({ pattern: '^[0-9]{6,8}$' })), recoveryCode: Type.Optional(Text(64)), email: Type.Optional(Text(320)) }, { additionalProperties: false });
+const MfaBody = Type.Object({ mfaToken: Text(4096), code: Type.Optional(Type.String({ pattern: '^[0-9]{6,8}$' })), recoveryCode: Type.Optional(Text(64)) }, { additionalProperties: false });
 const PasswordBody = Type.Object({ passwordChangeToken: Text(4096), newPassword: Text(1024) }, { additionalProperties: false });
 const CreateKeyBody = Type.Object(
   {
@@ -89,6 +93,10 @@ export const IdParam = Type.Object({ id: Text(200) }, { additionalProperties: fa
 
 /** Security events a live stream sends per second at most. */
 const LIVE_EVENTS = 50;
+/** Live streams open at once, in all. */
+const MAX_STREAMS = 20;
+/** Bytes a live stream may have waiting for a slow reader before it is dropped. */
+const MAX_STREAM_BUFFER = 256 * 1024;
 
 /** Each code's area (`RMP_<AREA>_…`), for "denials by policy area". */
 const AREA = new Map(Object.keys(errorCodes).map((code) => [code, code.split('_')[1] ?? 'OTHER']));
@@ -100,15 +108,6 @@ const AREA = new Map(Object.keys(errorCodes).map((code) => [code, code.split('_'
  */
 export function registerAdminApi(app: FastifyInstance, deps: AdminApiDeps): void {
   const { ref, metrics, ring, identity, auth } = deps;
-  app.decorateRequest('admin', null);
-
-  const open = new Set(['/api/session', '/api/session/mfa', '/api/session/password']);
-  app.addHook('onRequest', async (request) => {
-    const path = request.url.split('?')[0]!;
-    if (!path.startsWith('/api/')) return;
-    if (open.has(path) && request.method === 'POST') return;
-    request.admin = await auth.authenticate(request);
-  });
 
   const setCookie = (reply: FastifyReply, value: string, maxAge: number) =>
     reply.header('set-cookie', serializeCookie(SESSION_COOKIE, value, { path: '/', httpOnly: true, secure: true, sameSite: 'strict', maxAge }));
@@ -116,19 +115,19 @@ export function registerAdminApi(app: FastifyInstance, deps: AdminApiDeps): void
   const adminEvent = (request: FastifyRequest, description: string, data: Record<string, string | number | boolean>, subject?: string) => emitAdminEvent(deps.events, request, description, data, subject);
 
   // ── session ───────────────────────────────────────────────────────────────────────────────
-  app.post('/api/session', { schema: { body: LoginBody } }, async (request, reply) => {
+  app.post('/api/session', { schema: { body: LoginBody }, config: { adminPublic: true } }, async (request, reply) => {
     const body = request.body as Static<typeof LoginBody>;
     const started = 'token' in body ? await auth.loginWithToken(body.token, request) : await auth.loginWithPassword(body.email, body.password, request);
     setCookie(reply, started.cookie, Math.floor(deps.sessionTtlMs / 1000));
     return reply.code(201).send(started.view);
   });
-  app.post('/api/session/mfa', { schema: { body: MfaBody } }, async (request, reply) => {
+  app.post('/api/session/mfa', { schema: { body: MfaBody }, config: { adminPublic: true } }, async (request, reply) => {
     const body = request.body as Static<typeof MfaBody>;
-    const started = await auth.loginWithMfa(body, body.email ?? null, request);
+    const started = await auth.loginWithMfa(body, request);
     setCookie(reply, started.cookie, Math.floor(deps.sessionTtlMs / 1000));
     return reply.code(201).send(started.view);
   });
-  app.post('/api/session/password', { schema: { body: PasswordBody } }, async (request, reply) => {
+  app.post('/api/session/password', { schema: { body: PasswordBody }, config: { adminPublic: true } }, async (request, reply) => {
     const started = await auth.loginWithPasswordChange(request.body as Static<typeof PasswordBody>, request);
     setCookie(reply, started.cookie, Math.floor(deps.sessionTtlMs / 1000));
     return reply.code(201).send(started.view);
@@ -167,10 +166,35 @@ export function registerAdminApi(app: FastifyInstance, deps: AdminApiDeps): void
     };
   });
 
+  let streams = 0;
   app.get('/api/live', (request, reply) => {
     const p = principal(request);
+    if (streams >= MAX_STREAMS) throw new RampartError('RMP_RATE_LIMITED', { detail: `At most ${MAX_STREAMS} live streams at once.`, headers: { 'retry-after': '5' } });
+    streams++;
     reply.hijack();
     const res = reply.raw;
+    let sent = 0;
+    let dropped = 0;
+    let seconds = 0;
+    let stopped = false;
+    // Set once the stream is set up; stop() may run before (the client gone at once).
+    const held: { tick?: NodeJS.Timeout; unsubscribe?: () => void } = {};
+    const stop = () => {
+      if (stopped) return;
+      stopped = true;
+      streams--;
+      clearInterval(held.tick);
+      held.unsubscribe?.();
+      p.session?.onEnd.delete(stop);
+      if (!res.writableEnded) res.end();
+    };
+    res.on('close', stop);
+    // A reader that stops reading is dropped instead of being buffered for.
+    const write = (chunk: string) => {
+      if (stopped) return;
+      if (res.writableLength > MAX_STREAM_BUFFER) stop();
+      else res.write(chunk);
+    };
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
@@ -178,40 +202,38 @@ export function registerAdminApi(app: FastifyInstance, deps: AdminApiDeps): void
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
-    res.write('retry: 2000\n\n');
+    write('retry: 2000\n\n');
     // At most LIVE_EVENTS security events a second go out (a flood of denials would swamp the
     // console); the rest are counted in the next tick's `droppedEvents`.
-    let sent = 0;
-    let dropped = 0;
-    let seconds = 0;
     const tick = setInterval(() => {
-      const point = metrics.traffic.series(1)[0]!;
-      res.write(`event: tick\ndata: ${JSON.stringify({ ...point, droppedEvents: dropped })}\n\n`);
-      sent = 0;
-      dropped = 0;
-      if (++seconds % 15 === 0) {
-        res.write(': keep-alive\n\n');
-        if (p.session !== undefined) void auth.stillValid(p.session).then((valid) => valid || stop());
+      try {
+        const point = metrics.traffic.series(1)[0]!;
+        write(`event: tick\ndata: ${JSON.stringify({ ...point, droppedEvents: dropped })}\n\n`);
+        sent = 0;
+        dropped = 0;
+        // Every 15 s: the credentials the stream was opened with must still hold (a session not
+        // logged out or expired, an access token not revoked or expired).
+        if (++seconds % 15 === 0) {
+          write(': keep-alive\n\n');
+          void auth.stillValid(p).then((valid) => valid || stop(), stop);
+        }
+      } catch {
+        stop();
       }
     }, 1000);
     tick.unref();
-    const unsubscribe = ring.subscribe((event) => {
+    held.tick = tick;
+    if (stopped) return clearInterval(tick);
+    held.unsubscribe = ring.subscribe((event) => {
       if (sent >= LIVE_EVENTS) {
         dropped++;
         return;
       }
       sent++;
-      res.write(`event: security\ndata: ${JSON.stringify(event)}\n\n`);
+      write(`event: security\ndata: ${JSON.stringify(event)}\n\n`);
     });
-    // The stream ends with the session (logout, expiry, the login behind it revoked).
-    const stop = () => {
-      clearInterval(tick);
-      unsubscribe();
-      p.session?.onEnd.delete(stop);
-      if (!res.writableEnded) res.end();
-    };
+    // A session's stream ends with it at once (logout, expiry, the login behind it revoked).
     p.session?.onEnd.add(stop);
-    res.on('close', stop);
   });
 
   // ── security events ───────────────────────────────────────────────────────────────────────
@@ -298,7 +320,10 @@ export function registerAdminApi(app: FastifyInstance, deps: AdminApiDeps): void
 
 /** The admin behind a request (the onRequest hook has authenticated every `/api/*` request but the logins). */
 export function principal(request: FastifyRequest): AdminPrincipal {
-  return request.admin!;
+  // Never undefined behind the admin API's hook; if a route were ever mounted outside it, it
+  // refuses rather than acting for nobody.
+  if (request.admin === null) throw new RampartError('RMP_ADMIN_AUTH_REQUIRED', { headers: { 'www-authenticate': 'Bearer realm="rampart-admin"' } });
+  return request.admin;
 }
 
 /** The identity service, or 404 RMP_ADMIN_IDENTITY_DISABLED on a gateway that runs none. */

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { RampartConfig } from '../config/schema.js';
@@ -6,6 +7,7 @@ import { parseDuration } from '../config/units.js';
 import { isLoopbackHost } from '../config/semantics.js';
 import { PROBLEM_CONTENT_TYPE, RampartError, toProblem } from '../errors/problem.js';
 import type { PipelineRef } from '../gateway/plugin.js';
+import { answerClientError } from '../gateway/app.js';
 import type { TlsMaterial } from '../gateway/tls.js';
 import type { IdentityRuntime } from '../identity/index.js';
 import type { EventRing } from '../observability/event-ring.js';
@@ -52,6 +54,8 @@ export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp
     requestIdHeader: false,
     return503OnClosing: false,
     bodyLimit: 64 * 1024,
+    // Unparseable HTTP gets a problem+json like on the gateway listener.
+    clientErrorHandler: (error: Error, socket: Socket) => answerClientError(error, socket, options.logger),
     // Fastify's default removes unknown properties silently; a schema that says
     // additionalProperties: false means a refusal here (400 RMP_ADMIN_BAD_REQUEST).
     ajv: { customOptions: { removeAdditional: false } },
@@ -64,6 +68,17 @@ export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp
     reply.header('x-content-type-options', 'nosniff');
     done(null, payload);
   });
+
+  // Plain HTTP on loopback: only requests addressed to this machine by a loopback name. A page on
+  // another site whose DNS name resolves to 127.0.0.1 (DNS rebinding) sends its own name as Host.
+  if (!admin.tls) {
+    const own = admin.listen.host.toLowerCase();
+    app.addHook('onRequest', (request, reply, done) => {
+      const host = hostName(request.headers.host);
+      if (host !== undefined && (host === own || isLoopbackHost(host) || host === '[::1]')) return done();
+      reply.code(421).type(PROBLEM_CONTENT_TYPE).send(problem(new RampartError('RMP_ADMIN_HOST_REFUSED'), request.id, request.url));
+    });
+  }
 
   // Live: the process answers. Never depends on upstreams or config state.
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -109,12 +124,6 @@ export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp
     auth,
     sessionTtlMs: parseDuration(admin.session.ttl),
   };
-  registerAdminApi(app, apiDeps);
-  registerManagementApi(app, apiDeps);
-
-  // The console (the built web UI) at `/`, talking to the admin API on this listener.
-  registerConsole(app);
-
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).type(PROBLEM_CONTENT_TYPE).send(problem(new RampartError('RMP_ROUTE_NOT_FOUND'), request.id, request.url));
   });
@@ -123,8 +132,34 @@ export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp
     if (refusal.code === 'RMP_INTERNAL') options.logger.error({ err: error, requestId: request.id, path: request.url.split('?')[0] }, 'admin API failed');
     reply.code(refusal.status).headers(refusal.headers ?? {}).type(PROBLEM_CONTENT_TYPE).send(problem(refusal, request.id, request.url));
   });
+  // The admin API in its own context: its authentication hook runs for every route of it — decided
+  // by the route matched, never by how the URL is spelled (percent-encoding, absolute form) — and
+  // for nothing else. Only the login routes say `adminPublic`.
+  app.decorateRequest('admin', null);
+  await app.register(async (api) => {
+    api.addHook('onRequest', async (request) => {
+      if (request.routeOptions.config.adminPublic === true) return;
+      request.admin = await auth.authenticate(request);
+    });
+    registerAdminApi(api, apiDeps);
+    registerManagementApi(api, apiDeps);
+  });
+  // The console (the built web UI) at `/`, talking to the admin API on this listener.
+  registerConsole(app);
   app.addHook('onClose', async () => auth.close());
   return { app, auth };
+}
+
+/** The host name of a Host header, lowercased, without its port. */
+function hostName(header: string | undefined): string | undefined {
+  if (header === undefined || header.length > 300) return undefined;
+  const h = header.trim().toLowerCase();
+  if (h.startsWith('[')) {
+    const end = h.indexOf(']');
+    return end === -1 ? undefined : h.slice(0, end + 1);
+  }
+  const colon = h.indexOf(':');
+  return colon === -1 ? h : h.slice(0, colon);
 }
 
 /** Errors of the admin API as the problem the caller gets: validation and body errors are the caller's. */

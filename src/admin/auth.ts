@@ -16,7 +16,7 @@ import type { Limiter } from '../ratelimit/limiter.js';
  *   compared in constant time;
  * - an access token of the identity service whose account has the admin role, as a bearer token
  *   (the CLI after a login);
- * - a console session: the `rampart_admin` cookie (HttpOnly, Secure, SameSite=Strict) made by a
+ * - a console session: the `__Host-rampart-admin` cookie (HttpOnly, Secure, SameSite=Strict) made by a
  *   login with the identity service (admin role, and a second factor when the service requires
  *   one for that role) or with the admin token. A session made with a password holds that
  *   login's tokens and is checked against the identity service on every request (signature,
@@ -24,7 +24,8 @@ import type { Limiter } from '../ratelimit/limiter.js';
  *   account or removing the role ends it too. Changes through a session need its CSRF token.
  */
 
-export const SESSION_COOKIE = 'rampart_admin';
+/** `__Host-`: Secure, Path=/, no Domain; and the gateway never forwards its own `__Host-rampart-` cookies upstream (cookies are not scoped by port). */
+export const SESSION_COOKIE = '__Host-rampart-admin';
 const BEARER = /^Bearer[ \t]+([A-Za-z0-9._~+/=-]+)[ \t]*$/i;
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** Sessions held at once; past it the least recently used one ends. */
@@ -42,6 +43,8 @@ export interface AdminPrincipal {
   user: AdminUser;
   via: 'token' | 'access-token' | 'session';
   session: AdminSession | undefined;
+  /** The identity access token, when `via` is `access-token` (re-checked by live streams). */
+  bearer?: string;
 }
 
 interface IdentityTokens {
@@ -154,9 +157,12 @@ export class AdminAuth {
       if (claims !== undefined && !(await identity.service.revocation.isRevoked({ jti: claims.jti, sub: claims.sub, iat: claims.iat }))) {
         const user = { id: claims.sub!, email: null, roles: rolesOf(claims.roles) };
         this.#requireAdmin(user, claims.amr, request);
-        return { user, via: 'access-token', session: undefined };
+        return { user, via: 'access-token', session: undefined, bearer: value };
       }
     }
+    // Guessing is limited like a login (and past the limit, no event is written for each try).
+    const decision = await this.#limiter.consume(`ip:${request.ip}`);
+    if (!decision.allowed) throw limited(decision.retryAfterMs);
     this.#emit({ type: 'authn_token_invalid', level: 'WARN', description: 'admin API: bearer token not accepted', data: { area: 'admin' } }, request);
     throw invalid('The token is not accepted.');
   }
@@ -178,12 +184,16 @@ export class AdminAuth {
   }
 
   /**
-   * For live streams, every few seconds: whether the session still holds (not expired — a stream
-   * counts as use, so idling is not checked —, not logged out, its identity login not revoked).
-   * A session that no longer holds is ended.
+   * For live streams, every few seconds: whether the credentials they were opened with still hold
+   * — a session not logged out or expired (a stream counts as use, so idling is not checked), its
+   * identity login not revoked; an access token not expired or revoked, its account still an
+   * admin; the admin token is fixed for the process's life. A session that no longer holds is ended.
    */
-  async stillValid(session: AdminSession): Promise<boolean> {
-    if (!this.#sessions.has(session.key)) return false;
+  async stillValid(principal: AdminPrincipal): Promise<boolean> {
+    const session = principal.session;
+    if (principal.via === 'token') return true;
+    if (principal.via === 'access-token') return principal.bearer !== undefined && (await this.#bearerStillValid(principal.bearer));
+    if (session === undefined || !this.#sessions.has(session.key)) return false;
     const now = this.#now();
     if (now >= session.expiresAt) {
       await this.#end(session);
@@ -196,6 +206,14 @@ export class AdminAuth {
     } catch {
       return false;
     }
+  }
+
+  async #bearerStillValid(token: string): Promise<boolean> {
+    const service = this.#identity?.service;
+    if (service === undefined) return false;
+    const claims = await service.tokens.verifyAccess(token);
+    if (claims === undefined || !rolesOf(claims.roles).includes(this.#role)) return false;
+    return !(await service.revocation.isRevoked({ jti: claims.jti, sub: claims.sub, iat: claims.iat }));
   }
 
   /** The identity session behind a console session still holds: not revoked, renewed when due. */
@@ -252,9 +270,7 @@ export class AdminAuth {
 
   async #limit(request: FastifyRequest): Promise<void> {
     const decision = await this.#limiter.consume(`ip:${request.ip}`);
-    if (!decision.allowed) {
-      throw new RampartError('RMP_RATE_LIMITED', { detail: 'Too many login attempts from this address.', headers: { 'retry-after': String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))) } });
-    }
+    if (!decision.allowed) throw limited(decision.retryAfterMs);
   }
 
   /** `POST /api/session` with `{ token }`. */
@@ -281,16 +297,16 @@ export class AdminAuth {
     if ('passwordChangeToken' in result) {
       throw new RampartError('RMP_PASSWORD_CHANGE_REQUIRED', { detail: 'The account has a one-time password: set a new one with this token at POST /api/session/password.', extensions: { passwordChangeToken: result.passwordChangeToken, expiresIn: result.expiresIn } });
     }
-    return this.#fromLogin(result, email, request);
+    return this.#fromLogin(result, request);
   }
 
   /** `POST /api/session/mfa` with `{ mfaToken, code | recoveryCode }`. */
-  async loginWithMfa(input: { mfaToken: string; code?: string | undefined; recoveryCode?: string | undefined }, email: string | null, request: FastifyRequest): Promise<{ cookie: string; view: SessionView }> {
+  async loginWithMfa(input: { mfaToken: string; code?: string | undefined; recoveryCode?: string | undefined }, request: FastifyRequest): Promise<{ cookie: string; view: SessionView }> {
     const service = this.#needIdentity();
     await this.#limit(request);
     const second = input.recoveryCode !== undefined ? { recoveryCode: input.recoveryCode } : { code: input.code ?? '' };
     const result = await service.completeMfaLogin({ mfaToken: input.mfaToken, ...second }, clientOf(request));
-    return this.#fromLogin(result, email, request);
+    return this.#fromLogin(result, request);
   }
 
   /** `POST /api/session/password` with `{ passwordChangeToken, newPassword }` (first login with a one-time password). */
@@ -298,10 +314,10 @@ export class AdminAuth {
     const service = this.#needIdentity();
     await this.#limit(request);
     const result = await service.completePasswordChange(input, clientOf(request));
-    return this.#fromLogin(result, null, request);
+    return this.#fromLogin(result, request);
   }
 
-  async #fromLogin(result: TokenResponse | MfaChallenge, email: string | null, request: FastifyRequest): Promise<{ cookie: string; view: SessionView }> {
+  async #fromLogin(result: TokenResponse | MfaChallenge, request: FastifyRequest): Promise<{ cookie: string; view: SessionView }> {
     if ('mfaToken' in result) {
       if (result.mfa === 'enrolment') {
         throw new RampartError('RMP_MFA_ENROLMENT_REQUIRED', { detail: 'Administrators must set up TOTP first (POST /api/v1/auth/mfa-enrol on the gateway), then log in here.', extensions: { mfaToken: result.mfaToken, expiresIn: result.expiresIn } });
@@ -310,7 +326,9 @@ export class AdminAuth {
     }
     const tokens = await this.#tokensOf(result);
     const claims = decodeJwt(result.access_token);
-    const user: AdminUser = { id: String(claims.sub), email: email === null ? null : email.trim().toLowerCase(), roles: rolesOf(claims.roles) };
+    // The account's own e-mail (never one the caller typed).
+    const account = await this.#identity!.service.getUser(String(claims.sub));
+    const user: AdminUser = { id: String(claims.sub), email: account?.email ?? null, roles: rolesOf(claims.roles) };
     try {
       this.#requireAdmin(user, claims.amr, request);
     } catch (error) {
@@ -388,6 +406,10 @@ export class AdminAuth {
 
 const TOKEN_USER: AdminUser = Object.freeze({ id: 'admin-token', email: null, roles: ['admin'] }) as AdminUser;
 
+function limited(retryAfterMs: number): RampartError {
+  return new RampartError('RMP_RATE_LIMITED', { detail: 'Too many attempts from this address.', headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) } });
+}
+
 function invalid(detail: string): RampartError {
   return new RampartError('RMP_ADMIN_AUTH_INVALID', { detail, headers: { 'www-authenticate': 'Bearer realm="rampart-admin", error="invalid_token"' } });
 }
@@ -405,7 +427,7 @@ export function clientOf(request: FastifyRequest): ClientInfo {
   return { ip: request.ip, userAgent: typeof ua === 'string' ? ua.slice(0, 300) : undefined, requestId: request.id };
 }
 
-/** The `rampart_admin` cookie's value from a Cookie header, if it has the shape of one. */
+/** The `__Host-rampart-admin` cookie's value from a Cookie header, if it has the shape of one. */
 function sessionCookie(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
   const value = parseCookie(header)[SESSION_COOKIE];

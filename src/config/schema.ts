@@ -168,7 +168,7 @@ const Admin = Strict(
         ttl: Duration({ description: 'How long a console session lasts at most.', default: '8h' }),
         idleTimeout: Duration({ description: 'A console session ends after this long without a request.', default: '30m' }),
       },
-      { description: 'Console sessions (cookie `rampart_admin`: HttpOnly, Secure, SameSite=Strict; changes need the `X-CSRF-Token` header).', default: {} },
+      { description: 'Console sessions (cookie `__Host-rampart-admin`: HttpOnly, Secure, SameSite=Strict; changes need the `X-CSRF-Token` header).', default: {} },
     ),
     events: Strict(
       {

@@ -378,6 +378,11 @@ export const errorCodes = {
     title: 'No such object',
     doc: 'The event, user, API key or client named in the admin API path does not exist (or no longer does).',
   },
+  RMP_ADMIN_HOST_REFUSED: {
+    status: 421,
+    title: 'Not addressed to this admin listener',
+    doc: 'The admin listener serves plain HTTP on loopback only, and answers only requests whose Host is `localhost`, a loopback address or its own address: a web page cannot reach it through a DNS name that points at 127.0.0.1 (DNS rebinding).',
+  },
   RMP_ADMIN_BAD_REQUEST: {
     status: 400,
     title: 'Invalid admin request',

@@ -210,7 +210,7 @@ function limitConnectionsPerIp(app: FastifyInstance, ref: PipelineRef, encrypted
 }
 
 /** Malformed HTTP never reaches Fastify: answer it on the socket, as problem+json. */
-function answerClientError(error: Error & { code?: string }, socket: Socket, logger: Logger): void {
+export function answerClientError(error: Error & { code?: string }, socket: Socket, logger: Logger): void {
   const code = error.code;
   if (code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();

@@ -66,6 +66,11 @@ export class RequestContext {
   errorCode: string | undefined;
   /** The policy whose request hook refused the request, if one did. */
   deniedBy: string | undefined;
+  /**
+   * A policy recorded a security event for this request (its denial, with its own reason): the
+   * observe phase adds none. Kept here, never looked up by request id, which the client may set.
+   */
+  evented: boolean;
   /** The authentication policy last tried (its name), for the metrics of refused credentials. */
   authPolicy: string | undefined;
   /** The configured name of the rate limit that refused the request (`ip` for the per-IP limit). */
@@ -112,6 +117,7 @@ export class RequestContext {
     this.upstreamStatus = 0;
     this.errorCode = undefined;
     this.deniedBy = undefined;
+    this.evented = false;
     this.authPolicy = undefined;
     this.limitedBy = undefined;
     this.onAbort = undefined;

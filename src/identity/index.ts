@@ -90,7 +90,7 @@ export async function startIdentity(loaded: LoadedConfig, deps: { logger: Logger
     const { applied } = await migrateToLatest(storage.db);
     if (applied.length > 0) deps.logger.info({ applied }, `database migrated (${storage.dialect})`);
     const secretKeys = await SecretKeys.open(storage.db, master.key);
-    const audit = new AuditSink(storage.db, deps.logger);
+    const audit = new AuditSink(storage.db, deps.logger, storage.dialect);
     removeSink = deps.events.addSink(audit.sink);
     const keys = new SigningKeys(storage.db, master.key, identity.tokens.algorithm, {
       rotateEveryMs: parseDuration(identity.keys.rotateEvery),

@@ -74,7 +74,6 @@ async function setup(backend: 'sqlite' | 'postgres', settings: Partial<MfaSettin
   const sink: Events = {
     emit: (e: SecurityEvent) => void events.push({ ...e, event: e.type, time: new Date().toISOString() }),
     addSink: () => () => undefined,
-    emittedFor: () => false,
   };
   const hasher = new TokenHasher(await SecretKeys.open(db, master));
   const keys = new SigningKeys(db, master, 'EdDSA', { rotateEveryMs: 86_400_000, jwksMaxAgeMs: 600_000, retainMs: 900_000 });

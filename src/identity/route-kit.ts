@@ -88,6 +88,7 @@ export function requireAdmin(s: IdentityService, actor: Actor, ctx: RequestConte
 }
 
 export function denied(s: IdentityService, actor: Actor, ctx: RequestContext, why: string): void {
+  ctx.evented = true;
   s.emit({ type: 'authz_fail', level: 'WARN', description: `refused: ${why}`, args: [actor.id], actor: actor.id, subject: ctx.params.id ?? '', route: ctx.route.name, data: { method: ctx.request.method } }, clientOf(ctx));
 }
 

@@ -8,7 +8,7 @@ import { parseDuration } from '../config/units.js';
 import type { AlertRuleConfig } from './alert-schema.js';
 import type { EmittedEvent, EventLevel, Events } from './events.js';
 import type { Metrics } from './metrics.js';
-import type { TrafficSummary } from './traffic.js';
+import type { TrafficTotals } from './traffic.js';
 import { Webhooks, type DeliveryResult, type WebhookTarget } from './webhooks.js';
 
 /**
@@ -333,7 +333,7 @@ export class Alerts {
         rule.state.fired.delete(group);
       }
       if (rule.config.kind !== 'ratio') continue;
-      const summary = this.#metrics.traffic.summary(Math.round(rule.windowMs / 1000));
+      const summary = this.#metrics.traffic.totals(Math.round(rule.windowMs / 1000));
       const { part, whole } = ratioOf(rule.config, summary);
       const ratio = whole === 0 ? 0 : part / whole;
       rule.state.over = whole >= rule.config.minRequests && ratio > rule.config.threshold;
@@ -412,7 +412,7 @@ function matcher(event: string): (type: string) => boolean {
   return event.endsWith('_') ? (type) => type.startsWith(event) : (type) => type === event;
 }
 
-function ratioOf(rule: AlertRuleConfig, s: TrafficSummary): { part: number; whole: number } {
+function ratioOf(rule: AlertRuleConfig, s: TrafficTotals): { part: number; whole: number } {
   switch (rule.ratio) {
     case 'upstream5xx':
       return { part: s.upstream5xx + s.upstreamErrors, whole: s.upstream };

@@ -42,9 +42,12 @@ export class AuditSink {
   rejected = 0;
   written = 0;
 
-  constructor(db: Kysely<Database>, logger: Logger) {
+  readonly #dialect: 'sqlite' | 'postgres';
+
+  constructor(db: Kysely<Database>, logger: Logger, dialect: 'sqlite' | 'postgres' = 'sqlite') {
     this.#db = db;
     this.#logger = logger;
+    this.#dialect = dialect;
   }
 
   readonly sink: EventSink = (event) => {
@@ -117,7 +120,13 @@ export class AuditSink {
     if (cursor !== undefined) q = q.where('id', '<', cursor);
     if (filter.type !== undefined) {
       // A prefix (`authn_`): LIKE with its own wildcard escaped (types are [a-z0-9_]).
-      q = filter.type.endsWith('_') ? q.where(sql<boolean>`type like ${filter.type.replaceAll('_', '\\_') + '%'} escape '\\'`) : q.where('type', '=', filter.type);
+      // A prefix (`authn_`) as a range, which the (type, id) index serves: types are [a-z0-9_], and
+      // '`' is the character after '_'. PostgreSQL compares in the C collation for it (its own
+      // collation may not order '_' by code point).
+      if (filter.type.endsWith('_')) {
+        const upper = filter.type.slice(0, -1) + '`';
+        q = this.#dialect === 'postgres' ? q.where(sql<boolean>`type collate "C" >= ${filter.type} and type collate "C" < ${upper}`) : q.where('type', '>=', filter.type).where('type', '<', upper);
+      } else q = q.where('type', '=', filter.type);
     }
     if (filter.level !== undefined) q = q.where('level', '=', filter.level);
     if (filter.route !== undefined) q = q.where('route', '=', filter.route);

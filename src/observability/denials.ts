@@ -31,7 +31,7 @@ export function recordDenial(ctx: RequestContext, status: number): void {
   if (code === undefined) return;
   const denial = DENIALS[code as ErrorCode];
   const events = ctx.pipeline.events;
-  if (denial === undefined || events === undefined || events.emittedFor(ctx.requestId)) return;
+  if (denial === undefined || events === undefined || ctx.evented) return;
   const consumer = ctx.consumer?.id;
   const traceId = ctx.traceId;
   events.emit({

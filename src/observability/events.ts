@@ -37,11 +37,7 @@ export interface Events {
   emit(event: SecurityEvent): void;
   /** Adds a sink; returns a function that removes it. */
   addSink(sink: EventSink): () => void;
-  /** Whether an event naming this request was emitted lately (the last 1024 requests that had one). */
-  emittedFor(requestId: string): boolean;
 }
-
-const RECENT_REQUESTS = 1024;
 
 const TYPE = /^[a-z]+(_[a-z0-9]+)+$/;
 
@@ -54,15 +50,9 @@ export function createEvents(logger: Logger): Events {
     else logger.info(record, e.description);
   };
   sinks.add(log);
-  // Requests that had an event: the observe phase adds a denial event only to those that had none.
-  const recent = new Set<string>();
   return {
     emit(event) {
       if (!TYPE.test(event.type)) throw new TypeError(`event type '${event.type}' is not in area_verb form`);
-      if (event.requestId !== undefined && !recent.has(event.requestId)) {
-        recent.add(event.requestId);
-        if (recent.size > RECENT_REQUESTS) recent.delete(recent.values().next().value!);
-      }
       const args = event.args?.map((a) => a.replace(/[:,\r\n]/g, '_')).join(',');
       const emitted: EmittedEvent = Object.freeze({
         ...event,
@@ -80,9 +70,6 @@ export function createEvents(logger: Logger): Events {
     addSink(sink) {
       sinks.add(sink);
       return () => sinks.delete(sink);
-    },
-    emittedFor(requestId) {
-      return recent.has(requestId);
     },
   };
 }

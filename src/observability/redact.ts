@@ -101,3 +101,34 @@ export function redactQuery(url: string): string {
   }
   return changed ? `${url.slice(0, q)}?${parts.join('&')}` : url;
 }
+
+export const MASK = '********';
+/** Query parameters that carry credentials in connection strings and webhook URLs. */
+const SECRET_PARAM = /(secret|password|passwd|pwd|token|key|sig|signature|auth|credential)/i;
+
+/**
+ * A URL with its credentials masked: the password (`redis://user:pw@host`) and every query
+ * parameter named like a credential (`?password=…`, `?access_token=…`). Not a URL: as is.
+ */
+export function maskUrl(value: string): string {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return value;
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    return /@|\?/.test(value) ? MASK : value;
+  }
+  let changed = false;
+  if (u.password !== '') {
+    u.password = MASK;
+    changed = true;
+  }
+  for (const name of [...u.searchParams.keys()]) {
+    if (SECRET_PARAM.test(name)) {
+      u.searchParams.set(name, MASK);
+      changed = true;
+    }
+  }
+  return changed ? u.toString() : value;
+}
+

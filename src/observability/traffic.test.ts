@@ -48,3 +48,16 @@ describe('traffic figures', () => {
     expect(t.summary(5).requests).toBe(1);
   });
 });
+
+describe('traffic figures under many denied addresses', () => {
+  it('keeps at most 100 client addresses a second (the rest count as other), and totals match the summary', () => {
+    let now = 9_000_000_000;
+    const t = new Traffic(() => now);
+    for (let i = 0; i < 500; i++) t.record({ ...ok, status: 401, upstreamStatus: -1, errorCode: 'RMP_AUTH_REQUIRED', denied: true, policy: 'jwt', clientIp: `10.1.${i >> 8}.${i & 255}` });
+    now += 1000;
+    const s = t.summary(10);
+    expect(s.topDeniedClients[0]).toEqual({ clientIp: 'other', count: 400 });
+    const totals = t.totals(10);
+    expect(totals).toEqual({ until: s.until, seconds: s.seconds, requests: 500, status: s.status, upstream: 0, upstream5xx: 0, upstreamErrors: 0, denials: 500 });
+  });
+});

@@ -8,7 +8,7 @@
 
 export const SECONDS = 600;
 /** Distinct client addresses kept per second for "top denied clients"; past it they count as `other`. */
-const MAX_CLIENTS_PER_SECOND = 1000;
+const MAX_CLIENTS_PER_SECOND = 100;
 /** Latency bins: bin i holds durations up to BASE_MS × FACTOR^i. */
 const BASE_MS = 0.05;
 const FACTOR = 1.25;
@@ -82,6 +82,9 @@ export interface TrafficSummary {
   /** Client addresses denied most, most first (at most 10). */
   topDeniedClients: { clientIp: string; count: number }[];
 }
+
+/** Counts only (no latency, no breakdowns): what ratio alerts read every second, cheaply. */
+export type TrafficTotals = Pick<TrafficSummary, 'until' | 'seconds' | 'requests' | 'status' | 'upstream' | 'upstream5xx' | 'upstreamErrors' | 'denials'>;
 
 /** One second of the series the overview charts. */
 export interface TrafficPoint {
@@ -179,6 +182,23 @@ export class Traffic {
       deniedByPolicy: ranked(policies).map(([policy, count]) => ({ policy, count })),
       topDeniedClients: ranked(clients).slice(0, 10).map(([clientIp, count]) => ({ clientIp, count })),
     };
+  }
+
+  /** The counts of `summary`, without merging latency histograms or the per-code and per-client maps. */
+  totals(seconds: number): TrafficTotals {
+    const { until, buckets } = this.#window(seconds, false);
+    const status = new Uint32Array(5);
+    let requests = 0, upstream = 0, upstream5xx = 0, upstreamErrors = 0, denials = 0;
+    for (const b of buckets) {
+      if (b === undefined) continue;
+      requests += b.requests;
+      upstream += b.upstream;
+      upstream5xx += b.upstream5xx;
+      upstreamErrors += b.upstreamErrors;
+      denials += b.denials;
+      for (let i = 0; i < 5; i++) status[i]! += b.status[i]!;
+    }
+    return { until, seconds: buckets.length, requests, status: statusRecord(status), upstream, upstream5xx, upstreamErrors, denials };
   }
 
   /** One point per second over the last `seconds` whole seconds, oldest first. */

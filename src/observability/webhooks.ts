@@ -190,7 +190,8 @@ export class Webhooks {
       this.#logger.warn({ target: target.name, delivery: job.id, attempts: job.attempts, error }, 'alert webhook delivery failed');
       return this.#finish(job, { status: 'failed', attempts: job.attempts, error });
     }
-    const delay = retryAfterMs !== undefined ? Math.min(retryAfterMs, target.maxBackoffMs) : this.#backoff(target, job.attempts);
+    // A `Retry-After` of 0 (or a past date) still waits the first backoff step: no burst of instant retries.
+    const delay = retryAfterMs !== undefined ? Math.min(Math.max(retryAfterMs, target.backoffMs), target.maxBackoffMs) : this.#backoff(target, job.attempts);
     this.#logger.debug({ target: target.name, delivery: job.id, attempts: job.attempts, error, retryInMs: Math.round(delay) }, 'alert webhook attempt failed; retrying');
     const timer = setTimeout(() => {
       this.#waiting.delete(timer);

@@ -3,6 +3,7 @@ import { auditEvents } from './migrations/0001-audit-events.js';
 import { identity } from './migrations/0002-identity.js';
 import { identitySessions } from './migrations/0003-identity-sessions.js';
 import { machineCredentials } from './migrations/0004-machine-credentials.js';
+import { auditFilters } from './migrations/0005-audit-filters.js';
 
 /** Every migration, in order; names are stable forever (they are recorded in the database). */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -10,6 +11,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0002-identity': identity,
   '0003-identity-sessions': identitySessions,
   '0004-machine-credentials': machineCredentials,
+  '0005-audit-filters': auditFilters,
 };
 
 /**

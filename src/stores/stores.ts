@@ -1,3 +1,4 @@
+import { maskUrl } from '../observability/redact.js';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { MemoryStore } from '../ratelimit/store.js';
@@ -99,13 +100,12 @@ export class Stores {
   }
 }
 
-/** A Redis URL without its password, for logs. */
+/** A Redis URL without its password (in the authority or the query), for logs. */
 export function redactUrl(url: string): string {
   try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
+    new URL(url);
   } catch {
     return 'redis://(unparseable)';
   }
+  return maskUrl(url);
 }

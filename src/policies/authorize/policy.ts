@@ -123,6 +123,7 @@ export const authorizePolicy = definePolicy({
     const events = pctx.events;
 
     const deny = (ctx: RequestContext, why: string): RampartError => {
+      ctx.evented = true;
       events.emit({ type: 'authz_fail', level: 'WARN', description: `authorization denied: ${why}`, args: [ctx.consumer?.id ?? 'anonymous'], ...(ctx.consumer !== undefined ? { actor: ctx.consumer.id } : {}), requestId: ctx.requestId, clientIp: ctx.clientIp, route: ctx.route.name, data: { reason: why } });
       return new RampartError('RMP_AUTHZ_DENIED', { detail: 'You are not allowed to do this.' });
     };
@@ -169,6 +170,7 @@ export const authorizePolicy = definePolicy({
             if (response.json === undefined) throw new RampartError('RMP_RESPONSE_CHECK_FAILED', { detail: 'The response could not be checked.' });
             const all = { ...forResponse, response: { status, body: response.json } };
             if (!responseRules.every((rule) => evaluate(rule, all, ctx))) {
+              ctx.evented = true;
               events.emit({ type: 'authz_fail', level: 'WARN', description: 'authorization denied on the response: object of another owner', args: [consumer.id], actor: consumer.id, requestId: ctx.requestId, clientIp: ctx.clientIp, route: ctx.route.name, data: { reason: 'response rule' } });
               throw new RampartError('RMP_OBJECT_NOT_FOUND');
             }

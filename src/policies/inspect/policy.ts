@@ -86,6 +86,7 @@ export const inspectPolicy = definePolicy({
 
     const refuse = (ctx: RequestContext, findings: Finding[]): never => {
       const first = findings[0]!;
+      ctx.evented = true;
       events.emit({
         type: 'input_validation_fail',
         level: 'WARN',

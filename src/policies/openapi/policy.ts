@@ -184,6 +184,7 @@ function finish(c: RequestContext, operation: CompiledOperation, all: Validation
   if (all.length === 0) return;
   // At most MAX_ERRORS are listed (and reported); the count says how many there were.
   const errors = all.length > MAX_ERRORS ? all.slice(0, MAX_ERRORS) : all;
+  c.evented = true;
   events.emit({
     type: 'input_validation_fail',
     level: 'WARN',
