@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SESSION_COOKIE } from '../../src/admin/auth.js';
 import { CONSOLE_DIR, CONSOLE_HEADERS } from '../../src/admin/console.js';
 import { send } from '../helpers/http.js';
 import { startGateway, startUpstream, type TestUpstream } from '../helpers/gateway.js';
@@ -148,11 +149,11 @@ describe.skipIf(!haveChromium && !required)('admin console in Chromium', () => {
     expect(failed.map((p) => p.match(/status of (\d+)/)?.[1])).toEqual(['401', '403']);
 
     const cookies = await context.cookies(admin);
-    const session = cookies.find((c) => c.name === 'rampart_admin');
+    const session = cookies.find((c) => c.name === SESSION_COOKIE);
     expect(session).toBeDefined();
     expect(session).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Strict', path: '/' });
     // Out of reach of scripts.
-    expect(await page.evaluate('document.cookie')).not.toContain('rampart_admin');
+    expect(await page.evaluate('document.cookie')).not.toContain(SESSION_COOKIE);
   });
 
   it('shows live traffic and denials on the overview within seconds', async () => {
@@ -275,12 +276,12 @@ describe.skipIf(!haveChromium && !required)('admin console in Chromium', () => {
   });
 
   it('logs out: back to the login page, and the session cookie no longer works', async () => {
-    const cookie = (await context.cookies(admin)).find((c) => c.name === 'rampart_admin')!;
-    const asSession = { cookie: `rampart_admin=${cookie.value}` };
+    const cookie = (await context.cookies(admin)).find((c) => c.name === SESSION_COOKIE)!;
+    const asSession = { cookie: `${SESSION_COOKIE}=${cookie.value}` };
     expect((await send(admin, '/api/session', { headers: asSession })).status).toBe(200);
     await page.getByTestId('logout').click();
     await page.getByTestId('login-form').waitFor();
-    expect((await context.cookies(admin)).some((c) => c.name === 'rampart_admin' && c.value !== '')).toBe(false);
+    expect((await context.cookies(admin)).some((c) => c.name === SESSION_COOKIE && c.value !== '')).toBe(false);
     const after = await send(admin, '/api/session', { headers: asSession });
     expect(after.status).toBe(401);
     expect(after.json()).toMatchObject({ code: 'RMP_ADMIN_AUTH_INVALID' });
