@@ -176,7 +176,7 @@ describe('rampart migrate', () => {
     const file = writeConfig(['storage:', '  url: sqlite:./db/rampart.db']);
     const first = await runCli(['migrate', '-c', file]);
     expect(first.stderr).toEqual([]);
-    expect(first.stdout).toEqual(['sqlite: applied 0001-audit-events, 0002-identity, 0003-identity-sessions, 0004-machine-credentials']);
+    expect(first.stdout).toEqual(['sqlite: applied 0001-audit-events, 0002-identity, 0003-identity-sessions, 0004-machine-credentials, 0005-audit-filters']);
     expect(first.code).toBe(0);
     expect(existsSync(join(dir, 'db', 'rampart.db'))).toBe(true);
     const again = await runCli(['migrate', '-c', file]);

@@ -78,7 +78,8 @@ const LoginBody = Type.Union([
   Type.Object({ email: Text(320), password: Text(1024) }, { additionalProperties: false }),
   Type.Object({ token: Text(1024) }, { additionalProperties: false }),
 ]);
-const MfaBody = Type.Object({ mfaToken: Text(4096), code: Type.Optional(Type.String({ pattern: '^[0-9]{6,8}$' })), recoveryCode: Type.Optional(Text(64)) }, { additionalProperties: false });
+/** `email` is accepted for clients that send it back, and ignored: the session gets the account's own. */
+const MfaBody = Type.Object({ mfaToken: Text(4096), code: Type.Optional(Type.String({ pattern: '^[0-9]{6,8}$' })), recoveryCode: Type.Optional(Text(64)), email: Type.Optional(Text(320)) }, { additionalProperties: false });
 const PasswordBody = Type.Object({ passwordChangeToken: Text(4096), newPassword: Text(1024) }, { additionalProperties: false });
 const CreateKeyBody = Type.Object(
   {

@@ -147,37 +147,23 @@ export class Traffic {
   /** Totals over the last `seconds` whole seconds (the current, unfinished one is left out unless asked). */
   summary(seconds: number, includeCurrent = false): TrafficSummary {
     const { until, buckets } = this.#window(seconds, includeCurrent);
-    const status = new Uint32Array(5);
+    const totals = sum(until, buckets);
     const latency = new Uint32Array(BINS);
     const codes = new Map<string, number>();
     const policies = new Map<string, number>();
     const clients = new Map<string, number>();
-    let requests = 0, upstream = 0, upstream5xx = 0, upstreamErrors = 0, denials = 0;
     for (const b of buckets) {
       if (b === undefined) continue;
-      requests += b.requests;
-      upstream += b.upstream;
-      upstream5xx += b.upstream5xx;
-      upstreamErrors += b.upstreamErrors;
-      denials += b.denials;
-      for (let i = 0; i < 5; i++) status[i]! += b.status[i]!;
       for (let i = 0; i < BINS; i++) latency[i]! += b.latency[i]!;
       if (b.byCode !== undefined) for (const [k, v] of b.byCode) codes.set(k, (codes.get(k) ?? 0) + v);
       if (b.byPolicy !== undefined) for (const [k, v] of b.byPolicy) policies.set(k, (policies.get(k) ?? 0) + v);
       if (b.byClient !== undefined) for (const [k, v] of b.byClient) clients.set(k, (clients.get(k) ?? 0) + v);
     }
     return {
-      until,
-      seconds: buckets.length,
-      requests,
-      rate: requests / buckets.length,
-      status: statusRecord(status),
-      p50: quantile(latency, requests, 0.5),
-      p99: quantile(latency, requests, 0.99),
-      upstream,
-      upstream5xx,
-      upstreamErrors,
-      denials,
+      ...totals,
+      rate: totals.requests / buckets.length,
+      p50: quantile(latency, totals.requests, 0.5),
+      p99: quantile(latency, totals.requests, 0.99),
       deniedBy: ranked(codes).map(([code, count]) => ({ code, count })),
       deniedByPolicy: ranked(policies).map(([policy, count]) => ({ policy, count })),
       topDeniedClients: ranked(clients).slice(0, 10).map(([clientIp, count]) => ({ clientIp, count })),
@@ -187,18 +173,7 @@ export class Traffic {
   /** The counts of `summary`, without merging latency histograms or the per-code and per-client maps. */
   totals(seconds: number): TrafficTotals {
     const { until, buckets } = this.#window(seconds, false);
-    const status = new Uint32Array(5);
-    let requests = 0, upstream = 0, upstream5xx = 0, upstreamErrors = 0, denials = 0;
-    for (const b of buckets) {
-      if (b === undefined) continue;
-      requests += b.requests;
-      upstream += b.upstream;
-      upstream5xx += b.upstream5xx;
-      upstreamErrors += b.upstreamErrors;
-      denials += b.denials;
-      for (let i = 0; i < 5; i++) status[i]! += b.status[i]!;
-    }
-    return { until, seconds: buckets.length, requests, status: statusRecord(status), upstream, upstream5xx, upstreamErrors, denials };
+    return sum(until, buckets);
   }
 
   /** One point per second over the last `seconds` whole seconds, oldest first. */
@@ -215,6 +190,21 @@ export class Traffic {
       upstream5xx: b?.upstream5xx ?? 0,
     }));
   }
+}
+
+function sum(until: number, buckets: readonly (Bucket | undefined)[]): TrafficTotals {
+  const status = new Uint32Array(5);
+  let requests = 0, upstream = 0, upstream5xx = 0, upstreamErrors = 0, denials = 0;
+  for (const b of buckets) {
+    if (b === undefined) continue;
+    requests += b.requests;
+    upstream += b.upstream;
+    upstream5xx += b.upstream5xx;
+    upstreamErrors += b.upstreamErrors;
+    denials += b.denials;
+    for (let i = 0; i < 5; i++) status[i]! += b.status[i]!;
+  }
+  return { until, seconds: buckets.length, requests, status: statusRecord(status), upstream, upstream5xx, upstreamErrors, denials };
 }
 
 /** Most first, then by name. */

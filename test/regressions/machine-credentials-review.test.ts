@@ -86,7 +86,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       const config = join(mkdtempSync(join(tmpdir(), 'rampart-review-cli-')), 'rampart.yaml');
       writeFileSync(config, stringify({ mode: 'development', storage: { url: storageUrl }, identity: { issuer: 'https://localhost', masterKey: MASTER_KEY }, routes: [] }));
       const quiet = { out: () => undefined, err: () => undefined };
-      expect(await main(['clients', 'delete', 'cli-gone', '-c', config], quiet)).toBe(0);
+      expect(await main(['clients', 'delete', 'cli-gone', '--offline', '-c', config], quiet)).toBe(0);
       await second.gw.runtime.identity!.service.clients.syncCutOffs();
       expect((await second.call('GET', '/api/notes/1', { token: thirdToken })).json().code).toBe('RMP_AUTH_TOKEN_REVOKED');
       // Disabling again (a retry after a failure) is accepted and publishes the cut-off again.
