@@ -17,6 +17,7 @@ import { createLimiter } from '../ratelimit/limiter.js';
 import type { RedisSettings, Stores } from '../stores/stores.js';
 import { registerAdminApi, type AlertSource } from './api.js';
 import { AdminAuth } from './auth.js';
+import { registerConsole } from './console.js';
 import { registerManagementApi } from './manage.js';
 
 export interface AdminAppOptions {
@@ -143,6 +144,8 @@ export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp
     registerAdminApi(api, apiDeps);
     registerManagementApi(api, apiDeps);
   });
+  // The console (the built web UI) at `/`, talking to the admin API on this listener.
+  registerConsole(app);
   app.addHook('onClose', async () => auth.close());
   return { app, auth };
 }

@@ -388,6 +388,11 @@ export const errorCodes = {
     title: 'Invalid admin request',
     doc: 'A query parameter or body field of an admin API call is not valid; `errors` says which.',
   },
+  RMP_ADMIN_CONSOLE_NOT_BUILT: {
+    status: 503,
+    title: 'Console not built',
+    doc: 'The admin listener serves the console from `dist/console`, which is missing: the package was installed without running its build. Run `npm run build:console` (or `npm run build`) and restart; the admin API and the gateway work without it.',
+  },
   RMP_INTERNAL: {
     status: 500,
     title: 'Internal error',

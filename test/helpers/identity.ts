@@ -71,6 +71,8 @@ export async function startIdentityGateway(options: {
   server?: Record<string, unknown>;
   /** The admin listener's settings (off unless given). */
   admin?: Record<string, unknown>;
+  /** The `alerts` section. */
+  alerts?: Record<string, unknown>;
 }): Promise<IdentityGateway> {
   const storage = options.storageUrl !== undefined ? { url: options.storageUrl, drop: () => Promise.resolve() } : await freshStorage(options.backend);
   const gw = await startGateway({
@@ -83,6 +85,7 @@ export async function startIdentityGateway(options: {
     ...(options.defaults !== undefined ? { defaults: options.defaults } : {}),
     ...(options.redis !== undefined ? { redis: options.redis } : {}),
     ...(options.admin !== undefined ? { admin: options.admin } : {}),
+    ...(options.alerts !== undefined ? { alerts: options.alerts } : {}),
   });
   const ca = readFileSync(join(dirname(gw.configFile), 'data', 'tls', 'localhost.crt'), 'utf8');
   const url = gw.url;
