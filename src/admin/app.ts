@@ -54,6 +54,8 @@ export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp
     requestIdHeader: false,
     return503OnClosing: false,
     bodyLimit: 64 * 1024,
+    // Shutdown does not wait for consoles: live streams and the sockets browsers open ahead of need.
+    forceCloseConnections: true,
     // Unparseable HTTP gets a problem+json like on the gateway listener.
     clientErrorHandler: (error: Error, socket: Socket) => answerClientError(error, socket, options.logger),
     // Fastify's default removes unknown properties silently; a schema that says
