@@ -212,6 +212,7 @@ describe('admin API: figures and events', () => {
     });
     const overview = (await call('/api/overview?window=60', { headers: bearer })).json<Any>();
     expect(overview.deniedByArea.some((a: { area: string }) => a.area === 'AUTH')).toBe(true);
+    expect(overview.deniedByPolicy.some((d: { policy: string }) => d.policy === 'api-key')).toBe(true);
     expect(overview.summary.topDeniedClients[0].clientIp).toBe('127.0.0.1');
     expect(overview.series).toHaveLength(60);
   });

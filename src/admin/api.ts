@@ -159,6 +159,7 @@ export function registerAdminApi(app: FastifyInstance, deps: AdminApiDeps): void
       now: new Date().toISOString(),
       window,
       summary,
+      deniedByPolicy: summary.deniedByPolicy,
       deniedByArea: [...areas].sort((a, b) => b[1] - a[1]).map(([area, count]) => ({ area, count })),
       series: metrics.traffic.series(window),
       config: { version: p.version, routes: p.routes.length, loadedAt: p.loadedAt },
