@@ -248,6 +248,10 @@ describe('admin API: figures and events', () => {
     expect(by['rate-limit']!.detail).toContain('tight 3/1m');
     expect(by.cors).toMatchObject({ on: true, detail: 'closed (no origins)' });
     expect(by.authorization!.on).toBe(false);
+    // Built-in routes are described by what they run: the JWKS is public, the users API needs a token.
+    const auth = (name: string) => routes.find((r) => r.name === name)!.protection.find((p) => p.id === 'authentication');
+    expect(auth('identity-jwks')).toMatchObject({ on: false, detail: 'public by design (built-in)' });
+    expect(auth('identity-users')).toMatchObject({ on: true, detail: 'jwt' });
     const config = await call('/api/config', { headers: bearer });
     expect(config.status).toBe(200);
     expect(config.text).not.toContain(ADMIN_TOKEN);

@@ -61,18 +61,28 @@ export function protectionOf(pipeline: Pipeline, route: CompiledRoute): RouteVie
           : 'no TLS listener: plain HTTP is only redirected',
   });
   const authn = on('jwt', 'api-key', 'introspection');
+  // Built-in routes say what they need like any route: an authentication policy, or public (JWKS,
+  // metadata, login, whose handler checks the credentials it is sent).
   protection.push({
     id: 'authentication',
     label: 'Authentication',
-    on: authn.length > 0 || builtin,
-    detail: builtin ? 'built-in (identity service)' : authn.length > 0 ? authn.join(', ') + (authn.some((n) => options.get(n)?.anonymous === true) ? ' (optional: anonymous allowed)' : '') : isPublic ? 'public: true (no authentication)' : 'none',
+    on: authn.length > 0,
+    detail:
+      authn.length > 0
+        ? authn.join(', ') + (authn.some((n) => options.get(n)?.anonymous === true) ? ' (optional: anonymous allowed)' : '')
+        : builtin
+          ? 'public by design (built-in)'
+          : isPublic
+            ? 'public: true (no authentication)'
+            : 'none',
   });
   const authz = options.get('authorize');
+  const checksItself = builtin && authn.length > 0;
   protection.push({
     id: 'authorization',
     label: 'Authorization',
-    on: has.has('authorize') || builtin,
-    detail: builtin ? 'built-in (per endpoint)' : has.has('authorize') ? describeAuthorize(authz) : 'none',
+    on: has.has('authorize') || checksItself,
+    detail: has.has('authorize') ? describeAuthorize(authz) : checksItself ? 'built-in (each endpoint checks roles and ownership)' : 'none',
   });
   const limits: string[] = [];
   if (has.has('ip-rate-limit')) {
@@ -107,7 +117,7 @@ export function protectionOf(pipeline: Pipeline, route: CompiledRoute): RouteVie
     hosts: route.host === undefined ? [] : [route.host],
     upstream: route.upstream?.name ?? null,
     builtin,
-    public: isPublic,
+    public: authn.length === 0,
     version: route.version?.name ?? null,
     policies: route.policies.map((p) => ({ name: p.name, phase: p.phase })),
     protection,
