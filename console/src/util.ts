@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { errorText } from './api';
 
 /** The part of the URL after `#`, without the leading `/`: `#/events/42` → `events/42`. */
 export function useHashRoute(): string {
@@ -50,4 +51,26 @@ export function time(value: string | undefined | null): string {
 
 export function dash(value: unknown): string {
   return value === undefined || value === null || value === '' ? '–' : String(value);
+}
+
+/**
+ * A form's submit: `busy` while `run` works, the failure's text in `error` — unless `handled`
+ * deals with that failure itself (a login's next step) and says so.
+ */
+export function useSubmit(run: () => Promise<void>, handled?: (error: unknown) => boolean) {
+  const [error, setError] = useState<string | undefined>();
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setError(undefined);
+    setBusy(true);
+    try {
+      await run();
+    } catch (e) {
+      if (handled?.(e) !== true) setError(errorText(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, setError, submit };
 }

@@ -1,7 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, ApiError, errorText, query, type ApiKey, type Page, type User } from '../api';
-import { dash, time } from '../util';
+import { dash, time, useSubmit } from '../util';
 
 const EXPIRY = [
   { value: '', label: 'the default' },
@@ -205,30 +205,18 @@ function CreateKey({ users, onCreated }: { users: User[]; onCreated: (created: {
   const [name, setName] = useState('');
   const [scopes, setScopes] = useState('');
   const [expiresIn, setExpiresIn] = useState('');
-  const [error, setError] = useState<string | undefined>();
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    setError(undefined);
-    setBusy(true);
-    try {
-      const body = {
-        ownerId: ownerId || users[0]?.id,
-        name: name.trim(),
-        scopes: scopes.split(/[\s,]+/).filter((s) => s !== ''),
-        ...(expiresIn !== '' ? { expiresIn } : {}),
-      };
-      const created = await api<{ key: ApiKey; secret: string }>('POST', '/api/apikeys', body);
-      setName('');
-      setScopes('');
-      onCreated(created);
-    } catch (e) {
-      setError(errorText(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, submit } = useSubmit(async () => {
+    const body = {
+      ownerId: ownerId || users[0]?.id,
+      name: name.trim(),
+      scopes: scopes.split(/[\s,]+/).filter((s) => s !== ''),
+      ...(expiresIn !== '' ? { expiresIn } : {}),
+    };
+    const created = await api<{ key: ApiKey; secret: string }>('POST', '/api/apikeys', body);
+    setName('');
+    setScopes('');
+    onCreated(created);
+  });
 
   return (
     <form class="card form" onSubmit={submit} data-testid="create-key-form">

@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
-import { api, ApiError, errorText, type Session } from '../api';
+import { api, ApiError, type Session } from '../api';
+import { useSubmit } from '../util';
 
 type Step = { kind: 'password' } | { kind: 'token' } | { kind: 'mfa'; mfaToken: string } | { kind: 'new-password'; passwordChangeToken: string };
 
@@ -11,14 +12,8 @@ export function Login({ onSignedIn }: { onSignedIn: (session: Session, email: st
   const [code, setCode] = useState('');
   const [newPassword, setNewPassword] = useState('');
   const [repeat, setRepeat] = useState('');
-  const [error, setError] = useState<string | undefined>();
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    setError(undefined);
-    setBusy(true);
-    try {
+  const { busy, error, setError, submit } = useSubmit(
+    async () => {
       let session: Session;
       if (step.kind === 'password') session = await api<Session>('POST', '/api/session', { email, password });
       else if (step.kind === 'token') session = await api<Session>('POST', '/api/session', { token });
@@ -27,28 +22,29 @@ export function Login({ onSignedIn }: { onSignedIn: (session: Session, email: st
         session = await api<Session>('POST', '/api/session/password', { passwordChangeToken: step.passwordChangeToken, newPassword });
       } else {
         const factor = /^\d{6,8}$/.test(code.trim()) ? { code: code.trim() } : { recoveryCode: code.trim() };
-        session = await api<Session>('POST', '/api/session/mfa', { mfaToken: step.mfaToken, ...factor, ...(email !== '' ? { email } : {}) });
+        session = await api<Session>('POST', '/api/session/mfa', { mfaToken: step.mfaToken, ...factor });
       }
       setPassword('');
       setToken('');
       setNewPassword('');
       setRepeat('');
       onSignedIn(session, step.kind === 'token' ? undefined : email.trim().toLowerCase());
-    } catch (e) {
+    },
+    (e) => {
       if (e instanceof ApiError && e.code === 'RMP_MFA_REQUIRED' && typeof e.body.mfaToken === 'string') {
         setPassword('');
         setStep({ kind: 'mfa', mfaToken: e.body.mfaToken });
-      } else if (e instanceof ApiError && e.code === 'RMP_PASSWORD_CHANGE_REQUIRED' && typeof e.body.passwordChangeToken === 'string') {
+        return true;
+      }
+      if (e instanceof ApiError && e.code === 'RMP_PASSWORD_CHANGE_REQUIRED' && typeof e.body.passwordChangeToken === 'string') {
         // A first login with the one-time password: a new password, then the session.
         setPassword('');
         setStep({ kind: 'new-password', passwordChangeToken: e.body.passwordChangeToken });
-      } else {
-        setError(errorText(e));
+        return true;
       }
-    } finally {
-      setBusy(false);
-    }
-  };
+      return false;
+    },
+  );
 
   const switchTo = (kind: 'password' | 'token') => {
     setError(undefined);
