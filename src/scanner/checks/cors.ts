@@ -69,6 +69,8 @@ async function probeEndpoint(ctx: ScanContext, endpoint: Endpoint): Promise<Find
       LIST_ORIGINS));
   }
 
+  // A server that reflects every origin reflects `null` too: the finding above covers it.
+  if (evil.allowOrigin === EVIL_ORIGIN) return found;
   const nul = await probe(ctx, endpoint, 'null');
   if (nul.allowOrigin === 'null') {
     found.push(finding(nul, 'cors.null-origin', `CORS allows the null origin${creds(nul)}`, nul.credentials ? 'high' : 'low', 'high',
@@ -76,9 +78,8 @@ async function probeEndpoint(ctx: ScanContext, endpoint: Endpoint): Promise<Find
       `${LIST_ORIGINS} Never list "null".`));
   }
 
-  // Origin checks done with substring, prefix or suffix matching: only worth probing when an
-  // arbitrary origin is not simply reflected (that finding already covers them).
-  if (evil.allowOrigin !== EVIL_ORIGIN && evil.allowOrigin !== '*') {
+  // Origin checks done with substring, prefix or suffix matching (not worth probing behind a wildcard).
+  if (evil.allowOrigin !== '*') {
     const host = endpoint.url.hostname;
     for (const origin of [`https://${host}.evil.example`, `https://evil${host}`]) {
       const p = await probe(ctx, endpoint, origin);
