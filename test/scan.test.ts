@@ -1,7 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
+import { generate } from 'selfsigned';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { createHttpClient } from '../src/scanner/http.js';
@@ -173,6 +174,39 @@ describe('rampart scan (CLI, in process)', () => {
       ['cors', 'error', 'GET /'],
       ['headers', 'warning', 'GET /'],
     ]);
+  });
+
+  it('over HTTPS: trusts --ca, refuses an unknown certificate (exit 2), --insecure warns; HSTS is demanded', async () => {
+    const pems = await generate([{ name: 'commonName', value: '127.0.0.1' }], {
+      keyType: 'ec',
+      curve: 'P-256',
+      algorithm: 'sha256',
+      extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }],
+    });
+    dir = mkdtempSync(join(tmpdir(), 'rampart-scan-'));
+    const ca = join(dir, 'ca.pem');
+    writeFileSync(ca, pems.cert);
+    api = await startVulnerableApi({}, { cert: pems.cert, key: pems.private });
+    expect(api.url).toMatch(/^https:/);
+
+    const secure = await cli([api.url, '--rate', '1000', '--ca', ca, '--format', 'json', '--fail-on', 'info']);
+    expect(secure.code, secure.err.join('\n')).toBe(0);
+    expect((JSON.parse(secure.out.join('\n')) as { findings: unknown[] }).findings).toEqual([]);
+
+    const untrusted = await cli([api.url, '--rate', '1000']);
+    expect(untrusted.code).toBe(2);
+    expect(untrusted.err.join('\n')).toMatch(/the target does not answer: .*(certificate|SELF_SIGNED|DEPTH_ZERO)/i);
+
+    const insecure = await cli([api.url, '--rate', '1000', '--insecure']);
+    expect(insecure.code).toBe(0);
+    expect(insecure.err[0]).toMatch(/warning: --insecure/);
+
+    await api.close();
+    api = await startVulnerableApi({ missingHeaders: true }, { cert: pems.cert, key: pems.private });
+    const missing = await cli([api.url, '--rate', '1000', '--ca', ca, '--format', 'json']);
+    const f = (JSON.parse(missing.out.join('\n')) as { findings: { id: string; severity: string; detail: string }[] }).findings.find((x) => x.id === 'headers.missing')!;
+    expect(f.severity).toBe('medium');
+    expect(f.detail).toMatch(/Strict-Transport-Security \(expected max-age=31536000 \(or more\)\) missing on GET \/ \(200\)/);
   });
 
   it('masks credentials in the evidence', async () => {
