@@ -64,6 +64,12 @@ function where(res: ScanResponse): string {
   return `${res.request.method} ${url.pathname} (${res.status})`;
 }
 
+/** At most a few places per header: the finding is about the host, not an inventory. */
+const MAX_LISTED = 5;
+function listed(places: string[]): string {
+  return places.length <= MAX_LISTED ? places.join(', ') : `${places.slice(0, MAX_LISTED).join(', ')} and ${places.length - MAX_LISTED} more`;
+}
+
 function groupByHost(responses: readonly ScanResponse[]): Map<string, ScanResponse[]> {
   const hosts = new Map<string, ScanResponse[]>();
   for (const res of responses) {
@@ -85,7 +91,7 @@ function missingHeaders(host: string, responses: readonly ScanResponse[]): Findi
   const reqs = [...missing.keys()];
   const severity = reqs.map((r) => r.severity).reduce((a, b) => (severityRank(b) > severityRank(a) ? b : a));
   const first = missing.get(reqs[0]!)![0]!;
-  const lines = reqs.map((r) => `${r.header} (expected ${r.expected}) missing on ${missing.get(r)!.map(where).join(', ')}`);
+  const lines = reqs.map((r) => `${r.header} (expected ${r.expected}) missing on ${listed(missing.get(r)!.map(where))}`);
   return {
     check: 'headers',
     id: 'headers.missing',
