@@ -209,6 +209,14 @@ describe('rampart scan (CLI, in process)', () => {
     expect(f.detail).toMatch(/Strict-Transport-Security \(expected max-age=31536000 \(or more\)\) missing on GET \/ \(200\)/);
   });
 
+  it('--verbose logs every request and its answer to stderr', async () => {
+    api = await startVulnerableApi({});
+    const { code, err } = await cli([api.url, '--rate', '1000', '--verbose']);
+    expect(code).toBe(0);
+    expect(err.filter((l) => l.startsWith('→ GET ')).length).toBe(api.requests.length);
+    expect(err.filter((l) => /^← \d{3} GET /.test(l)).length).toBe(api.requests.length);
+  });
+
   it('masks credentials in the evidence', async () => {
     const { evidenceOf } = await import('../src/scanner/evidence.js');
     const e = evidenceOf({
