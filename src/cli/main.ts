@@ -20,6 +20,7 @@ import { CLIENT_AUTH_METHODS, type ClientAuthMethod } from '../identity/clients.
 import { rotateMasterKey } from '../identity/master-rotation.js';
 import type { JSONWebKeySet } from 'jose';
 import { RampartError } from '../errors/problem.js';
+import { scanCommand, type ScanCliOptions } from '../scanner/cli.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -52,6 +53,7 @@ Examples:
                                        (RAMPART_ADMIN_TOKEN or --token-file; --offline: the database)
   rampart apikeys create --user a@b.c  make an API key for a user (printed once)
   rampart clients create --name … --scopes …   register an OAuth client (client credentials)
+  rampart scan https://api.example.com --format sarif --out reports   black-box security tests of any API
   kill -HUP <pid>                      reload the config without dropping requests`,
     );
 
@@ -91,6 +93,24 @@ Examples:
     .option('-c, --config <file>', 'config file', 'rampart.yaml')
     .action(async (opts: { config: string }) => {
       code = await migrate(opts.config, io);
+    });
+
+  program
+    .command('scan')
+    .argument('<base-url>', 'the API to test (http:// or https://)')
+    .description('black-box security tests of an API (any API, not only one behind Rampart); safe requests only')
+    .option('--format <formats>', 'comma-separated: terminal, json, sarif', 'terminal')
+    .option('--out <dir>', 'write json/sarif reports into this directory (rampart-scan.json, rampart-scan.sarif)')
+    .option('--fail-on <severity>', 'exit 1 when a finding is at or above: info, low, medium, high, critical', 'high')
+    .option('--rate <n>', 'requests per second, at most', '10')
+    .option('--max-requests <n>', 'requests in total, at most (the budget)', '500')
+    .option('--timeout <seconds>', 'per request', '10')
+    .option('--ca <file>', 'PEM certificate to trust for an https target')
+    .option('--insecure', 'do not verify the target\'s certificate')
+    .option('--verbose', 'log every request to stderr')
+    .addHelpText('after', '\nExit codes: 0 nothing at or above --fail-on, 1 there is, 2 error (bad URL, unreachable target).\nExample:\n  rampart scan https://api.example.com --format terminal,sarif --out reports --fail-on medium')
+    .action(async (target: string, opts: ScanCliOptions) => {
+      code = await scanCommand(target, opts, { ...io, color: io === stdio && process.stdout.isTTY === true && process.env.NO_COLOR === undefined });
     });
 
   const users = program.command('users').description('manage the identity service\'s users (through the admin API of a running gateway, or --offline)');

@@ -1,0 +1,106 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHttpClient, parseTargetUrl, ScanRequestError } from './http.js';
+import { runScan, ScanError, type ScanResult } from './runner.js';
+import { isSeverity, SEVERITIES, severityRank, type Severity } from './types.js';
+import { renderJson } from './report/json.js';
+import { renderSarif } from './report/sarif.js';
+import { renderTerminal } from './report/terminal.js';
+
+export interface ScanCliOptions {
+  format: string;
+  out?: string;
+  failOn: string;
+  rate: string;
+  timeout: string;
+  maxRequests: string;
+  ca?: string;
+  insecure?: boolean;
+  verbose?: boolean;
+}
+
+export interface ScanIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  /** Colour in the terminal report (stdout is a TTY). */
+  color: boolean;
+}
+
+const FORMATS = ['terminal', 'json', 'sarif'] as const;
+type Format = (typeof FORMATS)[number];
+const FILES: Record<Exclude<Format, 'terminal'>, string> = { json: 'rampart-scan.json', sarif: 'rampart-scan.sarif' };
+
+class UsageError extends Error {}
+
+function positive(name: string, text: string, integer: boolean): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new UsageError(`${name} must be a positive ${integer ? 'integer' : 'number'}, not '${text}'`);
+  return n;
+}
+
+function parseFormats(text: string, out: string | undefined): Format[] {
+  const formats = text.split(',').map((f) => f.trim()).filter((f) => f !== '');
+  for (const f of formats) if (!(FORMATS as readonly string[]).includes(f)) throw new UsageError(`unknown --format '${f}' (one or more of ${FORMATS.join(', ')})`);
+  if (formats.length === 0) throw new UsageError('--format is empty');
+  const files = formats.filter((f) => f !== 'terminal');
+  // Without --out a machine format goes to stdout, alone: two documents (or one plus the terminal
+  // report) in one stream could not be parsed.
+  if (out === undefined && files.length > 0 && formats.length > 1) throw new UsageError(`--format ${text} needs --out DIR (only one format can go to stdout)`);
+  return [...new Set(formats)] as Format[];
+}
+
+/** `rampart scan`: 0 when nothing at or above --fail-on, 1 when there is, 2 on a usage error or a target that cannot be scanned. */
+export async function scanCommand(target: string, opts: ScanCliOptions, io: ScanIo): Promise<number> {
+  let formats: Format[];
+  let failOn: Severity;
+  let url: URL;
+  let ca: string | undefined;
+  let settings: { rate: number; timeoutMs: number; budget: number };
+  try {
+    url = parseTargetUrl(target);
+    formats = parseFormats(opts.format, opts.out);
+    if (!isSeverity(opts.failOn)) throw new UsageError(`--fail-on must be one of ${SEVERITIES.join(', ')}, not '${opts.failOn}'`);
+    failOn = opts.failOn;
+    settings = { rate: positive('--rate', opts.rate, false), timeoutMs: positive('--timeout', opts.timeout, false) * 1000, budget: positive('--max-requests', opts.maxRequests, true) };
+    if (opts.ca !== undefined && opts.insecure === true) throw new UsageError('--ca and --insecure exclude each other');
+    if (opts.ca !== undefined) ca = readFileSync(opts.ca, 'utf8');
+  } catch (error) {
+    io.err(`rampart scan: ${(error as Error).message}`);
+    return 2;
+  }
+  if (opts.insecure === true) io.err('rampart scan: warning: --insecure: certificates are not verified');
+
+  const logger = { debug: (m: string) => io.err(m), warn: (m: string) => io.err(`warning: ${m}`) };
+  const http = createHttpClient({ ...settings, maxBodyBytes: 256 * 1024, ca, insecure: opts.insecure === true, logger, verbose: opts.verbose === true });
+  let result: ScanResult;
+  try {
+    result = await runScan({ target: url, http, logger });
+  } catch (error) {
+    if (!(error instanceof ScanError) && !(error instanceof ScanRequestError)) throw error;
+    io.err(`rampart scan: ${error.message}`);
+    return 2;
+  } finally {
+    await http.close();
+  }
+
+  try {
+    if (opts.out !== undefined) mkdirSync(opts.out, { recursive: true });
+    for (const format of formats) {
+      if (format === 'terminal') {
+        for (const line of renderTerminal(result, { color: io.color })) io.out(line);
+        continue;
+      }
+      const text = format === 'json' ? renderJson(result) : renderSarif(result);
+      if (opts.out === undefined) io.out(text.trimEnd());
+      else {
+        const file = join(opts.out, FILES[format]);
+        writeFileSync(file, text);
+        io.err(`wrote ${file}`);
+      }
+    }
+  } catch (error) {
+    io.err(`rampart scan: cannot write the report: ${(error as Error).message}`);
+    return 2;
+  }
+  return result.findings.some((f) => severityRank(f.severity) >= severityRank(failOn)) ? 1 : 0;
+}

@@ -1,0 +1,32 @@
+import type { ScanResponse } from './http.js';
+
+/** Headers whose values are credentials: shown masked in every report. */
+const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key']);
+const MAX_EXCERPT = 2000;
+const MAX_BODY = 500;
+
+/** `Bearer eyJhbGciOi…` → `Bearer ****`: the scheme stays readable, the secret does not. */
+export function maskHeader(name: string, value: string): string {
+  if (!SECRET_HEADERS.has(name.toLowerCase())) return value;
+  const space = value.indexOf(' ');
+  if (name.toLowerCase() === 'authorization' || name.toLowerCase() === 'proxy-authorization') return space > 0 ? `${value.slice(0, space)} ****` : '****';
+  return value.replace(/=([^;]*)/g, '=****');
+}
+
+function bounded(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
+}
+
+/** The request and response of one exchange as HTTP/1.1-style excerpts, bounded, credentials masked. */
+export function evidenceOf(res: ScanResponse): { request: string; response: string } {
+  const url = new URL(res.request.url);
+  const reqLines = [`${res.request.method} ${url.pathname}${url.search} HTTP/1.1`, `host: ${url.host}`];
+  for (const [name, value] of Object.entries(res.request.headers)) reqLines.push(`${name}: ${maskHeader(name, value)}`);
+  if (res.request.body !== undefined) reqLines.push('', bounded(res.request.body, MAX_BODY));
+  const resLines = [`HTTP/1.1 ${res.status}`];
+  for (const [name, value] of Object.entries(res.headers)) {
+    for (const v of Array.isArray(value) ? value : [value]) if (v !== undefined) resLines.push(`${name}: ${maskHeader(name, v)}`);
+  }
+  if (res.body !== '') resLines.push('', bounded(res.body, MAX_BODY));
+  return { request: bounded(reqLines.join('\n'), MAX_EXCERPT), response: bounded(resLines.join('\n'), MAX_EXCERPT) };
+}
