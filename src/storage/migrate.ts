@@ -63,8 +63,13 @@ async function appliedOnPostgres(db: Kysely<unknown>, schema: string): Promise<b
   return names.length === known.length && known.every((n) => names.includes(n));
 }
 
-/** Errors the catalog listing raises when something it lists is dropped by another session. */
+/**
+ * Errors the catalog listing raises when something it lists is dropped by another session; also
+ * PostgreSQL's internal "cache lookup failed for namespace|relation …" (XX000), which catalog
+ * functions raise when the schema or table they were handed is dropped before they read it.
+ */
 function isCatalogRace(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
+  if (code === 'XX000') return /^cache lookup failed for (namespace|relation|type|attribute)/.test((error as Error).message);
   return code === '42703' || code === '3F000' || code === '42P01';
 }
