@@ -8,17 +8,15 @@ import type { IdentityRuntime } from '../identity/index.js';
 import type { EventFilter, EventRing, ListedEvent } from '../observability/event-ring.js';
 import type { Events } from '../observability/events.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { Alerts } from '../observability/alerts.js';
 import { errorCodes } from '../errors/codes.js';
 import { SECONDS } from '../observability/traffic.js';
 import { SESSION_COOKIE, clientOf, type AdminAuth, type AdminPrincipal } from './auth.js';
 import { maskConfig } from './mask.js';
 import { protectionOf } from './protection.js';
 
-/** What the admin API reads alerts from (the alerts engine, when the runtime has one). */
-export interface AlertSource {
-  rules(): unknown[];
-  history(limit?: number): unknown[];
-}
+/** What the admin API reads of the alerts engine. */
+export type AlertSource = Pick<Alerts, 'rules' | 'history'>;
 
 export interface AdminApiDeps {
   ref: PipelineRef;
@@ -26,7 +24,7 @@ export interface AdminApiDeps {
   events: Events;
   ring: EventRing;
   identity: IdentityRuntime | undefined;
-  alerts: () => AlertSource | undefined;
+  alerts: AlertSource;
   auth: AdminAuth;
   sessionTtlMs: number;
 }
@@ -154,7 +152,6 @@ export function registerAdminApi(app: FastifyInstance, deps: AdminApiDeps): void
       areas.set(area, (areas.get(area) ?? 0) + d.count);
     }
     const p = ref.current;
-    const alerts = deps.alerts();
     return {
       now: new Date().toISOString(),
       window,
@@ -164,7 +161,7 @@ export function registerAdminApi(app: FastifyInstance, deps: AdminApiDeps): void
       series: metrics.traffic.series(window),
       config: { version: p.version, routes: p.routes.length, loadedAt: p.loadedAt },
       events: { last24h: ring.countByLevel(new Date(Date.now() - 86_400_000).toISOString()) },
-      alerts: { firing: alerts === undefined ? 0 : alerts.rules().filter((r) => (r as { firing?: boolean }).firing === true).length },
+      alerts: { firing: deps.alerts.rules().filter((r) => r.firing).length },
     };
   });
 
@@ -315,8 +312,7 @@ export function registerAdminApi(app: FastifyInstance, deps: AdminApiDeps): void
 
   // ── alerts ────────────────────────────────────────────────────────────────────────────────
   app.get('/api/alerts', async () => {
-    const alerts = deps.alerts();
-    return { rules: alerts?.rules() ?? [], history: alerts?.history(200) ?? [] };
+    return { rules: deps.alerts.rules(), history: deps.alerts.history(200) };
   });
 }
 

@@ -29,22 +29,17 @@ export interface AdminAppOptions {
   stores: Stores;
   redis: RedisSettings | undefined;
   identity: IdentityRuntime | undefined;
-  /** The alerts engine, once the runtime has one. */
-  alerts: () => AlertSource | undefined;
+  alerts: AlertSource;
   /** The gateway's certificate, when `admin.tls`. */
   tls: TlsMaterial | undefined;
 }
 
-export interface AdminApp {
-  app: FastifyInstance;
-  auth: AdminAuth;
-}
 
 /**
  * The admin listener: liveness and readiness, Prometheus metrics, the admin API (docs/admin-api.md)
  * and the console. It binds to 127.0.0.1 unless told otherwise, and serves plain HTTP only there.
  */
-export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp> {
+export async function createAdminApp(options: AdminAppOptions): Promise<FastifyInstance> {
   const { ref } = options;
   const config: RampartConfig = ref.current.loaded.config;
   const admin = config.admin;
@@ -149,7 +144,7 @@ export async function createAdminApp(options: AdminAppOptions): Promise<AdminApp
   // The console (the built web UI) at `/`, talking to the admin API on this listener.
   registerConsole(app);
   app.addHook('onClose', async () => auth.close());
-  return { app, auth };
+  return app;
 }
 
 /** The host name of a Host header, lowercased, without its port. */

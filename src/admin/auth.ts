@@ -120,10 +120,6 @@ export class AdminAuth {
     this.#mfaRequired = options.identity?.config.mfa.requireForRoles.includes(options.role) ?? false;
   }
 
-  get methods(): { token: boolean; identity: boolean } {
-    return { token: this.#tokenHash !== undefined, identity: this.#identity !== undefined };
-  }
-
   /** The caller of an admin API request, or a RampartError (401/403). */
   async authenticate(request: FastifyRequest): Promise<AdminPrincipal> {
     const authorization = request.headers.authorization;

@@ -137,7 +137,7 @@ export class GatewayRuntime {
     const plain = config.server.http !== undefined ? await createGatewayApp({ ref, logger }) : undefined;
     const alerts = new Alerts(config, { events, metrics, logger });
     const admin = config.admin.enabled
-      ? (await createAdminApp({ ref, metrics, events, ring, logger, stores, redis: config.redis === undefined ? undefined : redisSettings(config.redis), identity, tls, alerts: () => alerts })).app
+      ? (await createAdminApp({ ref, metrics, events, ring, logger, stores, redis: config.redis === undefined ? undefined : redisSettings(config.redis), identity, tls, alerts }))
       : undefined;
     const runtime = new GatewayRuntime({ logger, events, ref, app, plain, admin, tls, stores, identity, metrics, ring, alerts, configFile: options.configFile, env });
     const opened: FastifyInstance[] = [];

@@ -132,10 +132,10 @@ export class Traffic {
   }
 
   /** The buckets of the `seconds` whole seconds before the current one (oldest first; missing ones empty). */
-  #window(seconds: number, includeCurrent: boolean): { until: number; buckets: (Bucket | undefined)[] } {
+  #window(seconds: number): { until: number; buckets: (Bucket | undefined)[] } {
     const n = Math.max(1, Math.min(SECONDS - 1, Math.floor(seconds)));
     const current = Math.floor(this.#now() / 1000);
-    const until = includeCurrent ? current : current - 1;
+    const until = current - 1;
     const buckets: (Bucket | undefined)[] = [];
     for (let s = until - n + 1; s <= until; s++) {
       const b = this.#buckets[((s % SECONDS) + SECONDS) % SECONDS]!;
@@ -144,9 +144,9 @@ export class Traffic {
     return { until, buckets };
   }
 
-  /** Totals over the last `seconds` whole seconds (the current, unfinished one is left out unless asked). */
-  summary(seconds: number, includeCurrent = false): TrafficSummary {
-    const { until, buckets } = this.#window(seconds, includeCurrent);
+  /** Totals over the last `seconds` whole seconds (the current, unfinished one is left out). */
+  summary(seconds: number): TrafficSummary {
+    const { until, buckets } = this.#window(seconds);
     const totals = sum(until, buckets);
     const latency = new Uint32Array(BINS);
     const codes = new Map<string, number>();
@@ -172,13 +172,13 @@ export class Traffic {
 
   /** The counts of `summary`, without merging latency histograms or the per-code and per-client maps. */
   totals(seconds: number): TrafficTotals {
-    const { until, buckets } = this.#window(seconds, false);
+    const { until, buckets } = this.#window(seconds);
     return sum(until, buckets);
   }
 
   /** One point per second over the last `seconds` whole seconds, oldest first. */
   series(seconds: number): TrafficPoint[] {
-    const { until, buckets } = this.#window(seconds, false);
+    const { until, buckets } = this.#window(seconds);
     const first = until - buckets.length + 1;
     return buckets.map((b, i) => ({
       t: first + i,
