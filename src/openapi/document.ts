@@ -78,7 +78,8 @@ export interface OpenApiDocument {
   readonly securitySchemes: Readonly<Record<string, JsonObject>>;
   /** Looks up a local JSON pointer (`#/components/schemas/Pet`). */
   lookup(ref: string): SchemaAt | undefined;
-  issue(path: ConfigPath, message: string): ConfigIssue;
+  /** A located message; with `key`, at the key naming the value (`get:`) rather than the value. */
+  issue(path: ConfigPath, message: string, key?: boolean): ConfigIssue;
 }
 
 const cache = new Map<string, { text: string; doc: OpenApiDocument }>();
@@ -246,7 +247,7 @@ class Reader {
       operations,
       securitySchemes,
       lookup: (ref: string) => this.lookup(ref),
-      issue: (path: ConfigPath, message: string) => source.issue(path, message),
+      issue: (path: ConfigPath, message: string, key?: boolean) => source.issue(path, message, key),
     });
   }
 

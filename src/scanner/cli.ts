@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHttpClient, parseTargetUrl, ScanRequestError } from './http.js';
-import { runScan, ScanError, type ScanResult } from './runner.js';
+import { runScan, ScanError, type RunOptions, type ScanResult } from './runner.js';
 import { isSeverity, SEVERITIES, severityRank, type Severity } from './types.js';
 import { renderJson } from './report/json.js';
 import { renderSarif } from './report/sarif.js';
@@ -17,6 +17,16 @@ export interface ScanCliOptions {
   ca?: string;
   insecure?: boolean;
   verbose?: boolean;
+  openapi?: string;
+  auth?: string;
+  authB?: string;
+  login?: string;
+  user?: string;
+  password?: string;
+  userB?: string;
+  passwordB?: string;
+  safe?: boolean;
+  destructive?: boolean;
 }
 
 export interface ScanIo {
@@ -49,6 +59,21 @@ function parseFormats(text: string, out: string | undefined): Format[] {
   return [...new Set(formats)] as Format[];
 }
 
+/** `--login PATH --user U --password P` (passwords may come from the environment, so they stay out of shell history and process lists). */
+function loginOptions(opts: ScanCliOptions): RunOptions['login'] {
+  const password = opts.password ?? process.env.RAMPART_SCAN_PASSWORD;
+  const passwordB = opts.passwordB ?? process.env.RAMPART_SCAN_PASSWORD_B;
+  if (opts.login === undefined) {
+    if (opts.user !== undefined || opts.userB !== undefined) throw new UsageError('--user and --user-b need --login PATH');
+    return undefined;
+  }
+  if (opts.user === undefined || password === undefined) throw new UsageError('--login needs --user and --password (or RAMPART_SCAN_PASSWORD)');
+  if (opts.auth !== undefined) throw new UsageError('--login and --auth both give caller A: use one');
+  if (opts.userB !== undefined && passwordB === undefined) throw new UsageError('--user-b needs --password-b (or RAMPART_SCAN_PASSWORD_B)');
+  if (opts.userB !== undefined && opts.authB !== undefined) throw new UsageError('--user-b and --auth-b both give caller B: use one');
+  return { path: opts.login, user: opts.user, password, userB: opts.userB, passwordB: opts.userB === undefined ? undefined : passwordB };
+}
+
 /** `rampart scan`: 0 when nothing at or above --fail-on, 1 when there is, 2 on a usage error or a target that cannot be scanned. */
 export async function scanCommand(target: string, opts: ScanCliOptions, io: ScanIo): Promise<number> {
   let formats: Format[];
@@ -56,6 +81,7 @@ export async function scanCommand(target: string, opts: ScanCliOptions, io: Scan
   let url: URL;
   let ca: string | undefined;
   let settings: { rate: number; timeoutMs: number; budget: number };
+  let login: RunOptions['login'];
   try {
     url = parseTargetUrl(target);
     formats = parseFormats(opts.format, opts.out);
@@ -64,6 +90,8 @@ export async function scanCommand(target: string, opts: ScanCliOptions, io: Scan
     settings = { rate: positive('--rate', opts.rate, false), timeoutMs: positive('--timeout', opts.timeout, false) * 1000, budget: positive('--max-requests', opts.maxRequests, true) };
     if (opts.ca !== undefined && opts.insecure === true) throw new UsageError('--ca and --insecure exclude each other');
     if (opts.ca !== undefined) ca = readFileSync(opts.ca, 'utf8');
+    if (opts.safe === true && opts.destructive === true) throw new UsageError('--safe and --destructive exclude each other');
+    login = loginOptions(opts);
   } catch (error) {
     io.err(`rampart scan: ${(error as Error).message}`);
     return 2;
@@ -74,7 +102,16 @@ export async function scanCommand(target: string, opts: ScanCliOptions, io: Scan
   const http = createHttpClient({ ...settings, maxBodyBytes: 256 * 1024, ca, insecure: opts.insecure === true, logger, verbose: opts.verbose === true });
   let result: ScanResult;
   try {
-    result = await runScan({ target: url, http, logger });
+    result = await runScan({
+      target: url,
+      http,
+      logger,
+      options: { destructive: opts.destructive === true },
+      openapi: opts.openapi,
+      auth: opts.auth,
+      authB: opts.authB,
+      login,
+    });
   } catch (error) {
     if (!(error instanceof ScanError) && !(error instanceof ScanRequestError)) throw error;
     io.err(`rampart scan: ${error.message}`);

@@ -1,16 +1,13 @@
 import { corsCheck } from './checks/cors.js';
 import { headersCheck } from './checks/headers.js';
-import { BudgetExhaustedError, ScanRequestError, type ScanHttpClient, type ScanResponse } from './http.js';
-import { SEVERITIES, severityRank, type Check, type Endpoint, type Finding, type ScanLogger, type ScanOptions, type Severity } from './types.js';
+import { crawl, TargetUnreachableError, type Discovery } from './crawl.js';
+import { BudgetExhaustedError, ScanRequestError, type ScanHttpClient } from './http.js';
+import { CredentialError, identityFromHeader, logIn, parseAuthHeader, userFieldFor } from './identity.js';
+import { DocumentError, loadDocument } from './openapi.js';
+import { SEVERITIES, severityRank, type Check, type Finding, type LoginSettings, type ScanContext, type ScanLogger, type ScanOptions, type Severity } from './types.js';
 
 /** Every check, in the order they run (and the order of the SARIF rules). */
 export const CHECKS: readonly Check[] = [headersCheck, corsCheck];
-
-/**
- * Paths tried when no OpenAPI document is given, relative to the base URL's path. Bounded on
- * purpose: this is a sample to judge a host by, not a content-discovery brute force.
- */
-export const COMMON_PATHS: readonly string[] = ['health', 'healthz', 'api', 'api/v1', 'openapi.json', 'swagger.json', 'v1'];
 
 export interface ScanResult {
   target: string;
@@ -18,6 +15,8 @@ export interface ScanResult {
   finishedAt: string;
   findings: Finding[];
   checks: readonly Check[];
+  /** The OpenAPI document the endpoints came from (`--openapi`), as given. */
+  document?: string | undefined;
   stats: ScanStats;
 }
 
@@ -28,6 +27,8 @@ export interface ScanStats {
   endpoints: number;
   /** Checks stopped early because the request budget was spent. */
   incompleteChecks: string[];
+  /** Checks (or parts of them) not run, and why: a missing identity, no document, not `--destructive`. */
+  skipped: { check: string; reason: string }[];
   bySeverity: Record<Severity, number>;
 }
 
@@ -42,40 +43,67 @@ export interface RunOptions {
   logger: ScanLogger;
   options?: Partial<ScanOptions>;
   checks?: readonly Check[];
+  /** `--openapi FILE|URL`: endpoints from the document instead of the crawl. */
+  openapi?: string | undefined;
+  /** `--auth` / `--auth-b`: a header each (`Authorization: Bearer …`). */
+  auth?: string | undefined;
+  authB?: string | undefined;
+  /** `--login PATH --user U --password P` (and `--user-b`/`--password-b`). */
+  login?: { path: string; user: string; password: string; userB?: string | undefined; passwordB?: string | undefined } | undefined;
+  /** Called before each check and once at the end (the terminal's progress bar). */
+  progress?: (p: Progress) => void;
 }
 
-// TODO(issue 10): endpoints from `--openapi FILE|URL` (3.0 and 3.1, every operation with its
-// method; zero operations is an error) and a bounded crawl of links; see "Not yet" in docs/scanner.md.
-// Until then the checks get GET endpoints from the common paths below, and say nothing about operations.
-
-/** Discovery: the base URL (must answer, whatever its status) plus the common paths that are not 404/405. */
-async function discover(target: URL, http: ScanHttpClient, logger: ScanLogger): Promise<{ endpoints: Endpoint[]; observed: ScanResponse[] }> {
-  const base = new URL(target.href.endsWith('/') ? target.href : `${target.href}/`);
-  const observed: ScanResponse[] = [];
-  const endpoints: Endpoint[] = [];
-  // The target itself, exactly as given, comes first; then the common paths under it.
-  const urls = [target.href, ...COMMON_PATHS.map((p) => new URL(p, base).href)].filter((u, i, all) => all.indexOf(u) === i);
-  let first = true;
-  for (const href of urls) {
-    const url = new URL(href);
-    let res: ScanResponse;
-    try {
-      res = await http.send({ url, followSameHostRedirects: true });
-    } catch (error) {
-      if (first) throw new ScanError(`the target does not answer: ${(error as Error).message}`, { cause: error });
-      if (error instanceof BudgetExhaustedError) break; // the checks judge what was seen; the stats say the budget ran out
-      logger.warn(`${url.href}: ${(error as Error).message}`);
-      continue;
-    }
-    observed.push(res);
-    if (first || (res.status !== 404 && res.status !== 405)) endpoints.push({ method: 'GET', url: new URL(res.request.url) });
-    first = false;
-  }
-  return { endpoints, observed };
+export interface Progress {
+  done: number;
+  total: number;
+  /** The check about to run; undefined at the end. */
+  check: string | undefined;
+  requests: number;
 }
 
 export function sortFindings(findings: Finding[]): Finding[] {
   return findings.sort((a, b) => severityRank(b.severity) - severityRank(a.severity) || a.id.localeCompare(b.id) || a.location.url.localeCompare(b.location.url));
+}
+
+/** The document, the identities and the login, checked before any check runs: a bad one ends the scan (exit 2). */
+async function prepare(run: RunOptions, options: ScanOptions, skipped: ScanStats['skipped']): Promise<ScanContext> {
+  let discovered: Discovery;
+  let document: ScanContext['document'];
+  if (run.openapi !== undefined) {
+    const loaded = await loadDocument(run.openapi, run.target, run.http);
+    // The base URL must answer (whatever its status) before anything is sent to operations.
+    const first = await run.http.send({ url: run.target, followSameHostRedirects: true });
+    discovered = { endpoints: loaded.endpoints, observed: [first] };
+    document = { uri: loaded.uri, version: loaded.doc.version, securitySchemes: loaded.doc.securitySchemes };
+  } else {
+    discovered = await crawl(run.target, run.http, run.logger);
+  }
+  const identities: ScanContext['identities'] = {};
+  if (run.auth !== undefined) identities.a = identityFromHeader('A', parseAuthHeader('--auth', run.auth));
+  if (run.authB !== undefined) identities.b = identityFromHeader('B', parseAuthHeader('--auth-b', run.authB));
+  let login: LoginSettings | undefined;
+  if (run.login !== undefined) {
+    const url = new URL(run.login.path.replace(/^\/+/, ''), run.target.href.endsWith('/') ? run.target : `${run.target.href}/`);
+    if (url.origin !== run.target.origin) throw new CredentialError(`--login ${run.login.path} is not on the target's origin`);
+    const endpoint = discovered.endpoints.find((e) => e.method === 'POST' && e.url.pathname === url.pathname);
+    login = { ...run.login, url, userField: userFieldFor(run.login.user, endpoint) };
+    identities.a ??= await logIn(run.http, login, 'A');
+    if (login.userB !== undefined && login.passwordB !== undefined) identities.b ??= await logIn(run.http, login, 'B');
+  }
+  return {
+    target: run.target,
+    options,
+    http: run.http,
+    logger: run.logger,
+    ...discovered,
+    document,
+    identities,
+    login,
+    skip: (check, reason) => {
+      if (!skipped.some((s) => s.check === check && s.reason === reason)) skipped.push({ check, reason });
+    },
+  };
 }
 
 export async function runScan(run: RunOptions): Promise<ScanResult> {
@@ -85,16 +113,23 @@ export async function runScan(run: RunOptions): Promise<ScanResult> {
   const options: ScanOptions = { safe: true, destructive: false, ...run.options };
   if (options.destructive) options.safe = false;
   const incompleteChecks: string[] = [];
-  let discovered: { endpoints: Endpoint[]; observed: ScanResponse[] };
+  const skipped: ScanStats['skipped'] = [];
+  let ctx: ScanContext;
   try {
-    discovered = await discover(run.target, run.http, run.logger);
+    ctx = await prepare(run, options, skipped);
   } catch (error) {
-    if (error instanceof BudgetExhaustedError || error instanceof ScanRequestError) throw new ScanError((error as Error).message, { cause: error });
+    if (error instanceof BudgetExhaustedError || error instanceof ScanRequestError || error instanceof TargetUnreachableError || error instanceof DocumentError || error instanceof CredentialError) {
+      throw new ScanError((error as Error).message, { cause: error });
+    }
     throw error;
   }
-  const ctx = { target: run.target, options, http: run.http, logger: run.logger, ...discovered };
   const findings: Finding[] = [];
-  for (const check of checks) {
+  for (const [index, check] of checks.entries()) {
+    run.progress?.({ done: index, total: checks.length, check: check.id, requests: run.http.sent });
+    if (check.destructive === true && !options.destructive) {
+      ctx.skip(check.id, 'sends writes or lockout-triggering bursts: only with --destructive');
+      continue;
+    }
     try {
       findings.push(...(await check.run(ctx)));
     } catch (error) {
@@ -104,6 +139,7 @@ export async function runScan(run: RunOptions): Promise<ScanResult> {
       incompleteChecks.push(check.id);
     }
   }
+  run.progress?.({ done: checks.length, total: checks.length, check: undefined, requests: run.http.sent });
   sortFindings(findings);
   const bySeverity = Object.fromEntries(SEVERITIES.map((s) => [s, findings.filter((f) => f.severity === s).length])) as Record<Severity, number>;
   return {
@@ -112,6 +148,7 @@ export async function runScan(run: RunOptions): Promise<ScanResult> {
     finishedAt: new Date().toISOString(),
     findings,
     checks,
-    stats: { requests: run.http.sent, budget: run.http.budget, durationMs: Math.round(performance.now() - started), endpoints: discovered.endpoints.length, incompleteChecks, bySeverity },
+    document: ctx.document?.uri,
+    stats: { requests: run.http.sent, budget: run.http.budget, durationMs: Math.round(performance.now() - started), endpoints: ctx.endpoints.length, incompleteChecks, skipped, bySeverity },
   };
 }

@@ -1,4 +1,4 @@
-import { evidenceOf } from '../evidence.js';
+import { findingFrom, firstPerKey } from '../finding.js';
 import { firstHeader, type ScanResponse } from '../http.js';
 import type { Check, Confidence, Endpoint, Finding, ScanContext, Severity } from '../types.js';
 
@@ -15,6 +15,7 @@ export const EVIL_ORIGIN = 'https://rampart-scan.evil.example';
 const MAX_ENDPOINTS = 3;
 
 interface Probe {
+  endpoint: Endpoint;
   origin: string;
   res: ScanResponse;
   allowOrigin: string | undefined;
@@ -24,6 +25,7 @@ interface Probe {
 async function probe(ctx: ScanContext, endpoint: Endpoint, origin: string): Promise<Probe> {
   const res = await ctx.http.send({ method: endpoint.method, url: endpoint.url, headers: { origin } });
   return {
+    endpoint,
     origin,
     res,
     allowOrigin: firstHeader(res.headers, 'access-control-allow-origin')?.trim(),
@@ -32,19 +34,7 @@ async function probe(ctx: ScanContext, endpoint: Endpoint, origin: string): Prom
 }
 
 function finding(p: Probe, id: string, title: string, severity: Severity, confidence: Confidence, detail: string, remediation: string): Finding {
-  const url = new URL(p.res.request.url);
-  return {
-    check: 'cors',
-    id,
-    title,
-    severity,
-    confidence,
-    owasp: 'API8:2023',
-    location: { method: p.res.request.method, url: url.href, host: url.host },
-    evidence: evidenceOf(p.res),
-    detail,
-    remediation,
-  };
+  return findingFrom('cors', p.res, { id, title, severity, confidence, owasp: 'API8:2023', detail, remediation }, p.endpoint);
 }
 
 const LIST_ORIGINS = 'Allow only the origins listed in the configuration, compared exactly (scheme, host and port); never reflect the request\'s Origin.';
@@ -100,14 +90,10 @@ export const corsCheck: Check = {
   owasp: 'API8:2023',
   description: `Sends Origin: ${EVIL_ORIGIN}, Origin: null and origins built around the target's host (https://<host>.evil.example, https://evil<host>) to up to ${MAX_ENDPOINTS} endpoints and reads Access-Control-Allow-Origin/-Credentials.`,
   async run(ctx) {
-    // One finding per host and kind: the first endpoint that shows it.
-    const byKey = new Map<string, Finding>();
-    for (const endpoint of ctx.endpoints.slice(0, MAX_ENDPOINTS)) {
-      for (const f of await probeEndpoint(ctx, endpoint)) {
-        const key = `${f.location.host} ${f.id}`;
-        if (!byKey.has(key)) byKey.set(key, f);
-      }
-    }
-    return [...byKey.values()];
+    // One finding per host and kind: the first endpoint that shows it. CORS is answered for reads;
+    // the probes use GET endpoints only (a hostile Origin on a write would still be a write).
+    const found: Finding[] = [];
+    for (const endpoint of ctx.endpoints.filter((e) => e.method === 'GET').slice(0, MAX_ENDPOINTS)) found.push(...(await probeEndpoint(ctx, endpoint)));
+    return firstPerKey(found);
   },
 };

@@ -1,4 +1,4 @@
-import { evidenceOf } from '../evidence.js';
+import { findingFrom } from '../finding.js';
 import { firstHeader, type ScanResponse } from '../http.js';
 import { severityRank, type Check, type Finding, type Severity } from '../types.js';
 
@@ -92,20 +92,17 @@ function missingHeaders(host: string, responses: readonly ScanResponse[]): Findi
   const severity = reqs.map((r) => r.severity).reduce((a, b) => (severityRank(b) > severityRank(a) ? b : a));
   const first = missing.get(reqs[0]!)![0]!;
   const lines = reqs.map((r) => `${r.header} (expected ${r.expected}) missing on ${listed(missing.get(r)!.map(where))}`);
-  return {
-    check: 'headers',
+  return findingFrom('headers', first, {
     id: 'headers.missing',
     title: `Security headers missing on ${host}: ${reqs.map((r) => r.header).join(', ')}`,
     severity,
     confidence: 'high',
     owasp: 'API8:2023',
-    location: { method: first.request.method, url: first.request.url, host },
-    evidence: evidenceOf(first),
     detail: lines.join('; '),
     remediation:
       'Send these headers on every response, errors included: X-Content-Type-Options: nosniff everywhere, Strict-Transport-Security over HTTPS, ' +
       "and on HTML pages a Content-Security-Policy (with frame-ancestors 'none' or X-Frame-Options: DENY). A gateway's response phase is the one place to set them.",
-  };
+  });
 }
 
 function versionDisclosure(host: string, responses: readonly ScanResponse[]): Finding | undefined {
@@ -119,18 +116,15 @@ function versionDisclosure(host: string, responses: readonly ScanResponse[]): Fi
   if (seen.size === 0) return undefined;
   const [, first] = [...seen.entries()][0]!;
   const withVersion = [...seen.keys()].some((h) => /\d/.test(h));
-  return {
-    check: 'headers',
+  return findingFrom('headers', first, {
     id: 'headers.version-disclosure',
     title: `Server software disclosed by ${host}`,
     severity: 'low',
     confidence: withVersion ? 'high' : 'medium',
     owasp: 'API8:2023',
-    location: { method: first.request.method, url: first.request.url, host },
-    evidence: evidenceOf(first),
     detail: `Response headers name the software${withVersion ? ' and its version' : ''}: ${[...seen.keys()].join('; ')}`,
     remediation: 'Remove X-Powered-By and the version from Server (or Server altogether): they tell an attacker which known vulnerabilities to try.',
-  };
+  });
 }
 
 export const headersCheck: Check = {

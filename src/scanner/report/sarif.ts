@@ -1,3 +1,4 @@
+import { sep } from 'node:path';
 import { OWASP_API_2023, type Severity } from '../types.js';
 import type { ScanResult } from '../runner.js';
 import { TOOL } from './json.js';
@@ -7,6 +8,12 @@ import { TOOL } from './json.js';
 const LEVEL: Record<Severity, 'none' | 'note' | 'warning' | 'error'> = { info: 'note', low: 'note', medium: 'warning', high: 'error', critical: 'error' };
 /** GitHub code scanning reads `security-severity` (0–10) to rank results. */
 const SECURITY_SEVERITY: Record<Severity, string> = { info: '0.0', low: '3.0', medium: '5.5', high: '8.0', critical: '9.5' };
+
+/** A document given as a URL stays one; a file becomes a relative URI reference (SARIF wants URIs, with `/`). */
+function artifactUri(uri: string): string {
+  if (/^https?:\/\//i.test(uri)) return uri;
+  return uri.split(sep).map(encodeURIComponent).join('/');
+}
 
 export function toSarif(result: ScanResult): Record<string, unknown> {
   const rules = result.checks.map((check) => ({
@@ -24,7 +31,15 @@ export function toSarif(result: ScanResult): Record<string, unknown> {
       ...(ruleIndex.has(f.check) ? { ruleIndex: ruleIndex.get(f.check) } : {}),
       level: LEVEL[f.severity],
       message: { text: `${f.title}. ${f.detail}` },
-      locations: [{ logicalLocations: [{ name: `${f.location.method} ${url.pathname}`, fullyQualifiedName: `${f.location.method} ${url.href}`, kind: 'function' }] }],
+      locations: [
+        {
+          // The documented operation (METHOD + template) when there is one, else the request's path.
+          logicalLocations: [{ name: `${f.location.method} ${f.operation?.template ?? url.pathname}`, fullyQualifiedName: `${f.location.method} ${url.href}`, kind: 'function' }],
+          ...(f.operation?.source === undefined || f.operation.source.line === 0
+            ? {}
+            : { physicalLocation: { artifactLocation: { uri: artifactUri(f.operation.source.uri) }, region: { startLine: f.operation.source.line, startColumn: Math.max(1, f.operation.source.column) } } }),
+        },
+      ],
       partialFingerprints: { findingId: `${f.id}@${f.location.host}` },
       properties: {
         findingId: f.id,
