@@ -41,6 +41,13 @@ export interface ScanResponse {
 
 export interface ScanHttpClient {
   send(req: ScanRequest): Promise<ScanResponse>;
+  /**
+   * Takes a slot of the rate and one of the budget for a probe that is not an HTTP request (a TLS
+   * handshake, a raw socket): every connection the scan opens is bounded the same way.
+   */
+  acquire(what: string): Promise<void>;
+  /** Every answer received so far, in order (checks that judge answers read what the others got). */
+  readonly history: readonly ScanResponse[];
   /** Requests sent (or started) so far. */
   readonly sent: number;
   readonly budget: number;
@@ -94,14 +101,21 @@ export function createHttpClient(options: HttpClientOptions): ScanHttpClient {
   // behind each other and the rate holds whatever the checks do in parallel.
   let nextSlot = 0;
 
-  async function sendOnce(method: string, url: URL, headers: Record<string, string>, body: string | undefined): Promise<ScanResponse> {
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ScanRequestError(`refusing a non-http(s) URL: ${url.href}`, url.href);
+  const history: ScanResponse[] = [];
+
+  /** Counts against the budget and waits for the next rate slot. */
+  async function slot(): Promise<void> {
     if (sent >= options.budget) throw new BudgetExhaustedError(options.budget);
     sent++;
     const now = Date.now();
-    const slot = Math.max(now, nextSlot);
-    nextSlot = slot + interval;
-    if (slot > now) await new Promise((r) => setTimeout(r, slot - now));
+    const at = Math.max(now, nextSlot);
+    nextSlot = at + interval;
+    if (at > now) await new Promise((r) => setTimeout(r, at - now));
+  }
+
+  async function sendOnce(method: string, url: URL, headers: Record<string, string>, body: string | undefined): Promise<ScanResponse> {
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ScanRequestError(`refusing a non-http(s) URL: ${url.href}`, url.href);
+    await slot();
     const started = performance.now();
     if (options.verbose) options.logger.debug(`→ ${method} ${url.href}`);
     try {
@@ -109,7 +123,9 @@ export function createHttpClient(options: HttpClientOptions): ScanHttpClient {
       const { text, truncated } = await readCapped(res.body, options.maxBodyBytes);
       const durationMs = Math.round(performance.now() - started);
       if (options.verbose) options.logger.debug(`← ${res.statusCode} ${method} ${url.href} (${durationMs} ms${truncated ? ', body truncated' : ''})`);
-      return { request: { method, url: url.href, headers, body }, status: res.statusCode, headers: res.headers, body: text, truncated, durationMs };
+      const answer: ScanResponse = { request: { method, url: url.href, headers, body }, status: res.statusCode, headers: res.headers, body: text, truncated, durationMs };
+      history.push(answer);
+      return answer;
     } catch (error) {
       const reason = (error as { code?: string }).code ?? (error as Error).name;
       if (options.verbose) options.logger.debug(`✗ ${method} ${url.href}: ${reason}`);
@@ -120,6 +136,11 @@ export function createHttpClient(options: HttpClientOptions): ScanHttpClient {
   return {
     get sent() {
       return sent;
+    },
+    history,
+    async acquire(what) {
+      await slot();
+      if (options.verbose) options.logger.debug(`→ ${what}`);
     },
     budget: options.budget,
     async send(req) {
