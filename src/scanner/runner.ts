@@ -1,5 +1,11 @@
+import { bolaCheck } from './checks/bola.js';
 import { corsCheck } from './checks/cors.js';
+import { functionLevelCheck } from './checks/function-level.js';
 import { headersCheck } from './checks/headers.js';
+import { inventoryCheck } from './checks/inventory.js';
+import { massAssignmentCheck } from './checks/mass-assignment.js';
+import { methodsCheck } from './checks/methods.js';
+import { ssrfCheck } from './checks/ssrf.js';
 import { crawl, TargetUnreachableError, type Discovery } from './crawl.js';
 import { BudgetExhaustedError, ScanRequestError, type ScanHttpClient } from './http.js';
 import { CredentialError, identityFromHeader, logIn, parseAuthHeader, userFieldFor } from './identity.js';
@@ -7,7 +13,7 @@ import { DocumentError, loadDocument } from './openapi.js';
 import { SEVERITIES, severityRank, type Check, type Finding, type LoginSettings, type ScanContext, type ScanLogger, type ScanOptions, type Severity } from './types.js';
 
 /** Every check, in the order they run (and the order of the SARIF rules). */
-export const CHECKS: readonly Check[] = [headersCheck, corsCheck];
+export const CHECKS: readonly Check[] = [headersCheck, corsCheck, bolaCheck, functionLevelCheck, massAssignmentCheck, methodsCheck, inventoryCheck, ssrfCheck];
 
 export interface ScanResult {
   target: string;
