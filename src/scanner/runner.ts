@@ -1,5 +1,6 @@
 import { corsCheck } from './checks/cors.js';
 import { headersCheck } from './checks/headers.js';
+import { transportCheck } from './checks/transport.js';
 import { crawl, TargetUnreachableError, type Discovery } from './crawl.js';
 import { BudgetExhaustedError, ScanRequestError, type ScanHttpClient } from './http.js';
 import { CredentialError, identityFromHeader, logIn, parseAuthHeader, userFieldFor } from './identity.js';
@@ -7,7 +8,7 @@ import { DocumentError, loadDocument } from './openapi.js';
 import { SEVERITIES, severityRank, type Check, type Finding, type LoginSettings, type ScanContext, type ScanLogger, type ScanOptions, type Severity } from './types.js';
 
 /** Every check, in the order they run (and the order of the SARIF rules). */
-export const CHECKS: readonly Check[] = [headersCheck, corsCheck];
+export const CHECKS: readonly Check[] = [transportCheck, headersCheck, corsCheck];
 
 export interface ScanResult {
   target: string;
@@ -50,6 +51,8 @@ export interface RunOptions {
   authB?: string | undefined;
   /** `--login PATH --user U --password P` (and `--user-b`/`--password-b`). */
   login?: { path: string; user: string; password: string; userB?: string | undefined; passwordB?: string | undefined } | undefined;
+  /** `--http-url URL`: the plain-HTTP address of the same API (default: port 80 of an https:// target on 443). */
+  httpUrl?: URL | undefined;
   /** Called before each check and once at the end (the terminal's progress bar). */
   progress?: (p: Progress) => void;
 }
@@ -100,6 +103,7 @@ async function prepare(run: RunOptions, options: ScanOptions, skipped: ScanStats
     document,
     identities,
     login,
+    httpUrl: run.httpUrl,
     skip: (check, reason) => {
       if (!skipped.some((s) => s.check === check && s.reason === reason)) skipped.push({ check, reason });
     },
