@@ -262,7 +262,7 @@ describe('transport: handshakes', () => {
 });
 
 describe('transport: Rampart and the CLI', () => {
-  it("Rampart's defaults (server.tls and the redirecting server.http) give no transport finding", async () => {
+  it("Rampart's defaults (server.tls and the redirecting server.http) give no transport finding, scanned by either address", async () => {
     dir = mkdtempSync(join(tmpdir(), 'rampart-scan-'));
     writeFileSync(join(dir, 'api.crt'), pems.cert);
     writeFileSync(join(dir, 'api.key'), pems.key, { mode: 0o600 });
@@ -272,11 +272,15 @@ describe('transport: Rampart and the CLI', () => {
       upstreams: { app: { targets: [{ url: api.url.replace(/\/$/, '') }] } },
       routes: [{ name: 'all', match: { path: '/*' }, upstream: 'app' }],
     });
-    const http = client({ ca: pems.cert });
-    const result = await runScan({ target: new URL(`${gw.url.replace('localhost', '127.0.0.1')}/`), http, logger: quiet, httpUrl: new URL(`${gw.plainUrl!}/`) });
-    await http.close();
-    expect(transport(result)).toEqual([]);
-    expect(result.stats.skipped).toEqual([]);
+    for (const [target, httpUrl] of [[`${gw.url}/`, `${gw.plainUrl!}/`], [`${gw.plainUrl!}/`, undefined]] as const) {
+      const log: string[] = [];
+      const http = client({ ca: pems.cert, log });
+      const result = await runScan({ target: new URL(target), http, logger: quiet, httpUrl: httpUrl === undefined ? undefined : new URL(httpUrl) });
+      await http.close();
+      expect(transport(result), target).toEqual([]);
+      expect(result.stats.skipped).toEqual([]);
+      expect(log.filter((l) => l.startsWith('→ TLS')).length).toBe(6); // the TLS side was judged both times
+    }
   });
 
   it('--http-url is passed through (and must be http://)', async () => {
