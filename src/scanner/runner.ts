@@ -6,6 +6,7 @@ import { inventoryCheck } from './checks/inventory.js';
 import { massAssignmentCheck } from './checks/mass-assignment.js';
 import { methodsCheck } from './checks/methods.js';
 import { ssrfCheck } from './checks/ssrf.js';
+import { transportCheck } from './checks/transport.js';
 import { crawl, TargetUnreachableError, type Discovery } from './crawl.js';
 import { BudgetExhaustedError, ScanRequestError, type ScanHttpClient } from './http.js';
 import { CredentialError, identityFromHeader, logIn, parseAuthHeader, userFieldFor } from './identity.js';
@@ -13,7 +14,7 @@ import { DocumentError, loadDocument } from './openapi.js';
 import { SEVERITIES, severityRank, type Check, type Finding, type LoginSettings, type ScanContext, type ScanLogger, type ScanOptions, type Severity } from './types.js';
 
 /** Every check, in the order they run (and the order of the SARIF rules). */
-export const CHECKS: readonly Check[] = [headersCheck, corsCheck, bolaCheck, functionLevelCheck, massAssignmentCheck, methodsCheck, inventoryCheck, ssrfCheck];
+export const CHECKS: readonly Check[] = [transportCheck, headersCheck, corsCheck, bolaCheck, functionLevelCheck, massAssignmentCheck, methodsCheck, inventoryCheck, ssrfCheck];
 
 export interface ScanResult {
   target: string;
@@ -56,6 +57,8 @@ export interface RunOptions {
   authB?: string | undefined;
   /** `--login PATH --user U --password P` (and `--user-b`/`--password-b`). */
   login?: { path: string; user: string; password: string; userB?: string | undefined; passwordB?: string | undefined } | undefined;
+  /** `--http-url URL`: the plain-HTTP address of the same API (default: port 80 of an https:// target on 443). */
+  httpUrl?: URL | undefined;
   /** Called before each check and once at the end (the terminal's progress bar). */
   progress?: (p: Progress) => void;
 }
@@ -106,6 +109,7 @@ async function prepare(run: RunOptions, options: ScanOptions, skipped: ScanStats
     document,
     identities,
     login,
+    httpUrl: run.httpUrl,
     skip: (check, reason) => {
       if (!skipped.some((s) => s.check === check && s.reason === reason)) skipped.push({ check, reason });
     },
