@@ -3,7 +3,10 @@ import { join } from 'node:path';
 import { createHttpClient, parseTargetUrl, ScanRequestError } from './http.js';
 import { runScan, ScanError, type RunOptions, type ScanResult } from './runner.js';
 import { isSeverity, SEVERITIES, severityRank, type Severity } from './types.js';
+import { readBaseline, toReport, type Baseline } from './report/baseline.js';
+import { renderHtml } from './report/html.js';
 import { renderJson } from './report/json.js';
+import { createProgressBar } from './report/progress.js';
 import { renderSarif } from './report/sarif.js';
 import { renderTerminal } from './report/terminal.js';
 
@@ -27,6 +30,7 @@ export interface ScanCliOptions {
   passwordB?: string;
   safe?: boolean;
   destructive?: boolean;
+  baseline?: string;
 }
 
 export interface ScanIo {
@@ -34,11 +38,16 @@ export interface ScanIo {
   err: (line: string) => void;
   /** Colour in the terminal report (stdout is a TTY). */
   color: boolean;
+  /** Draw a progress bar on stderr while the scan runs (stderr is a TTY), through `write`. */
+  progress?: boolean;
+  /** Writes to stderr as is (no newline added): the progress bar's frames. */
+  write?: (text: string) => void;
 }
 
-const FORMATS = ['terminal', 'json', 'sarif'] as const;
+const FORMATS = ['terminal', 'json', 'sarif', 'html'] as const;
 type Format = (typeof FORMATS)[number];
-const FILES: Record<Exclude<Format, 'terminal'>, string> = { json: 'rampart-scan.json', sarif: 'rampart-scan.sarif' };
+const FILES: Record<Exclude<Format, 'terminal'>, string> = { json: 'rampart-scan.json', sarif: 'rampart-scan.sarif', html: 'rampart-scan.html' };
+const RENDER: Record<Exclude<Format, 'terminal'>, typeof renderJson> = { json: renderJson, sarif: renderSarif, html: renderHtml };
 
 class UsageError extends Error {}
 
@@ -74,7 +83,10 @@ function loginOptions(opts: ScanCliOptions): RunOptions['login'] {
   return { path: opts.login, user: opts.user, password, userB: opts.userB, passwordB: opts.userB === undefined ? undefined : passwordB };
 }
 
-/** `rampart scan`: 0 when nothing at or above --fail-on, 1 when there is, 2 on a usage error or a target that cannot be scanned. */
+/**
+ * `rampart scan`: 0 when nothing at or above --fail-on (the baseline's accepted findings aside),
+ * 1 when there is, 2 on a usage error, an unusable baseline or a target that cannot be scanned.
+ */
 export async function scanCommand(target: string, opts: ScanCliOptions, io: ScanIo): Promise<number> {
   let formats: Format[];
   let failOn: Severity;
@@ -82,6 +94,7 @@ export async function scanCommand(target: string, opts: ScanCliOptions, io: Scan
   let ca: string | undefined;
   let settings: { rate: number; timeoutMs: number; budget: number };
   let login: RunOptions['login'];
+  let baseline: Baseline | undefined;
   try {
     url = parseTargetUrl(target);
     formats = parseFormats(opts.format, opts.out);
@@ -92,13 +105,18 @@ export async function scanCommand(target: string, opts: ScanCliOptions, io: Scan
     if (opts.ca !== undefined) ca = readFileSync(opts.ca, 'utf8');
     if (opts.safe === true && opts.destructive === true) throw new UsageError('--safe and --destructive exclude each other');
     login = loginOptions(opts);
+    // Read before any request is sent: a bad baseline ends the run before the scan, not after.
+    if (opts.baseline !== undefined) baseline = readBaseline(opts.baseline);
   } catch (error) {
     io.err(`rampart scan: ${(error as Error).message}`);
     return 2;
   }
   if (opts.insecure === true) io.err('rampart scan: warning: --insecure: certificates are not verified');
 
-  const logger = { debug: (m: string) => io.err(m), warn: (m: string) => io.err(`warning: ${m}`) };
+  const bar = io.progress === true && io.write !== undefined ? createProgressBar(io.write) : undefined;
+  // Log lines (--verbose, warnings) go above the bar, which is drawn again under them.
+  const say = (line: string) => (bar === undefined ? io.err(line) : bar.line(() => io.err(line)));
+  const logger = { debug: (m: string) => say(m), warn: (m: string) => say(`warning: ${m}`) };
   const http = createHttpClient({ ...settings, maxBodyBytes: 256 * 1024, ca, insecure: opts.insecure === true, logger, verbose: opts.verbose === true });
   let result: ScanResult;
   try {
@@ -111,23 +129,27 @@ export async function scanCommand(target: string, opts: ScanCliOptions, io: Scan
       auth: opts.auth,
       authB: opts.authB,
       login,
+      progress: bar === undefined ? undefined : (p) => bar.update(p),
     });
   } catch (error) {
+    bar?.clear();
     if (!(error instanceof ScanError) && !(error instanceof ScanRequestError)) throw error;
     io.err(`rampart scan: ${error.message}`);
     return 2;
   } finally {
+    bar?.clear();
     await http.close();
   }
+  const report = toReport(result, baseline);
 
   try {
     if (opts.out !== undefined) mkdirSync(opts.out, { recursive: true });
     for (const format of formats) {
       if (format === 'terminal') {
-        for (const line of renderTerminal(result, { color: io.color })) io.out(line);
+        for (const line of renderTerminal(report, { color: io.color })) io.out(line);
         continue;
       }
-      const text = format === 'json' ? renderJson(result) : renderSarif(result);
+      const text = RENDER[format](report);
       if (opts.out === undefined) io.out(text.trimEnd());
       else {
         const file = join(opts.out, FILES[format]);
@@ -139,5 +161,5 @@ export async function scanCommand(target: string, opts: ScanCliOptions, io: Scan
     io.err(`rampart scan: cannot write the report: ${(error as Error).message}`);
     return 2;
   }
-  return result.findings.some((f) => severityRank(f.severity) >= severityRank(failOn)) ? 1 : 0;
+  return report.findings.some((f) => !f.baselined && severityRank(f.severity) >= severityRank(failOn)) ? 1 : 0;
 }
