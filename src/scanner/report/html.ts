@@ -157,7 +157,7 @@ ${result.document === undefined ? '' : html`<dt>OpenAPI document</dt><dd><code>$
 ${baseline === undefined ? '' : html`<dt>Baseline</dt><dd><code>${baseline.file}</code>: ${baseline.accepted} accepted, ${baseline.fixed.length} fixed (listed, not found again)</dd>`}
 </dl>
 <table class="counts">
-<thead><tr><th>Severity</th><th>Findings</th>${baseline === undefined ? '' : html`<th>Accepted by the baseline</th>`}</tr></thead>
+<thead><tr><th>Severity</th>${baseline === undefined ? html`<th>Findings</th>` : html`<th>New</th><th>Accepted by the baseline</th>`}</tr></thead>
 <tbody>${countRows}</tbody>
 </table>
 ${s.incompleteChecks.length === 0 ? '' : html`<h3>Incomplete checks</h3><p>Stopped early because the request budget was spent or the target stopped answering; what they did not test is not reported:</p><ul class="notes">${s.incompleteChecks.map((c) => html`<li><code>${c}</code></li>`)}</ul>`}
