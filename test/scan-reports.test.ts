@@ -220,6 +220,9 @@ describe('--baseline', () => {
       [write('broken.json', '{"schemaVersion": 1, "findings": ['), /--baseline .*broken\.json: not valid JSON/],
       [write('v2.json', '{"schemaVersion": 2, "findings": []}'), /--baseline .*v2\.json: schemaVersion 2 is not a version this rampart reads \(1\)/],
       [write('nofindings.json', '{"schemaVersion": 1}'), /findings is not an array/],
+      [write('other.json', '{"findings": []}'), /other\.json: not a rampart scan JSON report \(no schemaVersion\)/],
+      [write('log.sarif', '{"version": "2.1.0", "runs": []}'), /log\.sarif: a SARIF log; give the JSON report of that run \(rampart-scan\.json\) or a list of fingerprints/],
+      [write('numbers.json', '[1, 2]'), /numbers\.json: not a rampart scan JSON report/],
       [write('badentry.json', '{"schemaVersion": 1, "findings": [{"title": "x"}]}'), /findings\[0\] has neither a fingerprint nor an id and location/],
       [write('list.txt', `# ok\n${'a'.repeat(32)}\nnot-a-fingerprint\n`), /--baseline .*list\.txt:3: 'not-a-fingerprint' is not a finding fingerprint \(32 hex digits\)/],
     ];
@@ -317,6 +320,19 @@ describe('HTML report', () => {
   });
 });
 
+describe('HTML report with a baseline', () => {
+  it('shows the accepted findings in their own section, the count of new ones and of fixed ones', () => {
+    const result = hostileResult();
+    const page = renderHtml(toReport(result, { file: 'accepted.txt', fingerprints: [fingerprintOf(result.findings[0]!), 'e'.repeat(32)] }));
+    expect(page).toContain('<h2>Findings</h2><p class="none">No new findings.</p>');
+    expect(page).toContain('<section id="accepted"><h2>Accepted by the baseline (1)</h2>');
+    expect(page).toContain('<dd id="total">1 (0 new, 1 accepted by the baseline)</dd>');
+    expect(page).toContain('<dt>Baseline</dt><dd><code>accepted.txt</code>: 1 accepted, 1 fixed (listed, not found again)</dd>');
+    expect(page).toContain('<tr class="sev-high"><th><span class="badge sev-high">high</span></th><td class="n">0</td><td class="n">1</td></tr>');
+    expect(page).not.toContain('id="sev-high"'); // not among the new ones
+  });
+});
+
 describe('progress bar', () => {
   const opts = (extra: Partial<ScanCliOptions> = {}): ScanCliOptions => ({ format: 'terminal', failOn: 'high', rate: '1000', timeout: '5', maxRequests: '500', ...extra });
 
@@ -337,10 +353,12 @@ describe('progress bar', () => {
     const drawn = frames.filter((f) => f.startsWith(CLEAR)).map((f) => f.slice(CLEAR.length));
     const n = CHECKS.length;
     expect(drawn.map((f) => f.replace(/ · \d+ requests · /, ' · R requests · '))).toEqual([
+      progressFrame({ done: 0, total: n, check: 'discovering endpoints', requests: 0 }).replace(/ · \d+ requests · /, ' · R requests · '),
       ...CHECKS.map((c, i) => progressFrame({ done: i, total: n, check: c.id, requests: 0 }).replace(/ · \d+ requests · /, ' · R requests · ')),
       progressFrame({ done: n, total: n, check: undefined, requests: 0 }).replace(/ · \d+ requests · /, ' · R requests · '),
     ]);
-    expect(drawn[0]).toMatch(/^\[-{20}\] 0\/\d+ checks · \d+ requests · headers$/);
+    expect(drawn[0]).toMatch(/^\[-{20}\] 0\/\d+ checks · 0 requests · discovering endpoints$/);
+    expect(drawn[1]).toMatch(/^\[-{20}\] 0\/\d+ checks · [1-9]\d* requests · headers$/);
     expect(drawn.at(-1)).toMatch(/^\[#{20}\] (\d+)\/\1 checks · \d+ requests · done$/);
     // The request count grows with the checks.
     const counts = drawn.map((f) => Number(/ (\d+) requests/.exec(f)![1]));

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHttpClient, parseTargetUrl, ScanRequestError } from './http.js';
-import { runScan, ScanError, type RunOptions, type ScanResult } from './runner.js';
+import { CHECKS, runScan, ScanError, type RunOptions, type ScanResult } from './runner.js';
 import { isSeverity, SEVERITIES, severityRank, type Severity } from './types.js';
 import { readBaseline, toReport, type Baseline } from './report/baseline.js';
 import { renderHtml } from './report/html.js';
@@ -119,6 +119,8 @@ export async function scanCommand(target: string, opts: ScanCliOptions, io: Scan
   const logger = { debug: (m: string) => say(m), warn: (m: string) => say(`warning: ${m}`) };
   const http = createHttpClient({ ...settings, maxBodyBytes: 256 * 1024, ca, insecure: opts.insecure === true, logger, verbose: opts.verbose === true });
   let result: ScanResult;
+  // Endpoint discovery (the crawl, the document, the login) comes before the first check.
+  bar?.update({ done: 0, total: CHECKS.length, check: 'discovering endpoints', requests: 0 });
   try {
     result = await runScan({
       target: url,

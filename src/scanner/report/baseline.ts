@@ -38,6 +38,8 @@ function fromReport(file: string, doc: unknown): string[] {
   if (Array.isArray(doc) && doc.every((x) => typeof x === 'string')) return fromList(file, doc.join('\n'));
   const report = doc as { schemaVersion?: unknown; findings?: unknown };
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new BaselineError(`--baseline ${file}: not a rampart scan JSON report (an object with schemaVersion and findings)`);
+  if ('runs' in report && !('schemaVersion' in report)) throw new BaselineError(`--baseline ${file}: a SARIF log; give the JSON report of that run (rampart-scan.json) or a list of fingerprints`);
+  if (!('schemaVersion' in report)) throw new BaselineError(`--baseline ${file}: not a rampart scan JSON report (no schemaVersion)`);
   if (report.schemaVersion !== 1) throw new BaselineError(`--baseline ${file}: schemaVersion ${JSON.stringify(report.schemaVersion)} is not a version this rampart reads (1)`);
   if (!Array.isArray(report.findings)) throw new BaselineError(`--baseline ${file}: findings is not an array`);
   return report.findings.map((f: unknown, i: number) => {
