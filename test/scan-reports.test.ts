@@ -232,6 +232,10 @@ describe('--baseline', () => {
       expect(err.join('\n')).toMatch(message);
       expect(out).toEqual([]);
     }
+    // The baseline where this run writes its report: it would accept every new finding next time.
+    const inOut = await cli([api.url, '--baseline', join(d, 'rampart-scan.json'), '--format', 'json', '--out', d]);
+    expect(inOut.code).toBe(2);
+    expect(inOut.err.join('\n')).toMatch(/--baseline .*rampart-scan\.json would be overwritten by this run's report/);
     expect(api.requests).toEqual([]);
     // An empty list is a valid baseline that accepts nothing.
     expect((await cli([api.url, '--baseline', write('empty.txt', '')])).code).toBe(1);

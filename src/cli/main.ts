@@ -119,7 +119,7 @@ Examples:
     .option('--ca <file>', 'PEM certificate to trust for an https target')
     .option('--insecure', 'do not verify the target\'s certificate')
     .option('--verbose', 'log every request to stderr')
-    .addHelpText('after', '\nExit codes: 0 nothing at or above --fail-on (baseline-accepted findings aside), 1 there is, 2 error (bad URL or baseline, unreachable target).\nExample:\n  rampart scan https://api.example.com --format terminal,sarif --out reports --fail-on medium --baseline reports/rampart-scan.json')
+    .addHelpText('after', '\nExit codes: 0 nothing at or above --fail-on (baseline-accepted findings aside), 1 there is, 2 error (bad URL or baseline, unreachable target).\nExample:\n  rampart scan https://api.example.com --format terminal,sarif --out reports --fail-on medium --baseline rampart-baseline.json')
     .action(async (target: string, opts: ScanCliOptions) => {
       const tty = io === stdio;
       code = await scanCommand(target, opts, {

@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createHttpClient, parseTargetUrl, ScanRequestError } from './http.js';
 import { CHECKS, runScan, ScanError, type RunOptions, type ScanResult } from './runner.js';
 import { isSeverity, SEVERITIES, severityRank, type Severity } from './types.js';
@@ -106,7 +106,13 @@ export async function scanCommand(target: string, opts: ScanCliOptions, io: Scan
     if (opts.safe === true && opts.destructive === true) throw new UsageError('--safe and --destructive exclude each other');
     login = loginOptions(opts);
     // Read before any request is sent: a bad baseline ends the run before the scan, not after.
-    if (opts.baseline !== undefined) baseline = readBaseline(opts.baseline);
+    if (opts.baseline !== undefined) {
+      const out = opts.out;
+      // This run's report in its place would accept every new finding next time.
+      const written = out === undefined ? [] : formats.filter((f) => f !== 'terminal').map((f) => resolve(out, FILES[f]));
+      if (written.includes(resolve(opts.baseline))) throw new UsageError(`--baseline ${opts.baseline} would be overwritten by this run's report: keep the baseline elsewhere (e.g. rampart-baseline.json)`);
+      baseline = readBaseline(opts.baseline);
+    }
   } catch (error) {
     io.err(`rampart scan: ${(error as Error).message}`);
     return 2;
