@@ -8,7 +8,7 @@ import { main } from '../../src/cli/main.js';
 import { fingerprintOf, toReport } from '../../src/scanner/report/baseline.js';
 import { renderHtml } from '../../src/scanner/report/html.js';
 import { CHECKS, type ScanResult } from '../../src/scanner/runner.js';
-import type { Finding } from '../../src/scanner/types.js';
+import { SEVERITIES, type Finding, type Severity } from '../../src/scanner/types.js';
 import { startVulnerableApi, type VulnerableApi } from '../fixtures/vulnerable/index.js';
 
 /**
@@ -93,22 +93,26 @@ describe.skipIf(!haveChromium && !required)('scan HTML report in Chromium', () =
 
   it('renders a scan of the vulnerable fixture: summary, counts, findings by severity; the evidence opens', async () => {
     const err: string[] = [];
-    const code = await main(['scan', api.url, '--rate', '1000', '--format', 'html', '--out', dir], { out: () => {}, err: (l) => err.push(l) });
+    const code = await main(['scan', api.url, '--rate', '1000', '--format', 'html,json', '--out', dir], { out: () => {}, err: (l) => err.push(l) });
     expect(code, err.join('\n')).toBe(1);
     const file = join(dir, 'rampart-scan.html');
     expect(readFileSync(file, 'utf8')).toMatch(/^<!doctype html>/);
+    // The page must say what the JSON report of the same run says.
+    const json = JSON.parse(readFileSync(join(dir, 'rampart-scan.json'), 'utf8')) as { findings: { id: string; severity: Severity }[] };
+    const count = (s: Severity) => json.findings.filter((f) => f.severity === s).length;
+    expect(json.findings.map((f) => f.id)).toEqual(expect.arrayContaining(['cors.reflected-origin', 'headers.missing']));
 
     requested.length = 0;
     await page.goto(pathToFileURL(file).href);
     expect(await page.getByRole('heading', { level: 1, name: 'Rampart scan report' }).isVisible()).toBe(true);
     expect(await page.getByRole('heading', { level: 2, name: 'Summary' }).isVisible()).toBe(true);
-    expect(await page.getByRole('heading', { level: 2, name: 'High (1)' }).isVisible()).toBe(true);
-    expect(await page.getByRole('heading', { level: 2, name: 'Medium (1)' }).isVisible()).toBe(true);
-    expect(await page.locator('#total').textContent()).toBe('2');
-    expect(await page.locator('table.counts tr.sev-high td.n').textContent()).toBe('1');
-    expect(await page.locator('table.counts tr.sev-medium td.n').textContent()).toBe('1');
-    expect(await page.locator('table.counts tr.sev-critical td.n').textContent()).toBe('0');
-    const high = page.locator('#sev-high article.finding').first();
+    for (const s of SEVERITIES) {
+      expect(await page.locator(`table.counts tr.sev-${s} td.n`).textContent()).toBe(String(count(s)));
+      expect(await page.getByRole('heading', { level: 2, name: `${s[0]!.toUpperCase()}${s.slice(1)} (${count(s)})` }).isVisible()).toBe(count(s) > 0);
+    }
+    expect(await page.locator('#total').textContent()).toBe(String(json.findings.length));
+    expect(await page.locator('article.finding').count()).toBe(json.findings.length);
+    const high = page.locator('#sev-high article.finding', { hasText: 'cors.reflected-origin' });
     expect(await high.locator('h3').textContent()).toMatch(/^high .*Origin/i);
     expect(await high.getByText('API8:2023 Security Misconfiguration').isVisible()).toBe(true);
     expect(await high.getByText(`GET ${api.url}`, { exact: false }).first().isVisible()).toBe(true);
