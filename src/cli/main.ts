@@ -110,18 +110,28 @@ Examples:
     .option('--http-url <url>', "the API's plain-HTTP address (e.g. http://localhost:8080): the transport check asks it to redirect to HTTPS (default: port 80 of an https:// target on 443)")
     .option('--safe', 'only requests that cannot change state or lock accounts (the default)')
     .option('--destructive', 'also send writes and lockout-triggering bursts (test systems only)')
-    .option('--format <formats>', 'comma-separated: terminal, json, sarif', 'terminal')
-    .option('--out <dir>', 'write json/sarif reports into this directory (rampart-scan.json, rampart-scan.sarif)')
+    .option('--format <formats>', 'comma-separated: terminal, json, sarif, html', 'terminal')
+    .option('--out <dir>', 'write json/sarif/html reports into this directory (rampart-scan.json, .sarif, .html)')
     .option('--fail-on <severity>', 'exit 1 when a finding is at or above: info, low, medium, high, critical', 'high')
+    .option('--checks <ids>', 'run only these checks (comma-separated ids; see docs/scanner.md)')
+    .option('--skip-checks <ids>', 'run every check but these (comma-separated ids)')
+    .option('--baseline <file>', 'accepted findings: a previous rampart-scan.json or a list of fingerprints; reported, marked, not counted for --fail-on')
     .option('--rate <n>', 'requests per second, at most', '10')
     .option('--max-requests <n>', 'requests in total, at most (the budget)', '500')
     .option('--timeout <seconds>', 'per request', '10')
     .option('--ca <file>', 'PEM certificate to trust for an https target')
     .option('--insecure', 'do not verify the target\'s certificate')
     .option('--verbose', 'log every request to stderr')
-    .addHelpText('after', '\nExit codes: 0 nothing at or above --fail-on, 1 there is, 2 error (bad URL, unreachable target).\nExample:\n  rampart scan https://api.example.com --format terminal,sarif --out reports --fail-on medium')
+    .addHelpText('after', '\nExit codes: 0 nothing at or above --fail-on (baseline-accepted findings aside), 1 there is, 2 error (bad URL or baseline, unreachable target).\nExample:\n  rampart scan https://api.example.com --format terminal,sarif --out reports --fail-on medium --baseline rampart-baseline.json')
     .action(async (target: string, opts: ScanCliOptions) => {
-      code = await scanCommand(target, opts, { ...io, color: io === stdio && process.stdout.isTTY === true && process.env.NO_COLOR === undefined });
+      const tty = io === stdio;
+      code = await scanCommand(target, opts, {
+        ...io,
+        color: tty && process.stdout.isTTY === true && process.env.NO_COLOR === undefined,
+        // The progress bar only on a terminal: redrawn in place, it would be noise in a log file or CI output.
+        progress: tty && process.stderr.isTTY === true,
+        write: (text) => process.stderr.write(text),
+      });
     });
 
   const users = program.command('users').description('manage the identity service\'s users (through the admin API of a running gateway, or --offline)');
