@@ -1,5 +1,9 @@
+import { authenticationCheck } from './checks/authentication.js';
 import { corsCheck } from './checks/cors.js';
 import { headersCheck } from './checks/headers.js';
+import { jwtCheck } from './checks/jwt.js';
+import { rateLimitCheck } from './checks/rate-limit.js';
+import { userEnumerationCheck } from './checks/user-enumeration.js';
 import { crawl, TargetUnreachableError, type Discovery } from './crawl.js';
 import { BudgetExhaustedError, ScanRequestError, type ScanHttpClient } from './http.js';
 import { CredentialError, identityFromHeader, logIn, parseAuthHeader, userFieldFor } from './identity.js';
@@ -7,7 +11,16 @@ import { DocumentError, loadDocument } from './openapi.js';
 import { SEVERITIES, severityRank, type Check, type Finding, type LoginSettings, type ScanContext, type ScanLogger, type ScanOptions, type Severity } from './types.js';
 
 /** Every check, in the order they run (and the order of the SARIF rules). */
-export const CHECKS: readonly Check[] = [headersCheck, corsCheck];
+export const CHECKS: readonly Check[] = [
+  headersCheck,
+  corsCheck,
+  authenticationCheck,
+  jwtCheck,
+  userEnumerationCheck,
+  // Last of all: its burst of failed logins spends the login quota of the scan's address, and any
+  // check after it that logs in would be refused.
+  rateLimitCheck,
+];
 
 export interface ScanResult {
   target: string;
