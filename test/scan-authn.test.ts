@@ -4,9 +4,10 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateKeyPair, SignJWT } from 'jose';
+import { generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { authenticationCheck } from '../src/scanner/checks/authentication.js';
+import { GARBAGE_TOKEN } from '../src/scanner/checks/authn-common.js';
 import { jwtCheck } from '../src/scanner/checks/jwt.js';
 import { BURST, rateLimitCheck } from '../src/scanner/checks/rate-limit.js';
 import { userEnumerationCheck } from '../src/scanner/checks/user-enumeration.js';
@@ -285,19 +286,51 @@ describe('skips: what is missing is named', () => {
   });
 
   it('--auth without --login: the token checks run, the logout and enumeration checks are skipped; writes wait for --destructive', async () => {
-    const { result } = await scan({ logoutNoRevoke: true, userEnumeration: true, jwtAlgNone: true }, { login: false, auth: async (api) => `Authorization: Bearer ${await api.auth.tokenFor('alice')}` });
+    const { result, api } = await scan({ logoutNoRevoke: true, userEnumeration: true, jwtAlgNone: true }, { login: false, auth: async (api) => `Authorization: Bearer ${await api.auth.tokenFor('alice')}` });
     expect(result.findings.map((f) => f.id)).toEqual(['jwt.alg-none']);
     expect(skipsOf(result, 'jwt')).toEqual(['jwt.valid-after-logout needs --login (it logs in a session of its own to log out)']);
     expect(skipsOf(result, 'user-enumeration')).toEqual(['needs --login (caller A is the user known to exist)']);
-    expect(skipsOf(result, 'authentication')).toEqual(['auth.missing: 1 write operation(s) not called anonymously (only with --destructive)']);
+    const writes = Object.values(api.openapi.paths as Record<string, Record<string, { security?: unknown[] }>>).flatMap((item) => Object.entries(item).filter(([m, op]) => m !== 'get' && m !== 'parameters' && op.security?.length !== 0));
+    expect(skipsOf(result, 'authentication')).toEqual([`auth.missing: ${writes.length} write operation(s) not called anonymously (only with --destructive)`]);
   });
 
-  it('no document but --login: the baseline is found next to the login (/api/me), and the token checks run', async () => {
-    const { result, checkRequests } = await scan({ jwtAlgNone: true }, { openapi: false });
+  it('no document but --login: the baseline is an endpoint the crawl saw refused, or a "current user" path next to the login', async () => {
+    const { result } = await scan({ jwtAlgNone: true }, { openapi: false });
     expect(mine(result).map((f) => f.id)).toEqual(['jwt.alg-none']);
-    expect(mine(result)[0]!.evidence.request).toMatch(/^GET \/api\/me HTTP\/1\.1/);
-    expect(checkRequests.some((r) => r.path === '/api/reports')).toBe(false); // auth.missing needs the document
     expect(skipsOf(result, 'authentication')).toEqual(['auth.missing needs an OpenAPI document (--openapi) that says which operations need credentials']);
+
+    // An API the crawl finds nothing of: the baseline is /users/me, next to /auth/login.
+    const secret = new TextEncoder().encode('a secret no wordlist has: 7f3c9e1d2b4a6c8e');
+    const seen: string[] = [];
+    const revoked = new Set<string>();
+    const server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url} ${req.headers.authorization ?? '-'}`);
+      void (async () => {
+        if (req.method === 'POST' && req.url === '/auth/login') {
+          const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('u-1').setExpirationTime('5m').sign(secret);
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: token }));
+          return;
+        }
+        const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
+        const valid = m !== null && !revoked.has(m[1]!) && (await jwtVerify(m[1]!, secret, { algorithms: ['HS256'] }).then(() => true, () => false));
+        if (req.method === 'POST' && req.url === '/auth/logout' && valid) {
+          revoked.add(m[1]!);
+          res.writeHead(204).end();
+          return;
+        }
+        const ok = req.url === '/users/me' && valid;
+        res.writeHead(ok ? 200 : req.url === '/users/me' ? 401 : 404, { 'content-type': 'application/json' }).end(ok ? '{"id":"u-1"}' : '{}');
+      })();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    open.push({ close: () => new Promise((r) => server.close(() => r())) });
+    const http = createHttpClient({ rate: 1000, budget: 200, timeoutMs: 5000, maxBodyBytes: 65536, insecure: false, logger: quiet, verbose: false });
+    const stub = await runScan({ target: new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`), http, logger: quiet, checks: [jwtCheck], login: { path: '/auth/login', user: 'ada', password: 'pw' } }).finally(() => http.close());
+    expect(stub.findings).toEqual([]);
+    expect(stub.stats.skipped).toEqual([]); // every part decided, the logout at /auth/logout (next to the login) included
+    expect(seen).toContain(`GET /users/me Bearer ${GARBAGE_TOKEN}`);
+    expect(seen.filter((l) => l.startsWith('POST /auth/logout '))).toHaveLength(1);
   });
 
   it('registration is compared only with --destructive (it creates accounts)', async () => {
@@ -329,7 +362,9 @@ describe('Rampart itself (the quickstart set-up: identity service, notes behind 
       target: new URL(id.url),
       http,
       logger: quiet,
-      checks: CHECKS,
+      // With --destructive, only these checks: the methods check's DELETE on /api/v2/users/me
+      // (documented GET only) deletes caller A's account on Rampart.
+      checks: destructive ? CHECKS.filter((c) => ['headers', 'cors', ...MY_CHECKS].includes(c.id)) : CHECKS,
       openapi: 'examples/quickstart/api.openapi.yaml',
       options: { destructive },
       login: { path: '/api/v1/auth/login', user: 'ada@example.com', password: 'correct horse battery staple 42', userB: 'bob@example.com', passwordB: 'correct horse battery staple 42' },

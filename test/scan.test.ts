@@ -169,7 +169,7 @@ describe('rampart scan (CLI, in process)', () => {
     const validate = new Ajv({ strict: false }).compile(SARIF_2_1_0_CORE);
     expect(validate(sarif), JSON.stringify(validate.errors)).toBe(true);
     const run = sarif.runs[0]!;
-    expect(run.tool.driver.rules.map((r) => r.id)).toEqual(['headers', 'cors', 'authentication', 'jwt', 'user-enumeration', 'rate-limit']);
+    expect(run.tool.driver.rules.map((r) => r.id)).toEqual(['headers', 'cors', 'bola', 'function-level', 'mass-assignment', 'methods', 'inventory', 'ssrf', 'authentication', 'jwt', 'user-enumeration', 'rate-limit']);
     expect(run.results.map((r) => [r.ruleId, r.level, r.locations[0]!.logicalLocations[0]!.name])).toEqual([
       ['cors', 'error', 'GET /'],
       ['headers', 'warning', 'GET /'],

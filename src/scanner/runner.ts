@@ -1,8 +1,14 @@
 import { authenticationCheck } from './checks/authentication.js';
+import { bolaCheck } from './checks/bola.js';
 import { corsCheck } from './checks/cors.js';
+import { functionLevelCheck } from './checks/function-level.js';
 import { headersCheck } from './checks/headers.js';
+import { inventoryCheck } from './checks/inventory.js';
 import { jwtCheck } from './checks/jwt.js';
+import { massAssignmentCheck } from './checks/mass-assignment.js';
+import { methodsCheck } from './checks/methods.js';
 import { rateLimitCheck } from './checks/rate-limit.js';
+import { ssrfCheck } from './checks/ssrf.js';
 import { userEnumerationCheck } from './checks/user-enumeration.js';
 import { crawl, TargetUnreachableError, type Discovery } from './crawl.js';
 import { BudgetExhaustedError, ScanRequestError, type ScanHttpClient } from './http.js';
@@ -14,6 +20,12 @@ import { SEVERITIES, severityRank, type Check, type Finding, type LoginSettings,
 export const CHECKS: readonly Check[] = [
   headersCheck,
   corsCheck,
+  bolaCheck,
+  functionLevelCheck,
+  massAssignmentCheck,
+  methodsCheck,
+  inventoryCheck,
+  ssrfCheck,
   authenticationCheck,
   jwtCheck,
   userEnumerationCheck,

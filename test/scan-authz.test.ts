@@ -1,0 +1,282 @@
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { bolaCheck } from '../src/scanner/checks/bola.js';
+import { functionLevelCheck } from '../src/scanner/checks/function-level.js';
+import { inventoryCheck } from '../src/scanner/checks/inventory.js';
+import { massAssignmentCheck } from '../src/scanner/checks/mass-assignment.js';
+import { methodsCheck } from '../src/scanner/checks/methods.js';
+import { ssrfCheck } from '../src/scanner/checks/ssrf.js';
+import { createHttpClient } from '../src/scanner/http.js';
+import { CHECKS, runScan, type ScanResult } from '../src/scanner/runner.js';
+import type { Check, ScanContext } from '../src/scanner/types.js';
+import { SEED_NOTES } from './fixtures/vulnerable/authz.js';
+import { startVulnerableApi, type VulnerableApi, type Vulnerabilities } from './fixtures/vulnerable/index.js';
+
+/** The authorization and surface checks (bola, function-level, mass-assignment, methods, inventory, ssrf) against the fixture, over real HTTP on 127.0.0.1. */
+
+const AUTHZ: readonly Check[] = [bolaCheck, functionLevelCheck, massAssignmentCheck, methodsCheck, inventoryCheck, ssrfCheck];
+const IDS = new Set(AUTHZ.map((c) => c.id));
+const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const BOB_MARKER = SEED_NOTES.find((n) => n.ownerId === 'u-bob')!.title;
+
+let api: VulnerableApi | undefined;
+let other: Server | undefined;
+let dir: string | undefined;
+afterEach(async () => {
+  await api?.close();
+  api = undefined;
+  if (other !== undefined) {
+    other.closeAllConnections();
+    other.close();
+    await once(other, 'close');
+    other = undefined;
+  }
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+interface Options {
+  checks?: readonly Check[];
+  destructive?: boolean;
+  /** Which callers the scan gets (`--auth` alice, `--auth-b` bob). */
+  callers?: 'ab' | 'a' | 'none' | 'aa';
+  /** --openapi (the fixture's document, by URL); false: the crawl. */
+  openapi?: boolean;
+}
+
+interface Scan {
+  result: ScanResult;
+  /** What the checks sent (after the document, the base URL and any login). */
+  sent: VulnerableApi['requests'];
+  warnings: string[];
+}
+
+async function scan(switches: Partial<Vulnerabilities>, o: Options = {}): Promise<Scan> {
+  api = await startVulnerableApi(switches);
+  const header = async (name: string) => `Authorization: Bearer ${await api!.auth.tokenFor(name)}`;
+  const callers = o.callers ?? 'ab';
+  const warnings: string[] = [];
+  const start = { at: 0 };
+  // Marks where the checks' traffic begins.
+  const mark: Check = { id: 'mark', title: 'mark', owasp: 'API8:2023', description: 'marks the start', run: async () => ((start.at = api!.requests.length), []) };
+  const http = createHttpClient({ rate: 1000, budget: 500, timeoutMs: 5000, maxBodyBytes: 1 << 20, insecure: false, logger: { debug: () => {}, warn: () => {} }, verbose: false });
+  try {
+    const result = await runScan({
+      target: new URL(api.url),
+      http,
+      logger: { debug: () => {}, warn: (m) => warnings.push(m) },
+      checks: [mark, ...(o.checks ?? AUTHZ)],
+      options: { destructive: o.destructive === true },
+      openapi: o.openapi === false ? undefined : `${api.url}openapi.json`,
+      auth: callers === 'none' ? undefined : await header('alice'),
+      authB: callers === 'ab' ? await header('bob') : callers === 'aa' ? await header('alice') : undefined,
+    });
+    return { result, sent: api.requests.slice(start.at), warnings };
+  } finally {
+    await http.close();
+  }
+}
+
+const ours = (r: ScanResult) => r.findings.filter((f) => IDS.has(f.check));
+const writesIn = (s: Scan) => s.sent.filter((r) => WRITES.has(r.method));
+
+async function asUser(name: string, path: string): Promise<unknown> {
+  const res = await fetch(new URL(path, api!.url), { headers: { authorization: `Bearer ${await api!.auth.tokenFor(name)}` } });
+  return res.json();
+}
+
+describe('each switch → its finding; the switch off → none', () => {
+  const cases: { switch: keyof Vulnerabilities; check: Check; destructive?: boolean; id: string; severity: string; owasp: string; url: RegExp; detail: RegExp }[] = [
+    { switch: 'bolaRead', check: bolaCheck, id: 'bola.read', severity: 'high', owasp: 'API1:2023', url: /\/api\/notes\/n-1002$/, detail: /caller B.*marker "Bob: quarterly numbers draft"/ },
+    { switch: 'bolaWrite', check: bolaCheck, destructive: true, id: 'bola.write', severity: 'high', owasp: 'API1:2023', url: /\/api\/notes\/n-\d+$/, detail: /set title of caller B's object \(created by B for this test\) to "rampart-scan-[0-9a-f]{8}".*B then read it back/ },
+    { switch: 'bflaAdmin', check: functionLevelCheck, id: 'bfla.admin-operation', severity: 'high', owasp: 'API5:2023', url: /\/api\/admin\/users$/, detail: /tagged admin.*refused \(401\).*GET \/api\/admin\/users → 200/ },
+    { switch: 'massAssignment', check: massAssignmentCheck, destructive: true, id: 'massassign.privileged-property', severity: 'high', owasp: 'API3:2023', url: /\/api\/profile$/, detail: /role = "admin" \(was "user"\).*read back \(GET \/api\/profile → 200\)/ },
+    { switch: 'traceEnabled', check: methodsCheck, id: 'methods.trace', severity: 'medium', owasp: 'API8:2023', url: /:\d+\/$/, detail: /x-rampart-scan-trace/ },
+    { switch: 'writeOnReadOnly', check: methodsCheck, id: 'methods.write-advertised', severity: 'low', owasp: 'API8:2023', url: /\/api\/v2\/reports$/, detail: /Allow: GET, HEAD, OPTIONS, DELETE.*--destructive/ },
+    { switch: 'writeOnReadOnly', check: methodsCheck, destructive: true, id: 'methods.write-on-read-only', severity: 'medium', owasp: 'API8:2023', url: /\/api\/v2\/reports$/, detail: /GET only, yet DELETE \/api\/v2\/reports → 200.*random sibling path got 404/ },
+    { switch: 'oldVersion', check: inventoryCheck, id: 'inventory.old-version', severity: 'medium', owasp: 'API9:2023', url: /\/api\/v1\/reports$/, detail: /\/api\/v1\/reports, which it does not declare, answers 200.*\/api\/v102\/reports\) gets 404.*without credentials/ },
+    { switch: 'debugEndpoint', check: inventoryCheck, id: 'inventory.debug-endpoint', severity: 'medium', owasp: 'API9:2023', url: /\/debug\/vars$/, detail: /\/debug\/vars answers Go expvar.*random path got 404/ },
+    { switch: 'ssrf', check: ssrfCheck, id: 'ssrf.url-parameter', severity: 'high', owasp: 'API7:2023', url: /\/api\/preview\?url=http%3A%2F%2F127\.0\.0\.1/, detail: /canary received GET \/<token>\/0 from 127\.0\.0\.1 \(user-agent: node\)/ },
+  ];
+  for (const c of cases) {
+    it(`${c.switch}${c.destructive === true ? ' (--destructive)' : ''} → ${c.id} (${c.severity})`, async () => {
+      const { result } = await scan({ [c.switch]: true }, { checks: [c.check], destructive: c.destructive });
+      const found = result.findings.filter((f) => f.id === c.id);
+      expect(found, JSON.stringify(result.findings.map((f) => [f.id, f.detail]))).toHaveLength(1);
+      const f = found[0]!;
+      expect(f).toMatchObject({ check: c.check.id, severity: c.severity, owasp: c.owasp, location: { host: new URL(api!.url).host } });
+      expect(f.location.url).toMatch(c.url);
+      expect(f.detail).toMatch(c.detail);
+      expect(f.evidence.request).toMatch(/^[A-Z]+ \/\S* HTTP\/1\.1/);
+      expect(f.evidence.response).toMatch(/^HTTP\/1\.1 \d{3}/);
+      expect(f.remediation.length).toBeGreaterThan(40);
+      expect(result.stats.incompleteChecks).toEqual([]);
+      await api!.close();
+      api = undefined;
+
+      const secure = await scan({}, { checks: [c.check], destructive: c.destructive });
+      expect(ours(secure.result), `${c.switch} off`).toEqual([]);
+    });
+  }
+
+  it("BOLA evidence is A's exchange and contains B's marker; B's object is read by id, with A's credentials (masked)", async () => {
+    const { result } = await scan({ bolaRead: true }, { checks: [bolaCheck] });
+    const f = result.findings.find((x) => x.id === 'bola.read')!;
+    expect(f.evidence.request).toMatch(/^GET \/api\/notes\/n-1002 HTTP\/1\.1\n[\s\S]*authorization: Bearer \*\*\*\*/);
+    expect(f.evidence.response).toContain(BOB_MARKER);
+    expect(f.evidence.response).toMatch(/^HTTP\/1\.1 200/);
+    expect(f.operation).toMatchObject({ template: '/api/notes/{id}' });
+  });
+
+  it('the same user as A and B is no BOLA: skipped with the reason, nothing sent', async () => {
+    const { result, sent } = await scan({ bolaRead: true, bolaWrite: true }, { checks: [bolaCheck], callers: 'aa', destructive: true });
+    expect(ours(result)).toEqual([]);
+    expect(result.stats.skipped).toEqual([{ check: 'bola', reason: expect.stringMatching(/A and B are the same user/) }]);
+    expect(sent).toEqual([]);
+  });
+
+  it('--destructive cleans up: the objects created are deleted, changed values written back', async () => {
+    const { result, warnings } = await scan({ bolaRead: true, bolaWrite: true, massAssignment: true }, { checks: [bolaCheck, massAssignmentCheck], destructive: true });
+    expect(ours(result).map((f) => f.id).sort()).toEqual(['bola.read', 'bola.write', 'massassign.privileged-property']);
+    expect(warnings).toEqual([]);
+    expect(await asUser('bob', '/api/notes')).toEqual({ items: SEED_NOTES.filter((n) => n.ownerId === 'u-bob') });
+    expect(await asUser('alice', '/api/notes')).toEqual({ items: SEED_NOTES.filter((n) => n.ownerId === 'u-alice') });
+    expect(await asUser('alice', '/api/profile')).toMatchObject({ role: 'user', displayName: 'Alice' });
+  });
+});
+
+describe('the whole area', () => {
+  const every = { bolaRead: true, bolaWrite: true, bflaAdmin: true, massAssignment: true, traceEnabled: true, writeOnReadOnly: true, oldVersion: true, debugEndpoint: true, ssrf: true };
+
+  it('every switch on, --destructive: every finding of the area, once', async () => {
+    const { result } = await scan(every, { destructive: true });
+    expect(ours(result).map((f) => f.id).sort()).toEqual([
+      'bfla.admin-operation',
+      'bola.read',
+      'bola.write',
+      'inventory.debug-endpoint',
+      'inventory.old-version',
+      'massassign.privileged-property',
+      'methods.trace',
+      'methods.write-on-read-only',
+      'ssrf.url-parameter',
+    ]);
+    expect(result.stats.incompleteChecks).toEqual([]);
+  });
+
+  it('every switch on, safe mode: not one write, at most 80 requests; the destructive parts are skipped, with the reason', async () => {
+    const s = await scan(every);
+    expect(writesIn(s)).toEqual([]);
+    expect(s.sent.length).toBeLessThanOrEqual(80);
+    expect(ours(s.result).map((f) => f.id).sort()).toEqual(['bfla.admin-operation', 'bola.read', 'inventory.debug-endpoint', 'inventory.old-version', 'methods.trace', 'methods.write-advertised', 'ssrf.url-parameter']);
+    expect(s.result.stats.skipped).toContainEqual({ check: 'mass-assignment', reason: expect.stringMatching(/only with --destructive/) });
+  });
+
+  it('the secure variant: nothing found, in safe mode (no writes, at most 80 requests) and with --destructive', async () => {
+    const safe = await scan({});
+    expect(ours(safe.result)).toEqual([]);
+    expect(writesIn(safe)).toEqual([]);
+    expect(safe.sent.length).toBeLessThanOrEqual(80);
+    expect(safe.result.stats.incompleteChecks).toEqual([]);
+    await api!.close();
+    api = undefined;
+    const destructive = await scan({}, { destructive: true });
+    expect(ours(destructive.result)).toEqual([]);
+    expect(destructive.result.stats.incompleteChecks).toEqual([]);
+    expect(writesIn(destructive).length).toBeGreaterThan(0); // it did try
+    expect(destructive.warnings).toEqual([]);
+  });
+
+  it('registered in CHECKS after the existing checks, in order', () => {
+    const ids = CHECKS.map((c) => c.id);
+    expect(ids.slice(ids.indexOf('bola'), ids.indexOf('bola') + AUTHZ.length)).toEqual(AUTHZ.map((c) => c.id));
+    expect(ids.indexOf('bola')).toBeGreaterThan(ids.indexOf('cors'));
+  });
+});
+
+describe('missing inputs are skipped with the reason', () => {
+  it('no callers: bola and function-level say what they need; one caller: bola still needs B', async () => {
+    const none = await scan({ bolaRead: true, bflaAdmin: true }, { checks: [bolaCheck, functionLevelCheck], callers: 'none' });
+    expect(none.result.findings).toEqual([]);
+    expect(none.result.stats.skipped).toEqual([
+      { check: 'bola', reason: expect.stringMatching(/needs two callers: --auth and --auth-b/) },
+      { check: 'function-level', reason: expect.stringMatching(/needs caller A, a normal \(non-admin\) user/) },
+    ]);
+    expect(none.sent).toEqual([]);
+    await api!.close();
+    api = undefined;
+    const one = await scan({ bolaRead: true, bflaAdmin: true }, { checks: [bolaCheck, functionLevelCheck], callers: 'a' });
+    expect(one.result.findings.map((f) => f.id)).toEqual(['bfla.admin-operation']);
+    expect(one.result.stats.skipped).toEqual([{ check: 'bola', reason: expect.stringMatching(/needs two callers/) }]);
+  });
+
+  it('no document (the crawl): the document-driven parts skip; TRACE and the debug paths still run, with safe methods only', async () => {
+    const s = await scan({ bolaRead: true, bflaAdmin: true, traceEnabled: true, debugEndpoint: true }, { openapi: false, destructive: false });
+    expect(ours(s.result).map((f) => f.id).sort()).toEqual(['inventory.debug-endpoint', 'methods.trace']);
+    const skipped = Object.fromEntries(s.result.stats.skipped.map((x) => [x.check, x.reason]));
+    expect(skipped).toMatchObject({
+      bola: expect.stringMatching(/needs an OpenAPI document \(--openapi\)/),
+      'function-level': expect.stringMatching(/needs an OpenAPI document/),
+      'mass-assignment': expect.stringMatching(/only with --destructive/),
+      methods: expect.stringMatching(/^write-on-read-only needs an OpenAPI document/),
+      inventory: expect.stringMatching(/^old-version needs an OpenAPI document/),
+    });
+    expect(new Set(s.sent.map((r) => r.method))).toEqual(new Set(['GET', 'TRACE']));
+  });
+
+  it('the secure fixture, crawled, every registered check: none of ours finds anything', async () => {
+    const s = await scan({}, { openapi: false, checks: CHECKS, callers: 'none' });
+    expect(ours(s.result)).toEqual([]);
+    expect(writesIn(s)).toEqual([]);
+  });
+
+  it('ssrf: a target not on this host cannot reach the loopback canary: skipped, nothing sent', async () => {
+    const skipped: { check: string; reason: string }[] = [];
+    let sent = 0;
+    const ctx = {
+      target: new URL('https://api.example.com/'),
+      options: { safe: true, destructive: false },
+      http: { send: async () => (sent++, Promise.reject(new Error('no'))) },
+      logger: { debug: () => {}, warn: () => {} },
+      endpoints: [],
+      observed: [],
+      identities: {},
+      skip: (check: string, reason: string) => skipped.push({ check, reason }),
+    } as unknown as ScanContext;
+    expect(await ssrfCheck.run(ctx)).toEqual([]);
+    expect(sent).toBe(0);
+    expect(skipped).toEqual([{ check: 'ssrf', reason: expect.stringMatching(/loopback \(127\.0\.0\.1\), which api\.example\.com cannot reach/) }]);
+  });
+});
+
+describe('catch-all servers', () => {
+  it('an app answering 200 to every path and method trips neither the debug paths, nor old versions, nor writes on read-only resources', async () => {
+    other = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      // What a single-page app serves for any path, mentioning the words a careless signature might match.
+      res.end('<!doctype html><title>App</title><div id="root">memstats cmdline phpinfo() PHP Version [core] Apache Server Status for</div>');
+    });
+    other.listen(0, '127.0.0.1');
+    await once(other, 'listening');
+    const base = `http://127.0.0.1:${(other.address() as AddressInfo).port}/`;
+    dir = mkdtempSync(join(tmpdir(), 'rampart-scan-authz-'));
+    const doc = join(dir, 'spa.json');
+    writeFileSync(doc, JSON.stringify({ openapi: '3.1.0', info: { title: 'spa', version: '1' }, paths: { '/api/v2/things': { get: { responses: { '200': { description: 'ok' } } } } } }));
+    for (const destructive of [false, true]) {
+      const http = createHttpClient({ rate: 1000, budget: 200, timeoutMs: 5000, maxBodyBytes: 1 << 20, insecure: false, logger: { debug: () => {}, warn: () => {} }, verbose: false });
+      try {
+        const result = await runScan({ target: new URL(base), http, logger: { debug: () => {}, warn: () => {} }, checks: [methodsCheck, inventoryCheck], options: { destructive }, openapi: doc });
+        expect(result.findings, `destructive: ${destructive}`).toEqual([]);
+        expect(result.stats.incompleteChecks).toEqual([]);
+      } finally {
+        await http.close();
+      }
+    }
+  });
+});
