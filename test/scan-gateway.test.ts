@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpClient } from '../src/scanner/http.js';
-import { runScan } from '../src/scanner/runner.js';
+import { CHECKS, runScan } from '../src/scanner/runner.js';
 import { severityRank } from '../src/scanner/types.js';
 import { closeAfterEach } from './helpers/gateway.js';
 import { startVulnerableApi, type VulnerableApi } from './fixtures/vulnerable/index.js';
@@ -15,10 +15,12 @@ afterEach(async () => {
 });
 
 const quiet = { debug: () => {}, warn: () => {} };
+/** Both run plain HTTP here (transport.no-https, rightly); Rampart's TLS passes the transport check in scan-transport.test.ts. */
+const PLAIN_HTTP_CHECKS = CHECKS.filter((c) => c.id !== 'transport');
 async function scan(url: string) {
   const http = createHttpClient({ rate: 1000, budget: 500, timeoutMs: 5000, maxBodyBytes: 65536, insecure: false, logger: quiet, verbose: false });
   try {
-    return await runScan({ target: new URL(url), http, logger: quiet });
+    return await runScan({ target: new URL(url), http, logger: quiet, checks: PLAIN_HTTP_CHECKS });
   } finally {
     await http.close();
   }

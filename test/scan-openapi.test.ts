@@ -61,7 +61,8 @@ function writeDoc(doc: unknown, name: string, yaml = false): string {
 
 function operationsOf(doc: Record<string, unknown>): string[] {
   const paths = doc.paths as Record<string, Record<string, unknown>>;
-  return Object.entries(paths).flatMap(([path, item]) => Object.keys(item).map((m) => `${m.toUpperCase()} ${path}`)).sort();
+  const methods = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+  return Object.entries(paths).flatMap(([path, item]) => Object.keys(item).filter((m) => methods.includes(m)).map((m) => `${m.toUpperCase()} ${path}`)).sort();
 }
 
 describe('--openapi', () => {

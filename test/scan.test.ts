@@ -6,7 +6,7 @@ import { generate } from 'selfsigned';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { createHttpClient } from '../src/scanner/http.js';
-import { runScan, type ScanResult } from '../src/scanner/runner.js';
+import { CHECKS, runScan, type ScanResult } from '../src/scanner/runner.js';
 import { severityRank } from '../src/scanner/types.js';
 import { startVulnerableApi, type VulnerableApi, type Vulnerabilities } from './fixtures/vulnerable/index.js';
 
@@ -22,12 +22,17 @@ afterEach(async () => {
 });
 
 const quiet = { debug: () => {}, warn: () => {} };
+/**
+ * The fixture runs plain HTTP here, which the transport check rightly reports (transport.no-https,
+ * high, and one handshake with port 443); transport is tested over HTTPS in scan-transport.test.ts.
+ */
+const PLAIN_HTTP_CHECKS = CHECKS.filter((c) => c.id !== 'transport');
 
 async function scan(switches: Partial<Vulnerabilities>, limits: { rate?: number; budget?: number } = {}): Promise<ScanResult> {
   api = await startVulnerableApi(switches);
   const http = createHttpClient({ rate: limits.rate ?? 1000, budget: limits.budget ?? 500, timeoutMs: 5000, maxBodyBytes: 65536, insecure: false, logger: quiet, verbose: false });
   try {
-    return await runScan({ target: new URL(api.url), http, logger: quiet });
+    return await runScan({ target: new URL(api.url), http, logger: quiet, checks: PLAIN_HTTP_CHECKS });
   } finally {
     await http.close();
   }
@@ -81,7 +86,7 @@ describe('checks against the vulnerable fixture', () => {
     expect(result.findings.filter((f) => severityRank(f.severity) >= severityRank('medium'))).toEqual([]);
     expect(result.findings).toEqual([]);
     expect(result.stats.incompleteChecks).toEqual([]);
-    expect(api!.requests.every((r) => r.method === 'GET')).toBe(true); // safe mode: reads only
+    expect(api!.requests.filter((r) => !['GET', 'HEAD', 'OPTIONS', 'TRACE'].includes(r.method))).toEqual([]); // safe mode: reads only
   });
 
   it('findings are sorted by severity, most severe first', async () => {
@@ -121,9 +126,9 @@ describe('safety limits', () => {
 describe('rampart scan (CLI, in process)', () => {
   it('exit 0 when nothing is at or above --fail-on; the terminal report says so', async () => {
     api = await startVulnerableApi({ versionBanner: true });
-    const { code, out } = await cli([api.url, '--rate', '1000']);
-    expect(code).toBe(0); // a low finding, default --fail-on high
-    expect(out.join('\n')).toMatch(/LOW \(1\)/);
+    const { code, out } = await cli([api.url, '--rate', '1000', '--fail-on', 'critical']);
+    expect(code).toBe(0); // a low finding and transport.no-https (high: plain HTTP), --fail-on critical
+    expect(out.join('\n')).toMatch(/HIGH \(1\)[\s\S]*LOW \(1\)/);
     expect(out.join('\n')).not.toContain('\u001b['); // not a TTY: no colour
   });
 
@@ -160,23 +165,24 @@ describe('rampart scan (CLI, in process)', () => {
     const json = JSON.parse(readFileSync(join(dir, 'rampart-scan.json'), 'utf8')) as Record<string, unknown>;
     expect(json).toMatchObject({ schemaVersion: 1, tool: { name: 'rampart' }, target: api.url });
     expect(Date.parse(json.startedAt as string)).toBeLessThanOrEqual(Date.parse(json.finishedAt as string));
-    expect(json.stats).toMatchObject({ endpoints: 4, incompleteChecks: [], bySeverity: { high: 1, medium: 1 } });
+    expect(json.stats).toMatchObject({ endpoints: 5, incompleteChecks: [], bySeverity: { high: 2, medium: 1 } });
     const findings = json.findings as Record<string, unknown>[];
-    expect(findings.map((f) => f.id)).toEqual(['cors.null-origin', 'headers.missing']);
+    expect(findings.map((f) => f.id)).toEqual(['cors.null-origin', 'transport.no-https', 'headers.missing']);
     for (const f of findings) expect(Object.keys(f).sort()).toEqual(['check', 'confidence', 'detail', 'evidence', 'id', 'location', 'owasp', 'remediation', 'severity', 'title']);
 
     const sarif = JSON.parse(readFileSync(join(dir, 'rampart-scan.sarif'), 'utf8')) as SarifLog;
     const validate = new Ajv({ strict: false }).compile(SARIF_2_1_0_CORE);
     expect(validate(sarif), JSON.stringify(validate.errors)).toBe(true);
     const run = sarif.runs[0]!;
-    expect(run.tool.driver.rules.map((r) => r.id)).toEqual(['headers', 'cors', 'bola', 'function-level', 'mass-assignment', 'methods', 'inventory', 'ssrf', 'authentication', 'jwt', 'user-enumeration', 'rate-limit']);
+    expect(run.tool.driver.rules.map((r) => r.id)).toEqual(CHECKS.map((c) => c.id)); // one rule per check, in order
     expect(run.results.map((r) => [r.ruleId, r.level, r.locations[0]!.logicalLocations[0]!.name])).toEqual([
       ['cors', 'error', 'GET /'],
+      ['transport', 'error', 'GET /'],
       ['headers', 'warning', 'GET /'],
     ]);
   });
 
-  it('over HTTPS: trusts --ca, refuses an unknown certificate (exit 2), --insecure warns; HSTS is demanded', async () => {
+  it('over HTTPS: trusts --ca, refuses an unknown certificate (exit 2), --insecure warns; HSTS is the transport check\'s', async () => {
     const pems = await generate([{ name: 'commonName', value: '127.0.0.1' }], {
       keyType: 'ec',
       curve: 'P-256',
@@ -204,17 +210,20 @@ describe('rampart scan (CLI, in process)', () => {
     await api.close();
     api = await startVulnerableApi({ missingHeaders: true }, { cert: pems.cert, key: pems.private });
     const missing = await cli([api.url, '--rate', '1000', '--ca', ca, '--format', 'json']);
-    const f = (JSON.parse(missing.out.join('\n')) as { findings: { id: string; severity: string; detail: string }[] }).findings.find((x) => x.id === 'headers.missing')!;
-    expect(f.severity).toBe('medium');
-    expect(f.detail).toMatch(/Strict-Transport-Security \(expected max-age=31536000 \(or more\)\) missing on GET \/ \(200\)/);
+    const reported = (JSON.parse(missing.out.join('\n')) as { findings: { id: string; severity: string; detail: string }[] }).findings;
+    expect(reported.find((x) => x.id === 'headers.missing')!.detail).not.toMatch(/Strict-Transport-Security/);
+    const hsts = reported.find((x) => x.id === 'transport.hsts-missing')!;
+    expect(hsts.severity).toBe('medium');
+    expect(hsts.detail).toMatch(/^No Strict-Transport-Security header on GET \/ \(200\)/);
   });
 
   it('--verbose logs every request and its answer to stderr', async () => {
     api = await startVulnerableApi({});
-    const { code, err } = await cli([api.url, '--rate', '1000', '--verbose']);
+    const { code, err } = await cli([api.url, '--rate', '1000', '--verbose', '--fail-on', 'critical']);
     expect(code).toBe(0);
-    expect(err.filter((l) => l.startsWith('→ GET ')).length).toBe(api.requests.length);
-    expect(err.filter((l) => /^← \d{3} GET /.test(l)).length).toBe(api.requests.length);
+    expect(err.filter((l) => /^→ [A-Z]+ http/.test(l)).length).toBe(api.requests.length);
+    expect(err).toContain('→ TLS handshake with 127.0.0.1:443 (is there HTTPS?)'); // probes that are not HTTP are logged too
+    expect(err.filter((l) => /^← \d{3} [A-Z]+ /.test(l)).length).toBe(api.requests.length);
   });
 
   it('masks credentials in the evidence', async () => {

@@ -107,6 +107,7 @@ Examples:
     .option('--password <password>', 'password for --login (or RAMPART_SCAN_PASSWORD)')
     .option('--user-b <name>', 'caller B for --login')
     .option('--password-b <password>', 'password of --user-b (or RAMPART_SCAN_PASSWORD_B)')
+    .option('--http-url <url>', "the API's plain-HTTP address (e.g. http://localhost:8080): the transport check asks it to redirect to HTTPS (default: port 80 of an https:// target on 443)")
     .option('--safe', 'only requests that cannot change state or lock accounts (the default)')
     .option('--destructive', 'also send writes and lockout-triggering bursts (test systems only)')
     .option('--format <formats>', 'comma-separated: terminal, json, sarif', 'terminal')

@@ -25,6 +25,7 @@ export interface ScanCliOptions {
   password?: string;
   userB?: string;
   passwordB?: string;
+  httpUrl?: string;
   safe?: boolean;
   destructive?: boolean;
 }
@@ -82,6 +83,7 @@ export async function scanCommand(target: string, opts: ScanCliOptions, io: Scan
   let ca: string | undefined;
   let settings: { rate: number; timeoutMs: number; budget: number };
   let login: RunOptions['login'];
+  let httpUrl: URL | undefined;
   try {
     url = parseTargetUrl(target);
     formats = parseFormats(opts.format, opts.out);
@@ -92,6 +94,10 @@ export async function scanCommand(target: string, opts: ScanCliOptions, io: Scan
     if (opts.ca !== undefined) ca = readFileSync(opts.ca, 'utf8');
     if (opts.safe === true && opts.destructive === true) throw new UsageError('--safe and --destructive exclude each other');
     login = loginOptions(opts);
+    if (opts.httpUrl !== undefined) {
+      httpUrl = parseTargetUrl(opts.httpUrl);
+      if (httpUrl.protocol !== 'http:') throw new UsageError(`--http-url must be an http:// URL (the API's plain-HTTP address), not '${opts.httpUrl}'`);
+    }
   } catch (error) {
     io.err(`rampart scan: ${(error as Error).message}`);
     return 2;
@@ -111,6 +117,7 @@ export async function scanCommand(target: string, opts: ScanCliOptions, io: Scan
       auth: opts.auth,
       authB: opts.authB,
       login,
+      httpUrl,
     });
   } catch (error) {
     if (!(error instanceof ScanError) && !(error instanceof ScanRequestError)) throw error;

@@ -9,6 +9,7 @@ import { massAssignmentCheck } from './checks/mass-assignment.js';
 import { methodsCheck } from './checks/methods.js';
 import { rateLimitCheck } from './checks/rate-limit.js';
 import { ssrfCheck } from './checks/ssrf.js';
+import { transportCheck } from './checks/transport.js';
 import { userEnumerationCheck } from './checks/user-enumeration.js';
 import { crawl, TargetUnreachableError, type Discovery } from './crawl.js';
 import { BudgetExhaustedError, ScanRequestError, type ScanHttpClient } from './http.js';
@@ -18,6 +19,7 @@ import { SEVERITIES, severityRank, type Check, type Finding, type LoginSettings,
 
 /** Every check, in the order they run (and the order of the SARIF rules). */
 export const CHECKS: readonly Check[] = [
+  transportCheck,
   headersCheck,
   corsCheck,
   bolaCheck,
@@ -75,6 +77,8 @@ export interface RunOptions {
   authB?: string | undefined;
   /** `--login PATH --user U --password P` (and `--user-b`/`--password-b`). */
   login?: { path: string; user: string; password: string; userB?: string | undefined; passwordB?: string | undefined } | undefined;
+  /** `--http-url URL`: the plain-HTTP address of the same API (default: port 80 of an https:// target on 443). */
+  httpUrl?: URL | undefined;
   /** Called before each check and once at the end (the terminal's progress bar). */
   progress?: (p: Progress) => void;
 }
@@ -125,6 +129,7 @@ async function prepare(run: RunOptions, options: ScanOptions, skipped: ScanStats
     document,
     identities,
     login,
+    httpUrl: run.httpUrl,
     skip: (check, reason) => {
       if (!skipped.some((s) => s.check === check && s.reason === reason)) skipped.push({ check, reason });
     },

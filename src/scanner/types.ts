@@ -145,6 +145,8 @@ export interface ScanContext {
   /** Caller A (`--auth`/`--login`) and B (`--auth-b`/`--user-b`); checks that need them say so when they are missing. */
   identities: { a?: Identity | undefined; b?: Identity | undefined };
   login?: LoginSettings | undefined;
+  /** `--http-url`: where plain HTTP of the same API listens (the transport check asks it to redirect to HTTPS). */
+  httpUrl?: URL | undefined;
   /** Checks that skipped because an input was missing (no identity, no document…), with the reason; reported in the stats. */
   skip(check: string, reason: string): void;
 }

@@ -6,6 +6,7 @@ import { severityRank, type Check, type Finding, type Severity } from '../types.
  * Security headers, judged on every response the crawl saw (any status code: a 404 or a 500 is
  * served to browsers too) and per content type: what only protects an HTML page (CSP, frame
  * protection) is not demanded of a JSON answer. One finding per host lists every missing header.
+ * Strict-Transport-Security is judged by the transport check (missing and too short).
  */
 
 type Kind = 'json' | 'html' | 'other';
@@ -26,13 +27,6 @@ const REQUIREMENTS: readonly Requirement[] = [
     severity: 'low',
     applies: (_kind, res) => firstHeader(res.headers, 'content-type') !== undefined,
     present: (res) => firstHeader(res.headers, 'x-content-type-options')?.trim().toLowerCase() === 'nosniff',
-  },
-  {
-    header: 'Strict-Transport-Security',
-    expected: 'max-age=31536000 (or more)',
-    severity: 'medium',
-    applies: (_kind, res) => res.request.url.startsWith('https:'),
-    present: (res) => /max-age=\s*"?[1-9]/i.test(firstHeader(res.headers, 'strict-transport-security') ?? ''),
   },
   {
     header: 'Content-Security-Policy',
@@ -100,7 +94,7 @@ function missingHeaders(host: string, responses: readonly ScanResponse[]): Findi
     owasp: 'API8:2023',
     detail: lines.join('; '),
     remediation:
-      'Send these headers on every response, errors included: X-Content-Type-Options: nosniff everywhere, Strict-Transport-Security over HTTPS, ' +
+      'Send these headers on every response, errors included: X-Content-Type-Options: nosniff everywhere, ' +
       "and on HTML pages a Content-Security-Policy (with frame-ancestors 'none' or X-Frame-Options: DENY). A gateway's response phase is the one place to set them.",
   });
 }
@@ -132,7 +126,7 @@ export const headersCheck: Check = {
   title: 'Security headers',
   owasp: 'API8:2023',
   description:
-    'Judges the headers of every response seen (any status), per content type: X-Content-Type-Options: nosniff, HSTS over HTTPS, CSP and frame protection on HTML; Server/X-Powered-By disclosing software versions. One finding per host.',
+    'Judges the headers of every response seen (any status), per content type: X-Content-Type-Options: nosniff, CSP and frame protection on HTML (HSTS: the transport check); Server/X-Powered-By disclosing software versions. One finding per host.',
   async run(ctx) {
     const findings: Finding[] = [];
     for (const [host, responses] of groupByHost(ctx.observed)) {
