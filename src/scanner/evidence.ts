@@ -13,6 +13,17 @@ export function maskHeader(name: string, value: string): string {
   return value.replace(/=([^;]*)/g, '=****');
 }
 
+/** Query parameters that carry credentials (a token sent in the URL, as the authentication check tries). */
+const SECRET_PARAMETERS = new Set(['access_token', 'token', 'jwt', 'id_token', 'refresh_token', 'api_key', 'apikey']);
+
+/** The URL as text with the values of credential query parameters masked (`?access_token=****`), for logs. */
+export function maskUrl(url: URL): string {
+  if (![...url.searchParams.keys()].some((k) => SECRET_PARAMETERS.has(k.toLowerCase()))) return url.href;
+  const masked = new URL(url);
+  for (const key of new Set(url.searchParams.keys())) if (SECRET_PARAMETERS.has(key.toLowerCase())) masked.searchParams.set(key, '****');
+  return masked.href;
+}
+
 function bounded(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
 }

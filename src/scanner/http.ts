@@ -1,4 +1,5 @@
 import { Agent, request } from 'undici';
+import { maskUrl } from './evidence.js';
 import type { ScanLogger } from './types.js';
 
 export interface HttpClientOptions {
@@ -117,19 +118,19 @@ export function createHttpClient(options: HttpClientOptions): ScanHttpClient {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ScanRequestError(`refusing a non-http(s) URL: ${url.href}`, url.href);
     await slot();
     const started = performance.now();
-    if (options.verbose) options.logger.debug(`→ ${method} ${url.href}`);
+    if (options.verbose) options.logger.debug(`→ ${method} ${maskUrl(url)}`);
     try {
       const res = await request(url, { dispatcher: agent, method: method as 'GET', headers, body, signal: AbortSignal.timeout(options.timeoutMs) });
       const { text, truncated } = await readCapped(res.body, options.maxBodyBytes);
       const durationMs = Math.round(performance.now() - started);
-      if (options.verbose) options.logger.debug(`← ${res.statusCode} ${method} ${url.href} (${durationMs} ms${truncated ? ', body truncated' : ''})`);
+      if (options.verbose) options.logger.debug(`← ${res.statusCode} ${method} ${maskUrl(url)} (${durationMs} ms${truncated ? ', body truncated' : ''})`);
       const answer: ScanResponse = { request: { method, url: url.href, headers, body }, status: res.statusCode, headers: res.headers, body: text, truncated, durationMs };
       history.push(answer);
       return answer;
     } catch (error) {
       const reason = (error as { code?: string }).code ?? (error as Error).name;
-      if (options.verbose) options.logger.debug(`✗ ${method} ${url.href}: ${reason}`);
-      throw new ScanRequestError(`${method} ${url.href} failed: ${(error as Error).message} (${reason})`, url.href, { cause: error });
+      if (options.verbose) options.logger.debug(`✗ ${method} ${maskUrl(url)}: ${reason}`);
+      throw new ScanRequestError(`${method} ${maskUrl(url)} failed: ${(error as Error).message} (${reason})`, url.href, { cause: error });
     }
   }
 

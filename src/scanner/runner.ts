@@ -1,12 +1,16 @@
+import { authenticationCheck } from './checks/authentication.js';
 import { bolaCheck } from './checks/bola.js';
 import { corsCheck } from './checks/cors.js';
 import { functionLevelCheck } from './checks/function-level.js';
 import { headersCheck } from './checks/headers.js';
 import { inventoryCheck } from './checks/inventory.js';
+import { jwtCheck } from './checks/jwt.js';
 import { massAssignmentCheck } from './checks/mass-assignment.js';
 import { methodsCheck } from './checks/methods.js';
+import { rateLimitCheck } from './checks/rate-limit.js';
 import { ssrfCheck } from './checks/ssrf.js';
 import { transportCheck } from './checks/transport.js';
+import { userEnumerationCheck } from './checks/user-enumeration.js';
 import { crawl, TargetUnreachableError, type Discovery } from './crawl.js';
 import { BudgetExhaustedError, ScanRequestError, type ScanHttpClient } from './http.js';
 import { CredentialError, identityFromHeader, logIn, parseAuthHeader, userFieldFor } from './identity.js';
@@ -14,7 +18,23 @@ import { DocumentError, loadDocument } from './openapi.js';
 import { SEVERITIES, severityRank, type Check, type Finding, type LoginSettings, type ScanContext, type ScanLogger, type ScanOptions, type Severity } from './types.js';
 
 /** Every check, in the order they run (and the order of the SARIF rules). */
-export const CHECKS: readonly Check[] = [transportCheck, headersCheck, corsCheck, bolaCheck, functionLevelCheck, massAssignmentCheck, methodsCheck, inventoryCheck, ssrfCheck];
+export const CHECKS: readonly Check[] = [
+  transportCheck,
+  headersCheck,
+  corsCheck,
+  bolaCheck,
+  functionLevelCheck,
+  massAssignmentCheck,
+  methodsCheck,
+  inventoryCheck,
+  ssrfCheck,
+  authenticationCheck,
+  jwtCheck,
+  userEnumerationCheck,
+  // Last of all: its burst of failed logins spends the login quota of the scan's address, and any
+  // check after it that logs in would be refused.
+  rateLimitCheck,
+];
 
 export interface ScanResult {
   target: string;
