@@ -1,5 +1,11 @@
+import { commandInjectionCheck } from './checks/command-injection.js';
 import { corsCheck } from './checks/cors.js';
 import { headersCheck } from './checks/headers.js';
+import { nosqlInjectionCheck } from './checks/nosql-injection.js';
+import { redosCheck } from './checks/redos.js';
+import { sensitiveDataCheck } from './checks/sensitive-data.js';
+import { sqlInjectionCheck } from './checks/sql-injection.js';
+import { xxeCheck } from './checks/xxe.js';
 import { crawl, TargetUnreachableError, type Discovery } from './crawl.js';
 import { BudgetExhaustedError, ScanRequestError, type ScanHttpClient } from './http.js';
 import { CredentialError, identityFromHeader, logIn, parseAuthHeader, userFieldFor } from './identity.js';
@@ -7,7 +13,17 @@ import { DocumentError, loadDocument } from './openapi.js';
 import { SEVERITIES, severityRank, type Check, type Finding, type LoginSettings, type ScanContext, type ScanLogger, type ScanOptions, type Severity } from './types.js';
 
 /** Every check, in the order they run (and the order of the SARIF rules). */
-export const CHECKS: readonly Check[] = [headersCheck, corsCheck];
+export const CHECKS: readonly Check[] = [
+  headersCheck,
+  corsCheck,
+  sqlInjectionCheck,
+  nosqlInjectionCheck,
+  commandInjectionCheck,
+  xxeCheck,
+  redosCheck,
+  // It judges every answer so far (discovery and every check before it): keep it near the end.
+  sensitiveDataCheck,
+];
 
 export interface ScanResult {
   target: string;
