@@ -275,9 +275,20 @@ export const fastBaseline = (res: ScanResponse): boolean => isFast(res);
  * replaces secrets in the excerpt.
  */
 export function findingAt(check: string, res: ScanResponse, fields: FindingFields, endpoint: Endpoint | undefined, at?: { index: number; mask?: readonly [string, string][] }): Finding {
-  let body = res.body;
-  if (at !== undefined && at.index > 150) body = `…${body.slice(at.index - 100)}`;
-  for (const [secret, masked] of at?.mask ?? []) if (secret !== '') body = body.split(secret).join(masked);
+  // Masked over the whole body first (a cut must not leave half a secret readable), the marker's index moved along.
+  let { body } = res;
+  let index = at?.index ?? 0;
+  const masks = new Map((at?.mask ?? []).filter(([secret]) => secret !== ''));
+  if (masks.size > 0) {
+    const alternatives = [...masks.keys()].sort((x, y) => y.length - x.length).map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+    const marker = index;
+    body = body.replace(new RegExp(alternatives.join('|'), 'g'), (secret: string, offset: number) => {
+      const masked = masks.get(secret)!;
+      if (offset < marker) index += masked.length - secret.length;
+      return masked;
+    });
+  }
+  if (index > 150) body = `…${body.slice(index - 100)}`;
   return findingFrom(check, { ...res, body }, fields, endpoint);
 }
 

@@ -65,7 +65,8 @@ interface Hit {
 
 /** Field names of passwords (lower case, without `_`/`-`): `password`, `dbPassword`, `smtp_passwd`… */
 const PASSWORD_KEY = /^(?:user|admin|root|db|database|smtp|mail|ldap|plain|plaintext|cleartext|current|account|default|initial|temp|temporary)?(?:password|passwd|passwort|pwd|pass)$/;
-const NOT_A_PASSWORD = /^(?:null|none|nil|true|false|undefined|redacted|hidden|masked|secret|set|unset|filtered|\[filtered\]|\[redacted\]|n\/a|-)$/i;
+/** Placeholders and field descriptions, not passwords (validation messages are prose: two spaces or more, also skipped). */
+const NOT_A_PASSWORD = /^(?:null|none|nil|true|false|undefined|redacted|hidden|masked|secret|set|unset|filtered|\[filtered\]|\[redacted\]|n\/a|-|required|optional|invalid|missing|string|text|password|changed|expired)$/i;
 /** Keys whose numbers are no card even when they pass Luhn: ids, times, quantities, phone numbers, other identifiers. */
 const NOT_A_CARD_KEY = /(?:^|_)id$|Id$|ids$|uuid|guid|time|date|_at$|At$|epoch|version|seq|count|total|amount|price|size|phone|tel|mobile|fax|zip|postal|isbn|ean|gtin|upc|imei|iban|invoice|tracking|order/i;
 const CARD_KEY = /card|(?:^|_)pan$|^pan|(?:^|_)cc(?:_|$)|ccnum|credit/i;
@@ -159,7 +160,7 @@ function hitsOf(res: ScanResponse, own: ReadonlySet<string>): Hit[] {
           continue;
         }
         const name = key.toLowerCase().replace(/[-_ ]/g, '');
-        if (PASSWORD_KEY.test(name) && value.length >= 4 && value.length <= 128 && !NOT_A_PASSWORD.test(value) && !/^[*•·xX#.-]+$/.test(value) && !value.includes('***') && !/^(?:\/|https?:\/\/)/.test(value)) {
+        if (PASSWORD_KEY.test(name) && res.status < 400 && (value.match(/ /g) ?? []).length < 2 && value.length >= 4 && value.length <= 128 && !NOT_A_PASSWORD.test(value) && !/^[*•·xX#.-]+$/.test(value) && !value.includes('***') && !/^(?:\/|https?:\/\/)/.test(value)) {
           secretHit('sensitive.password', value, `"${key}": ${mask(value)} in ${path}`);
           continue;
         }

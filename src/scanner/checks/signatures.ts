@@ -50,10 +50,10 @@ export function stackTrace(text: string): Match | undefined {
   };
   push('Python', /Traceback \(most recent call last\):\s*\n\s+File "[^"\n]+", line \d+/.exec(text));
   push('Go', /goroutine \d+ \[[\w ,]+\]:\n/.exec(text));
-  push('PHP', /(?:PHP (?:Fatal error|Parse error|Warning):|<b>(?:Fatal error|Parse error|Warning|Notice)<\/b>:)[^\n]*? in (?:<b>)?[^\s<]+\.php(?:<\/b>)? on line (?:<b>)?\d+|Stack trace:\s*\n#0 [^\n]+\.php\(\d+\)/.exec(text));
+  push('PHP', /(?:PHP (?:Fatal error|Parse error|Warning):|<b>(?:Fatal error|Parse error|Warning|Notice)<\/b>:)[^\n]{0,300}? in (?:<b>)?[^\s<]{1,300}\.php(?:<\/b>)? on line (?:<b>)?\d+|Stack trace:\s*\n#0 [^\n]+\.php\(\d+\)/.exec(text));
   push('Java', frames(/^\s*at [\w$]+(?:\.[\w$<>]+)+\((?:[\w$]+\.(?:java|kt|scala|groovy):\d+|Native Method|Unknown Source)\)/, 2));
-  push('.NET', frames(/^\s*at [\w.`<>[\],]+\([^)\n]*\) in [^\n]+:line \d+/, 1) ?? (/\bSystem\.\w+Exception\b/.test(text) ? frames(/^\s*at [\w.`<>[\],]+\([^)\n]*\)\s*$/, 2) : undefined));
-  push('Node.js', frames(/^\s*at (?:[^\n()]+ \()?(?:\/|[A-Za-z]:\\|file:\/\/|node:)[^\n)]*:\d+(?::\d+)?(?:\)|(?=[\s"',]|$))/, 2));
+  push('.NET', frames(/^\s*at [\w.`<>[\],]{1,300}\([^)\n]{0,300}\) in [^\n]{1,300}:line \d+/, 1) ?? (/\bSystem\.\w+Exception\b/.test(text) ? frames(/^\s*at [\w.`<>[\],]{1,300}\([^)\n]{0,300}\)\s*$/, 2) : undefined));
+  push('Node.js', frames(/^\s*at (?:[^\n()]{1,200} \()?(?:\/|[A-Za-z]:\\|file:\/\/|node:)[^\n)]{0,300}:\d+(?::\d+)?(?:\)|(?=[\s"',]|$))/, 2));
   push('Ruby', frames(/^\s*(?:[\w-]+ \([\d.]+\) )?[\w/.-]+\.rb:\d+:in [`'][^'\n]+'/, 2));
   return found.sort((a, b) => a.index - b.index)[0];
 }
