@@ -6,7 +6,7 @@ import { generate } from 'selfsigned';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { createHttpClient } from '../src/scanner/http.js';
-import { runScan, type ScanResult } from '../src/scanner/runner.js';
+import { CHECKS, runScan, type ScanResult } from '../src/scanner/runner.js';
 import { severityRank } from '../src/scanner/types.js';
 import { startVulnerableApi, type VulnerableApi, type Vulnerabilities } from './fixtures/vulnerable/index.js';
 
@@ -169,7 +169,7 @@ describe('rampart scan (CLI, in process)', () => {
     const validate = new Ajv({ strict: false }).compile(SARIF_2_1_0_CORE);
     expect(validate(sarif), JSON.stringify(validate.errors)).toBe(true);
     const run = sarif.runs[0]!;
-    expect(run.tool.driver.rules.map((r) => r.id)).toEqual(['headers', 'cors']);
+    expect(run.tool.driver.rules.map((r) => r.id)).toEqual(CHECKS.map((c) => c.id)); // one rule per check, in the order they run
     expect(run.results.map((r) => [r.ruleId, r.level, r.locations[0]!.logicalLocations[0]!.name])).toEqual([
       ['cors', 'error', 'GET /'],
       ['headers', 'warning', 'GET /'],
