@@ -108,7 +108,7 @@ function hostileResult(): ScanResult {
     findings: [finding],
     checks: CHECKS,
     document: 'api"><script>.yaml',
-    stats: { requests: 3, budget: 500, durationMs: 1000, endpoints: 1, incompleteChecks: ['<script>'], skipped: [{ check: 'jwt', reason: 'needs <b>--auth</b>' }], bySeverity: { info: 0, low: 0, medium: 0, high: 1, critical: 0 } },
+    stats: { requests: 3, discoveryRequests: 1, budget: 500, durationMs: 1000, endpoints: 1, incompleteChecks: ['<script>'], skipped: [{ check: 'jwt', reason: 'needs <b>--auth</b>' }], bySeverity: { info: 0, low: 0, medium: 0, high: 1, critical: 0 } },
   };
 }
 

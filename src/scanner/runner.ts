@@ -1,5 +1,6 @@
 import { authenticationCheck } from './checks/authentication.js';
 import { bolaCheck } from './checks/bola.js';
+import { commandInjectionCheck } from './checks/command-injection.js';
 import { corsCheck } from './checks/cors.js';
 import { functionLevelCheck } from './checks/function-level.js';
 import { headersCheck } from './checks/headers.js';
@@ -7,10 +8,15 @@ import { inventoryCheck } from './checks/inventory.js';
 import { jwtCheck } from './checks/jwt.js';
 import { massAssignmentCheck } from './checks/mass-assignment.js';
 import { methodsCheck } from './checks/methods.js';
+import { nosqlInjectionCheck } from './checks/nosql-injection.js';
 import { rateLimitCheck } from './checks/rate-limit.js';
+import { redosCheck } from './checks/redos.js';
+import { sensitiveDataCheck } from './checks/sensitive-data.js';
+import { sqlInjectionCheck } from './checks/sql-injection.js';
 import { ssrfCheck } from './checks/ssrf.js';
 import { transportCheck } from './checks/transport.js';
 import { userEnumerationCheck } from './checks/user-enumeration.js';
+import { xxeCheck } from './checks/xxe.js';
 import { crawl, TargetUnreachableError, type Discovery } from './crawl.js';
 import { BudgetExhaustedError, ScanRequestError, type ScanHttpClient } from './http.js';
 import { CredentialError, identityFromHeader, logIn, parseAuthHeader, userFieldFor } from './identity.js';
@@ -22,15 +28,22 @@ export const CHECKS: readonly Check[] = [
   transportCheck,
   headersCheck,
   corsCheck,
+  authenticationCheck,
+  jwtCheck,
   bolaCheck,
   functionLevelCheck,
   massAssignmentCheck,
   methodsCheck,
   inventoryCheck,
   ssrfCheck,
-  authenticationCheck,
-  jwtCheck,
+  sqlInjectionCheck,
+  nosqlInjectionCheck,
+  commandInjectionCheck,
+  xxeCheck,
+  redosCheck,
   userEnumerationCheck,
+  // It judges every answer so far (discovery and every check before it): keep it near the end.
+  sensitiveDataCheck,
   // Last of all: its burst of failed logins spends the login quota of the scan's address, and any
   // check after it that logs in would be refused.
   rateLimitCheck,
@@ -49,6 +62,8 @@ export interface ScanResult {
 
 export interface ScanStats {
   requests: number;
+  /** Of those, the requests of endpoint discovery and login, before the first check. */
+  discoveryRequests: number;
   budget: number;
   durationMs: number;
   endpoints: number;
@@ -95,6 +110,21 @@ export function sortFindings(findings: Finding[]): Finding[] {
   return findings.sort((a, b) => severityRank(b.severity) - severityRank(a.severity) || a.id.localeCompare(b.id) || a.location.url.localeCompare(b.location.url));
 }
 
+/** Documented reads fetched during discovery, at most. */
+export const MAX_DISCOVERY_READS = 40;
+
+async function readOperations(run: RunOptions, discovered: Discovery, headers: Record<string, string> | undefined): Promise<void> {
+  for (const endpoint of discovered.endpoints.filter((e) => e.method === 'GET').slice(0, MAX_DISCOVERY_READS)) {
+    try {
+      discovered.observed.push(await run.http.send({ url: endpoint.url, headers }));
+    } catch (error) {
+      if (error instanceof BudgetExhaustedError) return;
+      if (!(error instanceof ScanRequestError)) throw error;
+      run.logger.warn(`${endpoint.url.href}: ${error.message}`);
+    }
+  }
+}
+
 /** The document, the identities and the login, checked before any check runs: a bad one ends the scan (exit 2). */
 async function prepare(run: RunOptions, options: ScanOptions, skipped: ScanStats['skipped']): Promise<ScanContext> {
   let discovered: Discovery;
@@ -120,6 +150,10 @@ async function prepare(run: RunOptions, options: ScanOptions, skipped: ScanStats
     identities.a ??= await logIn(run.http, login, 'A');
     if (login.userB !== undefined && login.passwordB !== undefined) identities.b ??= await logIn(run.http, login, 'B');
   }
+  // With a document, each documented read is fetched once (as caller A when there is one): the
+  // checks that judge answers (headers, sensitive data) see every operation, not only those
+  // another check happened to probe.
+  if (document !== undefined) await readOperations(run, discovered, identities.a?.headers);
   return {
     target: run.target,
     options,
@@ -153,6 +187,7 @@ export async function runScan(run: RunOptions): Promise<ScanResult> {
     }
     throw error;
   }
+  const discoveryRequests = run.http.sent;
   const findings: Finding[] = [];
   for (const [index, check] of checks.entries()) {
     run.progress?.({ done: index, total: checks.length, check: check.id, requests: run.http.sent });
@@ -179,6 +214,6 @@ export async function runScan(run: RunOptions): Promise<ScanResult> {
     findings,
     checks,
     document: ctx.document?.uri,
-    stats: { requests: run.http.sent, budget: run.http.budget, durationMs: Math.round(performance.now() - started), endpoints: ctx.endpoints.length, incompleteChecks, skipped, bySeverity },
+    stats: { requests: run.http.sent, discoveryRequests, budget: run.http.budget, durationMs: Math.round(performance.now() - started), endpoints: ctx.endpoints.length, incompleteChecks, skipped, bySeverity },
   };
 }

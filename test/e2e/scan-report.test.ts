@@ -48,7 +48,7 @@ function hostileResult(): ScanResult {
     finishedAt: '2026-01-01T00:00:01.000Z',
     findings: [finding],
     checks: CHECKS,
-    stats: { requests: 3, budget: 500, durationMs: 1000, endpoints: 1, incompleteChecks: [], skipped: [], bySeverity: { info: 0, low: 0, medium: 0, high: 1, critical: 0 } },
+    stats: { requests: 3, discoveryRequests: 1, budget: 500, durationMs: 1000, endpoints: 1, incompleteChecks: [], skipped: [], bySeverity: { info: 0, low: 0, medium: 0, high: 1, critical: 0 } },
   };
 }
 

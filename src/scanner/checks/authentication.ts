@@ -12,7 +12,7 @@ import { anonymousGet, baselineOf, GARBAGE_TOKEN, isApiSuccess, isRefusal, NO_BA
 
 const CHECK = 'authentication';
 /** Operations called anonymously, at most: this many reads, and with --destructive as many writes more. */
-export const MAX_ANONYMOUS = 8;
+export const MAX_ANONYMOUS = 16;
 /** Query parameter names tried for the token, in this order; the first accepted one is reported. */
 export const TOKEN_PARAMETERS = ['access_token', 'token', 'jwt'] as const;
 

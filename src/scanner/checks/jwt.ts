@@ -75,7 +75,10 @@ function parse(token: string | undefined): Parsed | undefined {
  */
 function exchangeWith(ctx: ScanContext, token: string): ScanResponse | undefined {
   const ok = ctx.http.history.filter(isSuccess);
-  return ok.find((r) => r.request.headers.authorization === `Bearer ${token}`) ?? ok.find((r) => r.body.includes(token));
+  const carrying = ok.filter((r) => r.request.headers.authorization === `Bearer ${token}`);
+  // Best, an operation the document says needs credentials: the answer shows the token is what let the caller in.
+  const guarded = new Set(ctx.endpoints.filter((e) => e.requiresAuth === true).map((e) => `${e.method} ${e.url.href}`));
+  return carrying.find((r) => guarded.has(`${r.request.method} ${r.request.url}`)) ?? carrying[0] ?? ok.find((r) => r.body.includes(token));
 }
 
 /** The evidence of an offline finding, with the token (and the login's password, when the exchange is the login) masked. */

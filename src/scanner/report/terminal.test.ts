@@ -23,7 +23,7 @@ const result = (findings: Finding[]): ScanResult => ({
   finishedAt: '2026-01-01T00:00:01.000Z',
   findings,
   checks: [],
-  stats: { requests: 7, budget: 500, durationMs: 1234, endpoints: 2, incompleteChecks: [], skipped: [], bySeverity: { info: 0, low: 1, medium: 0, high: 1, critical: 0 } },
+  stats: { requests: 7, discoveryRequests: 3, budget: 500, durationMs: 1234, endpoints: 2, incompleteChecks: [], skipped: [], bySeverity: { info: 0, low: 1, medium: 0, high: 1, critical: 0 } },
 });
 
 describe('terminal report', () => {
