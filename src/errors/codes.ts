@@ -86,7 +86,7 @@ export const errorCodes = {
   RMP_RESPONSE_CHECK_FAILED: {
     status: 502,
     title: 'Response could not be checked',
-    doc: 'The route has `authorize` response rules and the upstream\'s answer is not a 2xx with a JSON body: it is not sent (fail closed). An answer larger than the route\'s response bound (`limits.response.buffer`, 1 MiB) is `RMP_RESPONSE_TOO_LARGE` instead.',
+    doc: 'The route has `authorize` response rules and the upstream\'s answer is not a 2xx with a JSON body: it is not sent (fail closed). (A 204 or 205 to a write, DELETE say, is sent: it carries nothing to check.) An answer larger than the route\'s response bound (`limits.response.buffer`, 1 MiB) is `RMP_RESPONSE_TOO_LARGE` instead.',
   },
   RMP_RESPONSE_TOO_LARGE: {
     status: 502,

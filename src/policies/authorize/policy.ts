@@ -165,6 +165,11 @@ export const authorizePolicy = definePolicy({
             // Anything but a checked 2xx body is answered by the gateway itself: a missing object
             // and someone else's look the same.
             if (status === 404 || head) throw new RampartError('RMP_OBJECT_NOT_FOUND');
+            // A write answered with no content (DELETE → 204) carries no object to reveal, and the
+            // write has happened whatever the gateway answers: refusing it would only hide that
+            // from its owner. (Writes on other owners' objects are the upstream's to refuse, or a
+            // request rule's: response rules protect what is read.) A read keeps failing closed.
+            if ((status === 204 || status === 205) && ctx.request.method !== 'GET') return;
             if (status < 200 || status >= 300) throw new RampartError('RMP_RESPONSE_CHECK_FAILED', { detail: 'The response could not be checked.' });
             // Not JSON, or no body: nothing to check, so nothing is sent.
             if (response.json === undefined) throw new RampartError('RMP_RESPONSE_CHECK_FAILED', { detail: 'The response could not be checked.' });

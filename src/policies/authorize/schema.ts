@@ -31,7 +31,7 @@ export const AuthorizeSchema = Strict(
       Type.Array(Type.String({ minLength: 1, maxLength: 2000, description: 'A CEL expression.' }), {
         minItems: 1,
         description:
-          'CEL rules checked on every 2xx JSON response (`response.status`, `response.body`, plus `request` and `consumer`): all must be true, otherwise the client gets 404 `RMP_OBJECT_NOT_FOUND` and none of the body, e.g. `response.body.ownerId == consumer.id`.',
+          'CEL rules checked on every 2xx JSON response (`response.status`, `response.body`, plus `request` and `consumer`): all must be true, otherwise the client gets 404 `RMP_OBJECT_NOT_FOUND` and none of the body, e.g. `response.body.ownerId == consumer.id`. A write answered without content (DELETE → 204/205) passes: it carries no object, and the write has happened; writes on other owners\' objects are for the upstream (or a request rule) to refuse.',
       }),
     ),
     methods: Type.Optional(
