@@ -18,6 +18,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { CLK_TCK, cpuMicros, freePort, killAll, quickstartApiKey, quickstartToken, startNode, stop, waitReady } from './proc.js';
 import { formatSummary, summarizeProfile } from './profile-summary.js';
 import { measureObserve } from './observe.js';
+import { formatScan, measureScan, SCAN_LIMIT_S } from './scan.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const path = (p) => join(root, p);
@@ -509,8 +510,12 @@ async function main() {
   // The observe phase in isolation (metrics + live traffic figures), per request.
   const observe = measureObserve(1_000_000);
   console.log(`\nobserve phase (metrics + traffic figures): ${observe.answeredUs.toFixed(2)} µs per answered request, ${observe.deniedUs.toFixed(2)} µs per denied one`);
+  // A full rampart scan of its fixture, --safe at the default rate (issue 10: under a minute).
+  const scan = await measureScan();
+  console.log(`\n${formatScan(scan)}`);
   const report = {
     observe,
+    scan,
     date: new Date().toISOString(),
     machine,
     git,
@@ -532,6 +537,10 @@ async function main() {
   writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
   console.log(`\nbench: ${totalS}s; results in ${out.slice(root.length)}${settings.profile ? ' (profiled: numbers of the profiled target are not comparable)' : ''}`);
 
+  if (scan.some((r) => r.seconds >= SCAN_LIMIT_S)) {
+    console.error(`bench: a full scan of the fixture took ${SCAN_LIMIT_S} s or more`);
+    return 1;
+  }
   const failed = targets.filter((t) => medians[t.name].errorsTotal > 0);
   if (failed.length > 0) {
     console.error(`bench: errors or non-2xx answers from ${failed.map((t) => `${t.name} (${medians[t.name].errorsTotal})`).join(', ')}`);
