@@ -8,7 +8,7 @@ import { renderHtml } from './report/html.js';
 import { renderJson } from './report/json.js';
 import { createProgressBar } from './report/progress.js';
 import { renderSarif } from './report/sarif.js';
-import { renderTerminal } from './report/terminal.js';
+import { printable, renderTerminal } from './report/terminal.js';
 
 export interface ScanCliOptions {
   format: string;
@@ -153,7 +153,12 @@ export async function scanCommand(target: string, opts: ScanCliOptions, io: Scan
 
   const bar = io.progress === true && io.write !== undefined ? createProgressBar(io.write) : undefined;
   // Log lines (--verbose, warnings) go above the bar, which is drawn again under them.
-  const say = (line: string) => (bar === undefined ? io.err(line) : bar.line(() => io.err(line)));
+  // Log lines quote the target (a login's answer, a Location): printed inert, like the report.
+  const say = (raw: string) => {
+    const line = printable(raw);
+    if (bar === undefined) io.err(line);
+    else bar.line(() => io.err(line));
+  };
   const logger = { debug: (m: string) => say(m), warn: (m: string) => say(`warning: ${m}`) };
   const http = createHttpClient({ ...settings, maxBodyBytes: 256 * 1024, ca, insecure: opts.insecure === true, logger, verbose: opts.verbose === true });
   let result: ScanResult;
@@ -176,7 +181,7 @@ export async function scanCommand(target: string, opts: ScanCliOptions, io: Scan
   } catch (error) {
     bar?.clear();
     if (!(error instanceof ScanError) && !(error instanceof ScanRequestError)) throw error;
-    io.err(`rampart scan: ${error.message}`);
+    io.err(`rampart scan: ${printable(error.message)}`);
     return 2;
   } finally {
     bar?.clear();

@@ -18,6 +18,11 @@ export const MAX_PAGES = 30;
 export const MAX_DEPTH = 3;
 /** Links a crawler must not follow even with GET: badly built APIs change state on them. */
 const STATEFUL_LINK = /(^|\/)(log-?out|sign-?out|delete|remove|destroy|revoke)(\/|$)/i;
+
+/** A path that looks like it changes state even on GET (`/logout`, `/users/1/delete`): safe mode never sends it. */
+export function looksStateful(path: string): boolean {
+  return STATEFUL_LINK.test(path);
+}
 /** Links taken from one answer, at most. */
 const MAX_LINKS_PER_PAGE = 40;
 
@@ -65,7 +70,7 @@ export async function crawl(target: URL, http: ScanHttpClient, logger: ScanLogge
   const add = (url: URL, depth: number): void => {
     url.hash = '';
     if (url.origin !== base.origin || !(url.pathname === target.pathname || url.pathname.startsWith(base.pathname))) return;
-    if (seen.has(url.href) || STATEFUL_LINK.test(url.pathname)) return;
+    if (seen.has(url.href) || looksStateful(url.pathname)) return;
     seen.add(url.href);
     queue.push({ url, depth });
   };

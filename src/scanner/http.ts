@@ -152,7 +152,12 @@ export function createHttpClient(options: HttpClientOptions): ScanHttpClient {
       for (let hops = 0; req.followSameHostRedirects === true && hops < 5 && res.status >= 300 && res.status < 400; hops++) {
         const location = firstHeader(res.headers, 'location');
         if (location === undefined) break;
-        const next = new URL(location, url);
+        let next: URL;
+        try {
+          next = new URL(location, url);
+        } catch {
+          break; // a Location that is no URL: the answer is what it is
+        }
         if (next.origin !== url.origin) break; // never to another host (or scheme, or port)
         url = next;
         res = await sendOnce(method === 'HEAD' ? 'HEAD' : 'GET', url, headers, undefined);

@@ -17,7 +17,8 @@ import { ssrfCheck } from './checks/ssrf.js';
 import { transportCheck } from './checks/transport.js';
 import { userEnumerationCheck } from './checks/user-enumeration.js';
 import { xxeCheck } from './checks/xxe.js';
-import { crawl, TargetUnreachableError, type Discovery } from './crawl.js';
+import { crawl, looksStateful, TargetUnreachableError, type Discovery } from './crawl.js';
+import { redactFindings } from './evidence.js';
 import { BudgetExhaustedError, ScanRequestError, type ScanHttpClient } from './http.js';
 import { CredentialError, identityFromHeader, logIn, parseAuthHeader, userFieldFor } from './identity.js';
 import { DocumentError, loadDocument } from './openapi.js';
@@ -110,6 +111,53 @@ export function sortFindings(findings: Finding[]): Finding[] {
   return findings.sort((a, b) => severityRank(b.severity) - severityRank(a.severity) || a.id.localeCompare(b.id) || a.location.url.localeCompare(b.location.url));
 }
 
+/** What the scan itself holds that no report may show: its callers' credentials and what its logins were answered with. */
+function scanSecrets(ctx: ScanContext, run: RunOptions): Set<string> {
+  const secrets = new Set<string>();
+  for (const identity of [ctx.identities.a, ctx.identities.b]) {
+    if (identity === undefined) continue;
+    for (const value of Object.values(identity.headers)) {
+      secrets.add(value);
+      // The credential part of `Bearer x`, `Basic x`, and each cookie's value.
+      const space = value.indexOf(' ');
+      if (space > 0) secrets.add(value.slice(space + 1));
+      for (const m of value.matchAll(/=([^;\s]+)/g)) secrets.add(m[1]!);
+    }
+    if (identity.token !== undefined) secrets.add(identity.token);
+  }
+  if (run.login !== undefined) {
+    secrets.add(run.login.password);
+    if (run.login.passwordB !== undefined) secrets.add(run.login.passwordB);
+  }
+  const loginUrl = ctx.login?.url.href;
+  for (const res of run.http.history) {
+    if (loginUrl === undefined || res.request.url !== loginUrl || res.status < 200 || res.status > 299) continue;
+    for (const value of tokenValues(res.body)) secrets.add(value);
+  }
+  return secrets;
+}
+
+/** The values of token-like properties of a JSON answer (access, refresh and id tokens), one level deep. */
+function tokenValues(body: string): string[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  const visit = (node: unknown, depth: number): void => {
+    if (node === null || typeof node !== 'object' || depth > 2) return;
+    for (const [key, value] of Object.entries(node)) {
+      // `token_type: Bearer` and `expires_in` are no secrets; credentials are long.
+      if (typeof value === 'string' && value.length >= 16 && /token|jwt|secret|session/i.test(key) && !/type|expires/i.test(key)) out.push(value);
+      else visit(value, depth + 1);
+    }
+  };
+  visit(parsed, 0);
+  return out;
+}
+
 /** Documented reads fetched during discovery, at most. */
 export const MAX_DISCOVERY_READS = 40;
 
@@ -133,7 +181,11 @@ async function prepare(run: RunOptions, options: ScanOptions, skipped: ScanStats
     const loaded = await loadDocument(run.openapi, run.target, run.http);
     // The base URL must answer (whatever its status) before anything is sent to operations.
     const first = await run.http.send({ url: run.target, followSameHostRedirects: true });
-    discovered = { endpoints: loaded.endpoints, observed: [first] };
+    // In safe mode, documented GETs whose path says they change state (`/logout`, `…/delete`) are
+    // no endpoint: no check sends them (badly built APIs log out or delete on a GET).
+    const stateful = options.destructive ? [] : loaded.endpoints.filter((e) => e.method === 'GET' && looksStateful(e.url.pathname));
+    for (const e of stateful) skipped.push({ check: 'discovery', reason: `GET ${e.template} looks like it changes state: not sent without --destructive` });
+    discovered = { endpoints: loaded.endpoints.filter((e) => !stateful.includes(e)), observed: [first] };
     document = { uri: loaded.uri, version: loaded.doc.version, securitySchemes: loaded.doc.securitySchemes };
   } else {
     discovered = await crawl(run.target, run.http, run.logger);
@@ -205,6 +257,7 @@ export async function runScan(run: RunOptions): Promise<ScanResult> {
     }
   }
   run.progress?.({ done: checks.length, total: checks.length, check: undefined, requests: run.http.sent });
+  redactFindings(findings, scanSecrets(ctx, run));
   sortFindings(findings);
   const bySeverity = Object.fromEntries(SEVERITIES.map((s) => [s, findings.filter((f) => f.severity === s).length])) as Record<Severity, number>;
   return {

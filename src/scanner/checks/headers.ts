@@ -1,4 +1,5 @@
 import { findingFrom } from '../finding.js';
+import { isThrottled } from '../throttle.js';
 import { firstHeader, type ScanResponse } from '../http.js';
 import { severityRank, type Check, type Finding, type Severity } from '../types.js';
 
@@ -129,7 +130,8 @@ export const headersCheck: Check = {
     'Judges the headers of every response seen (any status), per content type: X-Content-Type-Options: nosniff, CSP and frame protection on HTML (HSTS: the transport check); Server/X-Powered-By disclosing software versions. One finding per host.',
   async run(ctx) {
     const findings: Finding[] = [];
-    for (const [host, responses] of groupByHost(ctx.observed)) {
+    // Throttled answers (429, 503) often come from another layer (a limiter, a CDN): not judged.
+    for (const [host, responses] of groupByHost(ctx.observed.filter((r) => !isThrottled(r)))) {
       const missing = missingHeaders(host, responses);
       if (missing !== undefined) findings.push(missing);
       const disclosed = versionDisclosure(host, responses);

@@ -1,5 +1,6 @@
 import { findingFrom, type FindingFields } from '../finding.js';
 import { firstHeader, ScanRequestError, type ScanResponse } from '../http.js';
+import { isThrottled } from '../throttle.js';
 import type { Check, Finding, ScanContext } from '../types.js';
 import {
   BROKEN_SUITES,
@@ -305,7 +306,8 @@ function place(res: ScanResponse): string {
 const MAX_LISTED = 5;
 
 async function judgeHsts(ctx: ScanContext, origin: URL, path: string | undefined): Promise<Finding[]> {
-  let answers = ctx.observed.filter((r) => new URL(r.request.url).origin === origin.origin);
+  // A throttled answer (429, 503) often comes from another layer (a limiter, a CDN): not judged.
+  let answers = ctx.observed.filter((r) => new URL(r.request.url).origin === origin.origin && !isThrottled(r));
   if (answers.length === 0) {
     const url = new URL(path ?? contentPath(ctx, origin), origin);
     try {
