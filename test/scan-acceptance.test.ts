@@ -1,14 +1,14 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generate } from 'selfsigned';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { timing } from '../src/scanner/checks/inject.js';
 import type { JsonReport } from '../src/scanner/report/json.js';
 import { CHECKS } from '../src/scanner/runner.js';
 import { severityRank } from '../src/scanner/types.js';
-import { SECURE, startVulnerableApi, type VulnerableApi, type Vulnerabilities } from './fixtures/vulnerable/index.js';
+import { everyVulnerability, startVulnerableApi, type VulnerableApi, type Vulnerabilities } from './fixtures/vulnerable/index.js';
+import { loopbackCertificate } from './fixtures/vulnerable/transport.js';
 
 /**
  * Issue 10's acceptance, end to end through the CLI: the whole scan (every check, --openapi,
@@ -25,13 +25,7 @@ const saved = timing.sleepSeconds;
 let pems: { cert: string; key: string };
 beforeAll(async () => {
   timing.sleepSeconds = 1; // the time-based probes sleep 1 s here (2 s by default)
-  const made = await generate([{ name: 'commonName', value: '127.0.0.1' }], {
-    keyType: 'ec',
-    curve: 'P-256',
-    algorithm: 'sha256',
-    extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }],
-  });
-  pems = { cert: made.cert, key: made.private };
+  pems = await loopbackCertificate();
 });
 afterAll(() => {
   timing.sleepSeconds = saved;
@@ -42,9 +36,6 @@ afterEach(async () => {
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   dir = undefined;
 });
-
-/** Modes of the fixture that are not vulnerabilities (the time-based checks must not report them). */
-const NOT_VULNERABILITIES = new Set(['slowOnce', 'slowDown']);
 
 async function fullScan(switches: Partial<Vulnerabilities>, extra: string[]): Promise<{ code: number; report: JsonReport; err: string[] }> {
   api = await startVulnerableApi(switches, pems);
@@ -68,7 +59,7 @@ async function fullScan(switches: Partial<Vulnerabilities>, extra: string[]): Pr
 
 describe('rampart scan: acceptance against the vulnerable fixture', () => {
   it('every switch on, --destructive: every check finds its vulnerability', async () => {
-    const all = Object.fromEntries(Object.keys(SECURE).map((k) => [k, !NOT_VULNERABILITIES.has(k)])) as unknown as Vulnerabilities;
+    const all = everyVulnerability();
     // --insecure: an expired certificate is one of the switches, and --ca would refuse it.
     const { code, report, err } = await fullScan(all, ['--destructive', '--insecure']);
     expect(code, err.join('\n')).toBe(1);

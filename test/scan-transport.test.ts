@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer as createTlsServer } from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { generate } from 'selfsigned';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { transportCheck } from '../src/scanner/checks/transport.js';
@@ -14,6 +13,7 @@ import { runScan, type ScanResult } from '../src/scanner/runner.js';
 import { severityRank, type ScanContext } from '../src/scanner/types.js';
 import { closeAfterEach } from './helpers/gateway.js';
 import { startVulnerableApi, type VulnerableApi, type Vulnerabilities } from './fixtures/vulnerable/index.js';
+import { loopbackCertificate } from './fixtures/vulnerable/transport.js';
 
 /** The transport check against the vulnerable fixture over HTTPS, plain TLS servers and Rampart itself (127.0.0.1 only). */
 
@@ -34,13 +34,7 @@ afterEach(async () => {
 
 let pems: { cert: string; key: string };
 beforeAll(async () => {
-  const made = await generate([{ name: 'commonName', value: '127.0.0.1' }], {
-    keyType: 'ec',
-    curve: 'P-256',
-    algorithm: 'sha256',
-    extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }],
-  });
-  pems = { cert: made.cert, key: made.private };
+  pems = await loopbackCertificate();
 });
 
 const quiet = { debug: () => {}, warn: () => {} };
