@@ -6,7 +6,7 @@ import { SECURE, startVulnerableApi, type Vulnerabilities } from '../test/fixtur
 
 const variant = process.argv[2] ?? 'secure';
 /** Modes of the fixture that are not vulnerabilities. */
-const NOT_VULNERABILITIES = new Set(['slowOnce', 'slowDown']);
+const NOT_VULNERABILITIES = new Set(['slowOnce', 'slowDown', 'throttleEveryOther']);
 const switches = variant === 'all' ? (Object.fromEntries(Object.keys(SECURE).map((k) => [k, !NOT_VULNERABILITIES.has(k)])) as unknown as Vulnerabilities) : {};
 const made = await generate([{ name: 'commonName', value: '127.0.0.1' }], {
   keyType: 'ec',
