@@ -1,10 +1,11 @@
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createdId } from '../src/scanner/checks/authz-common.js';
 import { bolaCheck } from '../src/scanner/checks/bola.js';
 import { functionLevelCheck } from '../src/scanner/checks/function-level.js';
 import { inventoryCheck } from '../src/scanner/checks/inventory.js';
@@ -278,5 +279,82 @@ describe('catch-all servers', () => {
         await http.close();
       }
     }
+  });
+});
+
+/** A server on 127.0.0.1 for one test (closed after it), and its document as a file. */
+async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void, doc?: unknown): Promise<{ base: string; doc: string | undefined }> {
+  other = createServer(handler);
+  other.listen(0, '127.0.0.1');
+  await once(other, 'listening');
+  const base = `http://127.0.0.1:${(other.address() as AddressInfo).port}/`;
+  if (doc === undefined) return { base, doc: undefined };
+  dir ??= mkdtempSync(join(tmpdir(), 'rampart-scan-authz-'));
+  const file = join(dir, `api-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(file, JSON.stringify(doc));
+  return { base, doc: file };
+}
+
+async function scanOf(base: string, o: { checks: readonly Check[]; doc?: string | undefined; destructive?: boolean; auth?: string; authB?: string }): Promise<{ result: ScanResult; warnings: string[] }> {
+  const warnings: string[] = [];
+  const http = createHttpClient({ rate: 1000, budget: 300, timeoutMs: 5000, maxBodyBytes: 1 << 20, insecure: false, logger: { debug: () => {}, warn: () => {} }, verbose: false });
+  try {
+    const result = await runScan({ target: new URL(base), http, logger: { debug: () => {}, warn: (m) => warnings.push(m) }, checks: o.checks, options: { destructive: o.destructive === true }, openapi: o.doc, auth: o.auth, authB: o.authB });
+    return { result, warnings };
+  } finally {
+    await http.close();
+  }
+}
+
+const bearer = { type: 'http', scheme: 'bearer' };
+const ALICE = 'Authorization: Bearer alice-token';
+const BOB = 'Authorization: Bearer bob-token';
+const callerOf = (req: IncomingMessage) => ({ 'Bearer alice-token': 'alice', 'Bearer bob-token': 'bob' })[req.headers.authorization ?? ''];
+const sendJson = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+};
+
+describe('a hostile Location header', () => {
+  it('createdId: a Location that is not valid percent-encoding names no id (no URIError)', () => {
+    const res = (location: string) => ({ status: 201, headers: { location }, body: '' }) as unknown as Parameters<typeof createdId>[0];
+    expect(createdId(res('/notes/%E0%A4%A'), 'id')).toBeUndefined();
+    expect(createdId(res('/notes/%'), 'id')).toBeUndefined();
+    expect(createdId(res('/notes/n%2D7/'), 'id')).toBe('n-7');
+  });
+
+  it('bola --destructive: a created object whose Location is not valid percent-encoding ends the check with a warning, not a crash', async () => {
+    const { base, doc } = await serve((req, res) => {
+      req.resume();
+      const path = new URL(req.url ?? '/', 'http://x').pathname;
+      if (callerOf(req) === undefined) return sendJson(res, 401, { error: 'unauthorized' });
+      if (path === '/notes' && req.method === 'POST') {
+        res.writeHead(201, { location: '/notes/%E0%A4%A' });
+        return res.end();
+      }
+      if (path === '/notes') return sendJson(res, 200, { items: [] });
+      sendJson(res, 404, { error: 'not found' });
+    }, {
+      openapi: '3.1.0',
+      info: { title: 'notes', version: '1' },
+      security: [{ b: [] }],
+      components: { securitySchemes: { b: bearer } },
+      paths: {
+        '/notes': {
+          get: { responses: { '200': { description: 'notes' } } },
+          post: { requestBody: { content: { 'application/json': { schema: { type: 'object', required: ['title'], properties: { title: { type: 'string' } } } } } }, responses: { '201': { description: 'created' } } },
+        },
+        '/notes/{id}': {
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+          get: { responses: { '200': { description: 'a note' } } },
+          put: { requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { title: { type: 'string' } } } } } }, responses: { '200': { description: 'updated' } } },
+          delete: { responses: { '204': { description: 'deleted' } } },
+        },
+      },
+    });
+    const { result, warnings } = await scanOf(base, { checks: [bolaCheck, massAssignmentCheck], doc, destructive: true, auth: ALICE, authB: BOB });
+    expect(result.findings).toEqual([]);
+    expect(result.stats.incompleteChecks).toEqual([]);
+    expect(warnings).toContainEqual(expect.stringMatching(/bola: POST \/notes → 201 created an object but named no id/));
   });
 });

@@ -177,7 +177,13 @@ export function createdId(res: ScanResponse, parameter: string): string | undefi
   if (direct !== undefined) return direct;
   const location = res.headers.location;
   const value = Array.isArray(location) ? location[0] : location;
-  return value === undefined ? undefined : decodeURIComponent(value.replace(/\/+$/, '').split('/').pop() ?? '') || undefined;
+  if (value === undefined) return undefined;
+  try {
+    return decodeURIComponent(value.replace(/\/+$/, '').split('/').pop() ?? '') || undefined;
+  } catch {
+    // Not valid percent-encoding (a hostile or broken server): no id rather than a crashed check.
+    return undefined;
+  }
 }
 
 /** The subject (`sub`) of a caller's bearer JWT, when it is one: the user id a privileged `ownerId` is set to. */
