@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { authenticationCheck } from '../src/scanner/checks/authentication.js';
-import { GARBAGE_TOKEN } from '../src/scanner/checks/authn-common.js';
+import { GARBAGE_TOKEN, isApiSuccess, isRefusal } from '../src/scanner/checks/authn-common.js';
 import { jwtCheck } from '../src/scanner/checks/jwt.js';
 import { BURST, rateLimitCheck } from '../src/scanner/checks/rate-limit.js';
 import { userEnumerationCheck } from '../src/scanner/checks/user-enumeration.js';
@@ -56,11 +56,14 @@ interface ScanSettings {
   openapi?: boolean;
   destructive?: boolean;
   checks?: readonly Check[];
+  /** One request before the scan: shifts which requests `throttleEveryOther` throttles. */
+  shift?: boolean;
 }
 
 async function scan(switches: Partial<Vulnerabilities>, settings: ScanSettings = {}): Promise<Scan> {
   const api = await startVulnerableApi(switches);
   open.push(api);
+  if (settings.shift === true) await (await fetch(new URL('/health', api.url))).arrayBuffer();
   const login = settings.login ?? 'a';
   const run: RunOptions = {
     target: new URL(api.url),
@@ -384,4 +387,24 @@ describe('Rampart itself (the quickstart set-up: identity service, notes behind 
     const forged = http.history.filter((r) => r.request.url.endsWith('/api/notes') && r.request.headers.authorization !== undefined && r.status === 401);
     expect(forged.length).toBeGreaterThanOrEqual(5);
   }, 60_000);
+});
+
+describe('throttled answers (429, 503, Retry-After) decide nothing', () => {
+  for (const destructive of [false, true]) {
+    it(`throttleEveryOther: the secure variant gives no finding, whichever requests are throttled${destructive ? ' (--destructive)' : ''}`, async () => {
+      for (const shift of [false, true]) {
+        const { result, checkRequests } = await scan({ throttleEveryOther: true }, { login: 'ab', destructive, shift, checks: [authenticationCheck, jwtCheck, userEnumerationCheck] });
+        expect(checkRequests.length).toBeGreaterThan(10);
+        expect(mine(result), `shift: ${shift}`).toEqual([]);
+        expect(result.stats.incompleteChecks).toEqual([]);
+      }
+    });
+  }
+
+  it('a 401 or 403 with Retry-After is no refusal, a 2XX with Retry-After no success; a 503 neither', () => {
+    const answer = (status: number, headers: Record<string, string> = {}) => ({ status, headers, body: '{}', request: { method: 'GET', url: 'http://127.0.0.1/', headers: {} }, truncated: false, durationMs: 1 });
+    expect([isRefusal(answer(401)), isRefusal(answer(403)), isApiSuccess(answer(200))]).toEqual([true, true, true]);
+    expect([isRefusal(answer(401, { 'retry-after': '5' })), isRefusal(answer(403, { 'retry-after': '5' })), isRefusal(answer(429)), isRefusal(answer(503))]).toEqual([false, false, false, false]);
+    expect(isApiSuccess(answer(200, { 'retry-after': '5' }))).toBe(false);
+  });
 });

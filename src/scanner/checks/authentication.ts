@@ -2,6 +2,7 @@ import { findingFrom } from '../finding.js';
 import type { ScanResponse } from '../http.js';
 import type { Check, Endpoint, Finding, ScanContext } from '../types.js';
 import { anonymousGet, baselineOf, GARBAGE_TOKEN, isApiSuccess, isRefusal, NO_BASELINE, sampleBody, withoutSecret } from './authn-common.js';
+import { undecided } from './authz-common.js';
 
 /**
  * Authentication: every operation the OpenAPI document says needs credentials is called without
@@ -82,6 +83,7 @@ async function tokenInQuery(ctx: ScanContext): Promise<Finding[]> {
     if (!isApiSuccess(res)) continue;
     // Accepted: the token's doing only if a garbage value in the same place is refused.
     const control = await withParam(name, GARBAGE_TOKEN);
+    if (undecided(ctx, CHECK, `auth.token-in-query (?${name}=)`, control)) return [];
     if (!isRefusal(control)) {
       ctx.skip(CHECK, `auth.token-in-query: no decision, ?${name}= with a garbage value got ${control.status} too`);
       return [];

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import type { ScanResponse } from '../http.js';
 import { propertiesOf, sampleValue } from '../openapi.js';
+import { isThrottled } from '../throttle.js';
 import type { Endpoint, Identity, ScanContext } from '../types.js';
 
 /**
@@ -211,6 +212,18 @@ export function around(res: ScanResponse, needle: string): ScanResponse {
   if (at < 0 || at + needle.length <= 400) return res;
   const from = Math.max(0, at - 150);
   return { ...res, body: `…${res.body.slice(from)}` };
+}
+
+/**
+ * True when one of the answers is throttled (429, 503 or Retry-After: see isThrottled): it decides
+ * nothing, neither a refusal nor an acceptance, so the comparison it belongs to is left undecided
+ * and named in `stats.skipped` (once per reason).
+ */
+export function undecided(ctx: ScanContext, check: string, what: string, ...answers: (ScanResponse | undefined)[]): boolean {
+  const res = answers.find((r) => r !== undefined && isThrottled(r));
+  if (res === undefined) return false;
+  ctx.skip(check, `${what}: no decision, ${exchange(res)} was throttled (429, 503 or Retry-After; a lower --rate may help)`);
+  return true;
 }
 
 /** `GET /notes/n-1 → 200` for details. */
