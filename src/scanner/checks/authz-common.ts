@@ -19,6 +19,17 @@ export function marker(prefix = 'rampart-scan'): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
 }
 
+/**
+ * A sibling of the resource no API declares (`/api/reports` → `/api/rampart-scan-<8 hex>`, no query):
+ * what it gets too says nothing about the resource (a catch-all, one answer to everything).
+ */
+export function sibling(url: URL): URL {
+  const u = new URL(url.href);
+  u.pathname = `${u.pathname.replace(/\/[^/]*\/?$/, '')}/${marker()}`;
+  u.search = '';
+  return u;
+}
+
 export function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);

@@ -2,7 +2,7 @@ import { findingFrom } from '../finding.js';
 import { firstHeader, type ScanResponse } from '../http.js';
 import type { Check, Endpoint, Finding, ScanContext } from '../types.js';
 import { isThrottled } from '../throttle.js';
-import { as, exchange, is2xx, marker, NO_DOCUMENT, undecided } from './authz-common.js';
+import { as, exchange, is2xx, marker, NO_DOCUMENT, sibling, undecided } from './authz-common.js';
 
 /**
  * Dangerous HTTP methods. TRACE on the base URL (a safe method, RFC 9110 §9.3.8) with a marker
@@ -57,14 +57,6 @@ function readOnlyResources(endpoints: readonly Endpoint[]): Endpoint[] {
 function allowOf(res: ScanResponse): string[] {
   if (isThrottled(res)) return [];
   return (firstHeader(res.headers, 'allow') ?? '').split(',').map((m) => m.trim().toUpperCase()).filter((m) => m !== '');
-}
-
-/** A sibling of the resource no API declares: a write that succeeds there too shows a catch-all, not a write route. */
-function sibling(url: URL): URL {
-  const u = new URL(url.href);
-  u.pathname = `${u.pathname.replace(/\/[^/]*\/?$/, '')}/${marker()}`;
-  u.search = '';
-  return u;
 }
 
 async function writeTo(ctx: ScanContext, r: ReadOnly): Promise<Finding | undefined> {
