@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { authenticationCheck } from '../src/scanner/checks/authentication.js';
-import { GARBAGE_TOKEN } from '../src/scanner/checks/authn-common.js';
+import { GARBAGE_TOKEN, isApiSuccess, isRefusal } from '../src/scanner/checks/authn-common.js';
 import { jwtCheck } from '../src/scanner/checks/jwt.js';
 import { BURST, rateLimitCheck } from '../src/scanner/checks/rate-limit.js';
 import { userEnumerationCheck } from '../src/scanner/checks/user-enumeration.js';
@@ -56,11 +56,14 @@ interface ScanSettings {
   openapi?: boolean;
   destructive?: boolean;
   checks?: readonly Check[];
+  /** One request before the scan: shifts which requests `throttleEveryOther` throttles. */
+  shift?: boolean;
 }
 
 async function scan(switches: Partial<Vulnerabilities>, settings: ScanSettings = {}): Promise<Scan> {
   const api = await startVulnerableApi(switches);
   open.push(api);
+  if (settings.shift === true) await (await fetch(new URL('/health', api.url))).arrayBuffer();
   const login = settings.login ?? 'a';
   const run: RunOptions = {
     target: new URL(api.url),
@@ -384,4 +387,84 @@ describe('Rampart itself (the quickstart set-up: identity service, notes behind 
     const forged = http.history.filter((r) => r.request.url.endsWith('/api/notes') && r.request.headers.authorization !== undefined && r.status === 401);
     expect(forged.length).toBeGreaterThanOrEqual(5);
   }, 60_000);
+});
+
+describe('auth.missing: a 2XX without credentials is a finding only when it is a real answer', () => {
+  const doc = {
+    openapi: '3.1.0',
+    info: { title: 'reports', version: '1' },
+    security: [{ b: [] }],
+    components: { securitySchemes: { b: { type: 'http', scheme: 'bearer' } } },
+    paths: { '/api/reports': { get: { responses: { '200': { description: 'reports' } } } }, '/api/users/me': { get: { responses: { '200': { description: 'the caller' } } } } },
+  };
+  const DATA: Record<string, unknown> = { '/api/reports': { reports: [{ id: 'r-1', title: 'Quarterly usage' }] }, '/api/users/me': { id: 'u-1', name: 'alice', role: 'user' } };
+  const ALICE = 'Authorization: Bearer alice-opaque-token';
+  /** What anonymous callers get, by kind of API (caller A always gets the data of a known path, 404 elsewhere). */
+  const APIS: Record<string, (path: string) => { status: number; body: unknown }> = {
+    // The bug: 200 with an error in the body, to every anonymous request.
+    'unauthorized in a 200': () => ({ status: 200, body: { error: 'unauthorized' } }),
+    // Words the scanner knows nothing of: only the comparisons can tell.
+    'its own words in a 200': () => ({ status: 200, body: { result: 'nope', hint: 'sign the request' } }),
+    // Authentication really missing: the control.
+    open: (path) => (DATA[path] === undefined ? { status: 404, body: { error: 'not found' } } : { status: 200, body: DATA[path] }),
+  };
+
+  async function authMissing(anonymous: (path: string) => { status: number; body: unknown }, withA: boolean, everyone?: { status: number; body: unknown }): Promise<Finding[]> {
+    const server = createServer((req, res) => {
+      req.resume();
+      const path = new URL(req.url ?? '/', 'http://x').pathname;
+      const isA = req.headers.authorization === ALICE.slice('Authorization: '.length);
+      const answer = everyone ?? (isA ? (DATA[path] === undefined ? { status: 404, body: { error: 'not found' } } : { status: 200, body: DATA[path] }) : anonymous(path));
+      res.writeHead(answer.status, { 'content-type': 'application/json' }).end(JSON.stringify(answer.body));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    open.push({ close: () => new Promise((r) => server.close(() => r())) });
+    const http = createHttpClient({ rate: 1000, budget: 100, timeoutMs: 5000, maxBodyBytes: 65536, insecure: false, logger: quiet, verbose: false });
+    const result = await runScan({ target: new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`), http, logger: quiet, checks: [authenticationCheck], openapi: docFile(doc), ...(withA ? { auth: ALICE } : {}) }).finally(() => http.close());
+    expect(result.stats.incompleteChecks).toEqual([]);
+    return result.findings.filter((f) => f.id === 'auth.missing');
+  }
+
+  for (const withA of [true, false]) {
+    const who = withA ? 'with caller A' : 'without a caller';
+    it(`an API answering 200 {"error":"unauthorized"} to anonymous callers is not missing authentication (${who})`, async () => {
+      expect(await authMissing(APIS['unauthorized in a 200']!, withA)).toEqual([]);
+      expect(await authMissing(APIS['its own words in a 200']!, withA)).toEqual([]);
+    });
+
+    it(`a catch-all answering the same 200 body to everything gives no finding (${who})`, async () => {
+      expect(await authMissing(() => ({ status: 0, body: null }), withA, { status: 200, body: { status: 'ok', service: 'reports' } })).toEqual([]);
+    });
+
+    it(`an API that really answers without credentials: one finding per operation, confidence ${withA ? 'high (like caller A\'s answer)' : 'medium (no caller to compare with)'} (${who})`, async () => {
+      const found = await authMissing(APIS.open!, withA);
+      expect(found.map((f) => [f.location.url.replace(/^http:\/\/[^/]+/, ''), f.severity, f.confidence]).sort()).toEqual([
+        ['/api/reports', 'high', withA ? 'high' : 'medium'],
+        ['/api/users/me', 'high', withA ? 'high' : 'medium'],
+      ]);
+      expect(found[0]!.detail).toMatch(withA ? /like caller A's \(keys: / : /no caller to compare with/);
+      expect(found[0]!.detail).toMatch(/a random path \(GET \/api\/rampart-scan-[0-9a-f]{8} → 404\)/);
+    });
+  }
+});
+
+describe('throttled answers (429, 503, Retry-After) decide nothing', () => {
+  for (const destructive of [false, true]) {
+    it(`throttleEveryOther: the secure variant gives no finding, whichever requests are throttled${destructive ? ' (--destructive)' : ''}`, async () => {
+      for (const shift of [false, true]) {
+        const { result, checkRequests } = await scan({ throttleEveryOther: true }, { login: 'ab', destructive, shift, checks: [authenticationCheck, jwtCheck, userEnumerationCheck] });
+        expect(checkRequests.length).toBeGreaterThan(10);
+        expect(mine(result), `shift: ${shift}`).toEqual([]);
+        expect(result.stats.incompleteChecks).toEqual([]);
+      }
+    });
+  }
+
+  it('a 401 or 403 with Retry-After is no refusal, a 2XX with Retry-After no success; a 503 neither', () => {
+    const answer = (status: number, headers: Record<string, string> = {}) => ({ status, headers, body: '{}', request: { method: 'GET', url: 'http://127.0.0.1/', headers: {} }, truncated: false, durationMs: 1 });
+    expect([isRefusal(answer(401)), isRefusal(answer(403)), isApiSuccess(answer(200))]).toEqual([true, true, true]);
+    expect([isRefusal(answer(401, { 'retry-after': '5' })), isRefusal(answer(403, { 'retry-after': '5' })), isRefusal(answer(429)), isRefusal(answer(503))]).toEqual([false, false, false, false]);
+    expect(isApiSuccess(answer(200, { 'retry-after': '5' }))).toBe(false);
+  });
 });

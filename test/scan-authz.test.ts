@@ -1,10 +1,11 @@
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createdId } from '../src/scanner/checks/authz-common.js';
 import { bolaCheck } from '../src/scanner/checks/bola.js';
 import { functionLevelCheck } from '../src/scanner/checks/function-level.js';
 import { inventoryCheck } from '../src/scanner/checks/inventory.js';
@@ -47,6 +48,8 @@ interface Options {
   callers?: 'ab' | 'a' | 'none' | 'aa';
   /** --openapi (the fixture's document, by URL); false: the crawl. */
   openapi?: boolean;
+  /** One request before the scan: shifts which requests `throttleEveryOther` throttles. */
+  shift?: boolean;
 }
 
 interface Scan {
@@ -65,6 +68,7 @@ async function scan(switches: Partial<Vulnerabilities>, o: Options = {}): Promis
   // Marks where the checks' traffic begins.
   const mark: Check = { id: 'mark', title: 'mark', owasp: 'API8:2023', description: 'marks the start', run: async () => ((start.at = api!.requests.length), []) };
   const http = createHttpClient({ rate: 1000, budget: 500, timeoutMs: 5000, maxBodyBytes: 1 << 20, insecure: false, logger: { debug: () => {}, warn: () => {} }, verbose: false });
+  if (o.shift === true) await (await fetch(new URL('/health', api.url))).arrayBuffer();
   try {
     const result = await runScan({
       target: new URL(api.url),
@@ -278,5 +282,178 @@ describe('catch-all servers', () => {
         await http.close();
       }
     }
+  });
+});
+
+/** A server on 127.0.0.1 for one test (closed after it), and its document as a file. */
+async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void, doc?: unknown): Promise<{ base: string; doc: string | undefined }> {
+  other = createServer(handler);
+  other.listen(0, '127.0.0.1');
+  await once(other, 'listening');
+  const base = `http://127.0.0.1:${(other.address() as AddressInfo).port}/`;
+  if (doc === undefined) return { base, doc: undefined };
+  dir ??= mkdtempSync(join(tmpdir(), 'rampart-scan-authz-'));
+  const file = join(dir, `api-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(file, JSON.stringify(doc));
+  return { base, doc: file };
+}
+
+async function scanOf(base: string, o: { checks: readonly Check[]; doc?: string | undefined; destructive?: boolean; auth?: string; authB?: string }): Promise<{ result: ScanResult; warnings: string[] }> {
+  const warnings: string[] = [];
+  const http = createHttpClient({ rate: 1000, budget: 300, timeoutMs: 5000, maxBodyBytes: 1 << 20, insecure: false, logger: { debug: () => {}, warn: () => {} }, verbose: false });
+  try {
+    const result = await runScan({ target: new URL(base), http, logger: { debug: () => {}, warn: (m) => warnings.push(m) }, checks: o.checks, options: { destructive: o.destructive === true }, openapi: o.doc, auth: o.auth, authB: o.authB });
+    return { result, warnings };
+  } finally {
+    await http.close();
+  }
+}
+
+const bearer = { type: 'http', scheme: 'bearer' };
+const ALICE = 'Authorization: Bearer alice-token';
+const BOB = 'Authorization: Bearer bob-token';
+const callerOf = (req: IncomingMessage) => ({ 'Bearer alice-token': 'alice', 'Bearer bob-token': 'bob' })[req.headers.authorization ?? ''];
+const sendJson = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+};
+
+describe('throttled answers (429, 503, Retry-After) decide nothing', () => {
+  for (const destructive of [false, true]) {
+    it(`throttleEveryOther: the secure variant gives no finding, whichever requests are throttled${destructive ? ' (--destructive)' : ''}`, async () => {
+      for (const shift of [false, true]) {
+        // ssrf decides on a canary hit alone (no comparison): left out, it waits 3 s for nothing here.
+        const s = await scan({ throttleEveryOther: true }, { destructive, shift, checks: AUTHZ.filter((c) => c !== ssrfCheck) });
+        const throttled = s.sent.filter((r) => !['/api/login', '/openapi.json'].includes(r.path));
+        expect(throttled.length, 'the checks sent requests').toBeGreaterThan(10);
+        expect(ours(s.result), `shift: ${shift}`).toEqual([]);
+        expect(s.result.stats.incompleteChecks).toEqual([]);
+        await api!.close();
+        api = undefined;
+      }
+    });
+  }
+
+  it('bola: an anonymous 429 does not make a public object look like BOLA (the same object refused anonymously is one)', async () => {
+    const notes = [
+      { id: 'a-1', title: 'Alice: a published essay on tides', owner: 'alice' },
+      { id: 'b-1', title: 'Bob: a published essay on volcanoes', owner: 'bob' },
+    ];
+    const doc = {
+      openapi: '3.1.0',
+      info: { title: 'published notes', version: '1' },
+      security: [{ b: [] }],
+      components: { securitySchemes: { b: bearer } },
+      paths: {
+        '/notes': { get: { responses: { '200': { description: "the caller's notes" } } } },
+        '/notes/{id}': { parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], get: { security: [{}, { b: [] }], responses: { '200': { description: 'a note: published, anyone reads it' } } } },
+      },
+    };
+    const found: Record<string, string[]> = {};
+    const skipped: Record<string, string[]> = {};
+    for (const anonymous of ['throttled', 'published', 'refused'] as const) {
+      const { base, doc: file } = await serve((req, res) => {
+        req.resume();
+        const caller = callerOf(req);
+        const path = new URL(req.url ?? '/', 'http://x').pathname;
+        if (path === '/notes') return caller === undefined ? sendJson(res, 401, { error: 'unauthorized' }) : sendJson(res, 200, { items: notes.filter((n) => n.owner === caller) });
+        const id = /^\/notes\/([^/]+)$/.exec(path)?.[1];
+        const note = notes.find((n) => n.id === id);
+        if (id === undefined || note === undefined) return sendJson(res, 404, { error: 'not found' });
+        // A limiter stricter on anonymous callers (their shared bucket is empty); or no anonymous access at all.
+        if (caller === undefined && anonymous === 'throttled') return sendJson(res, 429, { error: 'too many requests' }, { 'retry-after': '30' });
+        if (caller === undefined && anonymous === 'refused') return sendJson(res, 401, { error: 'unauthorized' });
+        sendJson(res, 200, note);
+      }, doc);
+      const { result } = await scanOf(base, { checks: [bolaCheck], doc: file, auth: ALICE, authB: BOB });
+      found[anonymous] = result.findings.map((f) => f.id);
+      skipped[anonymous] = result.stats.skipped.map((x) => x.reason);
+      other!.closeAllConnections();
+      other!.close();
+      await once(other!, 'close');
+      other = undefined;
+    }
+    expect(found).toEqual({ throttled: [], published: [], refused: ['bola.read'] });
+    expect(skipped.throttled).toContainEqual(expect.stringMatching(/no decision.*GET \/notes\/b-1 → 429.*throttled/));
+  });
+
+  it('function-level: a 403 with Retry-After (a secondary rate limit, as GitHub answers) is no refusal of anonymous callers (a 403 without it is one)', async () => {
+    const found: Record<string, string[]> = {};
+    for (const limited of [true, false]) {
+      const { base, doc } = await serve((req, res) => {
+        req.resume();
+        if (callerOf(req) === undefined) return sendJson(res, 403, { message: limited ? 'You have exceeded a secondary rate limit' : 'Forbidden' }, limited ? { 'retry-after': '60' } : {});
+        sendJson(res, 200, { status: 'green', version: '4.2.0' });
+      }, { openapi: '3.1.0', info: { title: 'status', version: '1' }, paths: { '/admin/status': { get: { tags: ['admin'], responses: { '200': { description: 'the service status' } } } } } });
+      const { result } = await scanOf(base, { checks: [functionLevelCheck], doc, auth: ALICE });
+      found[limited ? 'limited' : 'refused'] = result.findings.map((f) => f.id);
+      other!.closeAllConnections();
+      other!.close();
+      await once(other!, 'close');
+      other = undefined;
+    }
+    expect(found).toEqual({ limited: [], refused: ['bfla.admin-operation'] });
+  });
+
+  it('methods and inventory: a catch-all that throttles every second request gives no finding, whichever requests are throttled', async () => {
+    let counted = 0;
+    const { base, doc } = await serve((req, res) => {
+      req.resume();
+      if (counted++ % 2 === 1) return sendJson(res, 429, { error: 'too many requests' }, { 'retry-after': '1' });
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end('<!doctype html><title>App</title><div id="root">memstats cmdline phpinfo() PHP Version [core] Apache Server Status for</div>');
+    }, { openapi: '3.1.0', info: { title: 'spa', version: '1' }, paths: { '/api/v2/things': { get: { responses: { '200': { description: 'ok' } } } } } });
+    for (const destructive of [false, true]) {
+      for (const phase of [0, 1]) {
+        counted = phase;
+        const { result } = await scanOf(base, { checks: [methodsCheck, inventoryCheck], doc, destructive });
+        expect(result.findings.map((f) => `${f.id}: ${f.detail}`), `destructive: ${destructive}, phase ${phase}`).toEqual([]);
+        expect(result.stats.incompleteChecks).toEqual([]);
+      }
+    }
+  });
+});
+
+describe('a hostile Location header', () => {
+  it('createdId: a Location that is not valid percent-encoding names no id (no URIError)', () => {
+    const res = (location: string) => ({ status: 201, headers: { location }, body: '' }) as unknown as Parameters<typeof createdId>[0];
+    expect(createdId(res('/notes/%E0%A4%A'), 'id')).toBeUndefined();
+    expect(createdId(res('/notes/%'), 'id')).toBeUndefined();
+    expect(createdId(res('/notes/n%2D7/'), 'id')).toBe('n-7');
+  });
+
+  it('bola --destructive: a created object whose Location is not valid percent-encoding ends the check with a warning, not a crash', async () => {
+    const { base, doc } = await serve((req, res) => {
+      req.resume();
+      const path = new URL(req.url ?? '/', 'http://x').pathname;
+      if (callerOf(req) === undefined) return sendJson(res, 401, { error: 'unauthorized' });
+      if (path === '/notes' && req.method === 'POST') {
+        res.writeHead(201, { location: '/notes/%E0%A4%A' });
+        return res.end();
+      }
+      if (path === '/notes') return sendJson(res, 200, { items: [] });
+      sendJson(res, 404, { error: 'not found' });
+    }, {
+      openapi: '3.1.0',
+      info: { title: 'notes', version: '1' },
+      security: [{ b: [] }],
+      components: { securitySchemes: { b: bearer } },
+      paths: {
+        '/notes': {
+          get: { responses: { '200': { description: 'notes' } } },
+          post: { requestBody: { content: { 'application/json': { schema: { type: 'object', required: ['title'], properties: { title: { type: 'string' } } } } } }, responses: { '201': { description: 'created' } } },
+        },
+        '/notes/{id}': {
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+          get: { responses: { '200': { description: 'a note' } } },
+          put: { requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { title: { type: 'string' } } } } } }, responses: { '200': { description: 'updated' } } },
+          delete: { responses: { '204': { description: 'deleted' } } },
+        },
+      },
+    });
+    const { result, warnings } = await scanOf(base, { checks: [bolaCheck, massAssignmentCheck], doc, destructive: true, auth: ALICE, authB: BOB });
+    expect(result.findings).toEqual([]);
+    expect(result.stats.incompleteChecks).toEqual([]);
+    expect(warnings).toContainEqual(expect.stringMatching(/bola: POST \/notes → 201 created an object but named no id/));
   });
 });

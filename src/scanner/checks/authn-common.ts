@@ -2,6 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { firstHeader, type ScanResponse } from '../http.js';
 import { isAuthRefusal } from '../identity.js';
 import { propertiesOf } from '../openapi.js';
+import { isThrottled } from '../throttle.js';
 import type { Endpoint, Finding, ScanContext } from '../types.js';
 
 /**
@@ -22,18 +23,18 @@ export function isHtml(res: ScanResponse): boolean {
   return /html/i.test(firstHeader(res.headers, 'content-type') ?? '');
 }
 
-/** A 2XX API answer (not an HTML page). */
+/** A 2XX API answer (not an HTML page, and not throttled: a 2XX with Retry-After decides nothing). */
 export function isApiSuccess(res: ScanResponse): boolean {
-  return isSuccess(res) && !isHtml(res);
+  return isSuccess(res) && !isHtml(res) && !isThrottled(res);
 }
 
 export function isAnonymous(req: ScanResponse['request']): boolean {
   return !Object.keys(req.headers).some((h) => CREDENTIAL_HEADERS.includes(h.toLowerCase()));
 }
 
-/** The answer to an anonymous `GET url` some check already received, else one sent now. */
+/** The answer to an anonymous `GET url` some check already received (not a throttled one), else one sent now. */
 export async function anonymousGet(ctx: ScanContext, url: URL): Promise<ScanResponse> {
-  const seen = ctx.http.history.find((r) => r.request.method === 'GET' && r.request.url === url.href && isAnonymous(r.request));
+  const seen = ctx.http.history.find((r) => r.request.method === 'GET' && r.request.url === url.href && isAnonymous(r.request) && !isThrottled(r));
   return seen ?? ctx.http.send({ url, headers: { accept: 'application/json' } });
 }
 
@@ -126,16 +127,16 @@ async function findBaseline(ctx: ScanContext): Promise<Baseline | undefined> {
     const accepted = await ctx.http.send({ url: endpoint.url, headers: { accept: 'application/json', ...a.headers } });
     if (!isApiSuccess(accepted)) continue;
     const anonymous = await anonymousGet(ctx, endpoint.url);
-    if (!isAuthRefusal(anonymous.status, anonymous.headers)) continue;
+    if (isThrottled(anonymous) || !isAuthRefusal(anonymous.status, anonymous.headers)) continue;
     const garbage = a.token === undefined ? undefined : await ctx.http.send({ url: endpoint.url, headers: { accept: 'application/json', authorization: `Bearer ${GARBAGE_TOKEN}` } });
     return { endpoint, accepted, anonymous, garbage };
   }
   return undefined;
 }
 
-/** A token was refused: 400 (malformed), 401, 403 or a redirect to a login page. */
+/** A token was refused: 400 (malformed), 401, 403 or a redirect to a login page — and not throttled (a 401 with Retry-After is a limiter's). */
 export function isRefusal(res: ScanResponse): boolean {
-  return res.status === 400 || isAuthRefusal(res.status, res.headers);
+  return !isThrottled(res) && (res.status === 400 || isAuthRefusal(res.status, res.headers));
 }
 
 export const NO_BASELINE =

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import type { ScanResponse } from '../http.js';
 import { propertiesOf, sampleValue } from '../openapi.js';
+import { isThrottled } from '../throttle.js';
 import type { Endpoint, Identity, ScanContext } from '../types.js';
 
 /**
@@ -16,6 +17,17 @@ export const NO_DOCUMENT = 'needs an OpenAPI document (--openapi)';
 /** A string the target has never seen: `rampart-scan-<8 hex>` (markers, random control paths). */
 export function marker(prefix = 'rampart-scan'): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * A sibling of the resource no API declares (`/api/reports` → `/api/rampart-scan-<8 hex>`, no query):
+ * what it gets too says nothing about the resource (a catch-all, one answer to everything).
+ */
+export function sibling(url: URL): URL {
+  const u = new URL(url.href);
+  u.pathname = `${u.pathname.replace(/\/[^/]*\/?$/, '')}/${marker()}`;
+  u.search = '';
+  return u;
 }
 
 export function parseJson(text: string): unknown {
@@ -177,7 +189,13 @@ export function createdId(res: ScanResponse, parameter: string): string | undefi
   if (direct !== undefined) return direct;
   const location = res.headers.location;
   const value = Array.isArray(location) ? location[0] : location;
-  return value === undefined ? undefined : decodeURIComponent(value.replace(/\/+$/, '').split('/').pop() ?? '') || undefined;
+  if (value === undefined) return undefined;
+  try {
+    return decodeURIComponent(value.replace(/\/+$/, '').split('/').pop() ?? '') || undefined;
+  } catch {
+    // Not valid percent-encoding (a hostile or broken server): no id rather than a crashed check.
+    return undefined;
+  }
 }
 
 /** The subject (`sub`) of a caller's bearer JWT, when it is one: the user id a privileged `ownerId` is set to. */
@@ -205,6 +223,18 @@ export function around(res: ScanResponse, needle: string): ScanResponse {
   if (at < 0 || at + needle.length <= 400) return res;
   const from = Math.max(0, at - 150);
   return { ...res, body: `…${res.body.slice(from)}` };
+}
+
+/**
+ * True when one of the answers is throttled (429, 503 or Retry-After: see isThrottled): it decides
+ * nothing, neither a refusal nor an acceptance, so the comparison it belongs to is left undecided
+ * and named in `stats.skipped` (once per reason).
+ */
+export function undecided(ctx: ScanContext, check: string, what: string, ...answers: (ScanResponse | undefined)[]): boolean {
+  const res = answers.find((r) => r !== undefined && isThrottled(r));
+  if (res === undefined) return false;
+  ctx.skip(check, `${what}: no decision, ${exchange(res)} was throttled (429, 503 or Retry-After; a lower --rate may help)`);
+  return true;
 }
 
 /** `GET /notes/n-1 → 200` for details. */

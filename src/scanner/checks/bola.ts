@@ -20,6 +20,7 @@ import {
   resourcesOf,
   stringLeaves,
   subjectOf,
+  undecided,
   urlFor,
   type Resource,
 } from './authz-common.js';
@@ -68,11 +69,19 @@ export function markerOf(item: unknown, id: string, notIn: readonly string[]): s
 
 async function existingObjectOfB(ctx: ScanContext, r: Resource, a: Identity, b: Identity): Promise<Target | undefined> {
   if (r.list === undefined) return undefined;
+  const what = `bola on ${r.item.template}`;
   const listB = await ctx.http.send({ url: r.list.url, headers: as(b) });
+  if (undecided(ctx, 'bola', what, listB)) return undefined;
   const objectsB = is2xx(listB) ? objectsOf(parseJson(listB.body)) : [];
   if (objectsB.length === 0) return undefined;
   const listA = await ctx.http.send({ url: r.list.url, headers: as(a) });
-  const objectsA = is2xx(listA) ? objectsOf(parseJson(listA.body)) : [];
+  if (undecided(ctx, 'bola', what, listA)) return undefined;
+  // Without A's own list, an object A may rightly see (shared with A) cannot be told from B's alone.
+  if (!is2xx(listA)) {
+    ctx.logger.debug(`bola: ${exchange(listA)}: caller A's own list is unknown, nothing to compare`);
+    return undefined;
+  }
+  const objectsA = objectsOf(parseJson(listA.body));
   const idsA = new Set(objectsA.map((o) => idOf(o, r.parameter)));
   const own = objectsB.find((o) => idOf(o, r.parameter) !== undefined && !idsA.has(idOf(o, r.parameter)));
   if (own === undefined) {
@@ -83,10 +92,10 @@ async function existingObjectOfB(ctx: ScanContext, r: Resource, a: Identity, b: 
   const url = urlFor(r.item, { [r.parameter]: id });
   const readB = await ctx.http.send({ url, headers: as(b) });
   const item = parseJson(readB.body);
-  if (!is2xx(readB) || !isRecord(item)) return undefined;
+  if (undecided(ctx, 'bola', what, readB) || !is2xx(readB) || !isRecord(item)) return undefined;
   // Values B's other objects share (a type, a status) do not identify this one.
   const others = objectsB.filter((o) => o !== own).map((o) => JSON.stringify(o));
-  const found = markerOf(item, id, [is2xx(listA) ? listA.body : '', ...others]);
+  const found = markerOf(item, id, [listA.body, ...others]);
   return found === undefined ? undefined : { id, url, marker: found, item, created: false };
 }
 
@@ -97,7 +106,7 @@ async function createAsB(ctx: ScanContext, r: Resource, a: Identity, b: Identity
   if (property === undefined) return undefined;
   const value = marker();
   const res = await ctx.http.send({ method: 'POST', url: r.create.url, headers: jsonHeaders(b), body: JSON.stringify(bodyFor(r.create.requestBody?.schema, { [property]: value })) });
-  if (!is2xx(res)) return undefined;
+  if (undecided(ctx, 'bola', `bola on ${r.item.template}`, res) || !is2xx(res)) return undefined;
   const id = createdId(res, r.parameter);
   if (id === undefined) {
     ctx.logger.warn(`bola: ${exchange(res)} created an object but named no id: it is left behind (its ${property} is ${value})`);
@@ -109,7 +118,8 @@ async function createAsB(ctx: ScanContext, r: Resource, a: Identity, b: Identity
   const target = { id, url, marker: value, item: isRecord(item) ? item : {}, created: true };
   // An object B can read, and one A does not list as theirs (else A and B are one user, or objects are shared).
   const listA = r.list === undefined || !is2xx(readB) ? undefined : await ctx.http.send({ url: r.list.url, headers: as(a) });
-  if (!is2xx(readB) || !readB.body.includes(value) || (listA !== undefined && is2xx(listA) && objectsOf(parseJson(listA.body)).some((o) => idOf(o, r.parameter) === id))) {
+  const unknown = undecided(ctx, 'bola', `bola on ${r.item.template}`, readB, listA);
+  if (unknown || !is2xx(readB) || !readB.body.includes(value) || (listA !== undefined && (!is2xx(listA) || objectsOf(parseJson(listA.body)).some((o) => idOf(o, r.parameter) === id)))) {
     await remove(ctx, r, target, b);
     return undefined;
   }
@@ -126,9 +136,12 @@ async function remove(ctx: ScanContext, r: Resource, target: Target, b: Identity
 }
 
 async function readAsA(ctx: ScanContext, r: Resource, target: Target, a: Identity): Promise<Finding | undefined> {
+  const what = `bola.read on ${r.item.template}`;
   const readA = await ctx.http.send({ url: target.url, headers: as(a) });
-  if (!is2xx(readA) || !readA.body.includes(target.marker)) return undefined;
+  if (undecided(ctx, 'bola', what, readA) || !is2xx(readA) || !readA.body.includes(target.marker)) return undefined;
   const anonymous = await ctx.http.send({ url: target.url, headers: as(undefined) });
+  // A limiter's 429 is no refusal: the object may well be public.
+  if (undecided(ctx, 'bola', what, anonymous)) return undefined;
   if (is2xx(anonymous) && anonymous.body.includes(target.marker)) {
     ctx.logger.debug(`bola: ${r.item.template} answers B's object without credentials: public, not a question of which user (the authentication checks judge that)`);
     return undefined;
@@ -156,7 +169,7 @@ async function writeAsA(ctx: ScanContext, r: Resource, target: Target, a: Identi
   const current = (overrides: Record<string, unknown>) => (update.method === 'PATCH' ? overrides : bodyFor(schema, { ...writable(schema, target.item), ...overrides }));
   const url = urlFor(update, { [r.parameter]: target.id });
   const write = await ctx.http.send({ method: update.method, url, headers: jsonHeaders(a), body: JSON.stringify(current({ [property]: value })) });
-  if (!is2xx(write)) return undefined;
+  if (undecided(ctx, 'bola', `bola.write on ${update.template}`, write) || !is2xx(write)) return undefined;
   let back: ScanResponse;
   try {
     back = await ctx.http.send({ url: target.url, headers: as(b) });
@@ -166,7 +179,7 @@ async function writeAsA(ctx: ScanContext, r: Resource, target: Target, a: Identi
       if (!is2xx(restore)) ctx.logger.warn(`bola: could not restore ${property} of B's object (${exchange(restore)})`);
     }
   }
-  if (!is2xx(back) || !back.body.includes(value)) return undefined;
+  if (undecided(ctx, 'bola', `bola.write on ${update.template}`, back) || !is2xx(back) || !back.body.includes(value)) return undefined;
   return findingFrom('bola', write, {
     id: 'bola.write',
     title: `Caller A changes another user's object (${update.method} ${update.template})`,

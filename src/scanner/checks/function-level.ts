@@ -1,7 +1,7 @@
 import { findingFrom } from '../finding.js';
 import { isAuthRefusal } from '../identity.js';
 import type { Check, Endpoint, Finding } from '../types.js';
-import { as, bodyFor, exchange, is2xx, jsonHeaders, NO_DOCUMENT } from './authz-common.js';
+import { as, bodyFor, exchange, is2xx, jsonHeaders, NO_DOCUMENT, undecided } from './authz-common.js';
 
 /**
  * Broken function level authorization: operations the document marks as administrative, called
@@ -59,12 +59,14 @@ export const functionLevelCheck: Check = {
       const body = e.requestBody === undefined ? undefined : JSON.stringify(bodyFor(e.requestBody.schema));
       const send = (headers: Record<string, string>) => ctx.http.send({ method: e.method, url: e.url, headers, body });
       const anonymous = await send(body === undefined ? as(undefined) : jsonHeaders(undefined));
+      // A 401 or 403 with Retry-After is a limiter speaking, not the operation's authorization.
+      if (undecided(ctx, 'function-level', `bfla.admin-operation on ${e.method} ${e.template}`, anonymous)) continue;
       if (!isAuthRefusal(anonymous.status, anonymous.headers)) {
         ctx.logger.debug(`function-level: ${e.method} ${e.template} answers ${anonymous.status} without credentials: not judged as a privilege problem`);
         continue;
       }
       const res = await send(body === undefined ? as(a) : jsonHeaders(a));
-      if (!is2xx(res)) continue;
+      if (undecided(ctx, 'function-level', `bfla.admin-operation on ${e.method} ${e.template}`, res) || !is2xx(res)) continue;
       findings.push(
         findingFrom('function-level', res, {
           id: 'bfla.admin-operation',

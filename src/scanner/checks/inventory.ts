@@ -1,7 +1,8 @@
 import { findingFrom } from '../finding.js';
 import { firstHeader, type ScanResponse } from '../http.js';
+import { isThrottled } from '../throttle.js';
 import { severityRank, type Check, type Endpoint, type Finding, type ScanContext, type Severity } from '../types.js';
-import { as, exchange, is2xx, marker, NO_DOCUMENT } from './authz-common.js';
+import { as, exchange, is2xx, marker, NO_DOCUMENT, undecided } from './authz-common.js';
 
 /**
  * Improper inventory: what answers but is not in the inventory. Old versions — the document's
@@ -49,11 +50,13 @@ export const DEBUG_PATHS: readonly DebugPath[] = [
 async function debugEndpoints(ctx: ScanContext): Promise<Finding | undefined> {
   const at = (path: string) => new URL(path, ctx.target.origin);
   const control = await ctx.http.send({ url: at(`/${marker()}`) });
+  // Without the control's answer a catch-all that happens to match a signature cannot be ruled out.
+  if (undecided(ctx, 'inventory', 'inventory.debug-endpoint', control)) return undefined;
   const found: { d: DebugPath; res: ScanResponse }[] = [];
   for (const d of DEBUG_PATHS) {
     const res = await ctx.http.send({ url: at(d.path) });
     // A signature, and not what any path gets (a catch-all that happens to match).
-    if (res.status === 200 && d.matches(res) && !(control.status === 200 && (control.body === res.body || d.matches(control)))) found.push({ d, res });
+    if (res.status === 200 && !isThrottled(res) && d.matches(res) && !(control.status === 200 && (control.body === res.body || d.matches(control)))) found.push({ d, res });
   }
   if (found.length === 0) return undefined;
   const worst = found.reduce((x, y) => (severityRank(y.d.severity) > severityRank(x.d.severity) ? y : x));
@@ -102,8 +105,10 @@ async function oldVersions(ctx: ScanContext): Promise<Finding | undefined> {
     const index = segments.findIndex((s) => VERSION.test(s));
     const n = Number(VERSION.exec(segments[index]!)![1]);
     const current = await ctx.http.send({ url: e.url, headers: as(a) });
-    if (!is2xx(current)) continue;
+    if (undecided(ctx, 'inventory', `inventory.old-version on ${e.template}`, current) || !is2xx(current)) continue;
     const control = await ctx.http.send({ url: withVersion(e.url, index, `v${n + 100}`), headers: as(a) });
+    // A limiter's 429 to the made-up version does not show that the segment is routed on.
+    if (undecided(ctx, 'inventory', `inventory.old-version on ${e.template}`, control)) continue;
     if (is2xx(control)) {
       ctx.logger.debug(`inventory: ${exchange(control)}: a made-up version answers too, the version segment is not routed on`);
       continue;
@@ -112,10 +117,11 @@ async function oldVersions(ctx: ScanContext): Promise<Finding | undefined> {
     const alternatives = [...lower, undefined].map((v) => withVersion(e.url, index, v)).filter((u) => !isDocumented(u));
     for (const url of alternatives) {
       const res = await ctx.http.send({ url, headers: as(a) });
-      if (!is2xx(res) || kindOf(res) !== kindOf(current)) continue;
+      if (undecided(ctx, 'inventory', `inventory.old-version on ${e.template}`, res) || !is2xx(res) || kindOf(res) !== kindOf(current)) continue;
       // An old version that needs no credentials where the documented one does is the worse case.
       const anonymous = e.requiresAuth === true && a !== undefined ? await ctx.http.send({ url, headers: as(undefined) }) : undefined;
-      const open = anonymous !== undefined && is2xx(anonymous);
+      // A throttled anonymous answer proves nothing more: the low finding, which the rest does prove.
+      const open = anonymous !== undefined && is2xx(anonymous) && !isThrottled(anonymous);
       return findingFrom('inventory', open ? anonymous : res, {
         id: 'inventory.old-version',
         title: `Undocumented old API version answers (${url.pathname}${open ? ', without credentials' : ''})`,

@@ -6,6 +6,7 @@ import type { ScanResponse } from '../http.js';
 import { CredentialError, logIn } from '../identity.js';
 import type { Check, Finding, ScanContext } from '../types.js';
 import { baselineOf, isApiSuccess, isRefusal, isSuccess, logoutOperation, maskSecret, NO_BASELINE, withoutSecret, type Baseline } from './authn-common.js';
+import { undecided } from './authz-common.js';
 
 /**
  * JWT: reads caller A's bearer token and forges variants of it — unsigned (`alg: none`), HS256
@@ -194,6 +195,7 @@ async function forged(ctx: ScanContext, baseline: Baseline, jwt: Parsed): Promis
   // First the signature itself: if it is not checked, unsigned and re-signed tokens pass for that
   // reason alone, and one finding names the cause.
   const altered = await probe(ctx, baseline, tampered(jwt));
+  undecided(ctx, CHECK, 'jwt.signature-not-verified', altered);
   if (isApiSuccess(altered)) {
     return [findingFrom(CHECK, altered, fields('jwt.signature-not-verified', 'JWT signatures are not verified', 'critical',
       `Caller A's token with a claim added to its payload ("${TAMPER_CLAIM}") and its old signature was accepted on ${at.method} ${at.url.pathname} (${altered.status}); a garbage token and no token are refused there. Any claim (sub, role, exp) can be changed at will; unsigned and re-signed tokens pass too, for the same reason.`,
@@ -201,6 +203,7 @@ async function forged(ctx: ScanContext, baseline: Baseline, jwt: Parsed): Promis
   }
   const found: Finding[] = [];
   const unsigned = await probe(ctx, baseline, new UnsecuredJWT(jwt.payload).encode());
+  undecided(ctx, CHECK, 'jwt.alg-none', unsigned);
   if (isApiSuccess(unsigned)) {
     found.push(findingFrom(CHECK, unsigned, fields('jwt.alg-none', 'Unsigned JWTs (alg: none) are accepted', 'critical',
       `Caller A's claims in an unsigned token (header {"alg":"none"}, empty signature) were accepted on ${at.method} ${at.url.pathname} (${unsigned.status}): anyone can write a token for any user.`,
@@ -221,6 +224,7 @@ async function forged(ctx: ScanContext, baseline: Baseline, jwt: Parsed): Promis
       for (const encoding of encodings) {
         const token = await new SignJWT(jwt.payload).setProtectedHeader(hsHeader(jwt)).sign(new TextEncoder().encode(encoding.secret));
         const answer = await probe(ctx, baseline, token);
+        undecided(ctx, CHECK, 'jwt.hs256-public-key', answer);
         if (isApiSuccess(answer)) {
           found.push(findingFrom(CHECK, answer, fields('jwt.hs256-public-key', 'JWT algorithm confusion: HS256 signed with the public key is accepted', 'critical',
             `Caller A's claims signed with HS256 using ${encoding.name} of the published key${jwk.kid === undefined ? '' : ` ${jwk.kid}`} (${url.pathname}) as the HMAC secret were accepted on ${at.method} ${at.url.pathname} (${answer.status}): the key is public, so anyone can sign tokens.`,
@@ -244,13 +248,16 @@ async function afterLogout(ctx: ScanContext, baseline: Baseline): Promise<Findin
     return [];
   }
   const call = () => ctx.http.send({ url: baseline.endpoint.url, headers: { accept: 'application/json', ...fresh.headers } });
-  if (!isApiSuccess(await call())) {
+  const before = await call();
+  if (undecided(ctx, CHECK, 'jwt.valid-after-logout', before)) return [];
+  if (!isApiSuccess(before)) {
     ctx.skip(CHECK, `jwt.valid-after-logout: no decision, a fresh session is not accepted on ${baseline.endpoint.url.pathname}`);
     return [];
   }
   const logout = logoutOperation(ctx, login.url);
   const required = logout.endpoint?.requestBody?.required === true;
   const out = await ctx.http.send({ method: 'POST', url: logout.url, headers: { accept: 'application/json', ...fresh.headers, ...(required ? { 'content-type': 'application/json' } : {}) }, ...(required ? { body: '{}' } : {}) });
+  if (undecided(ctx, CHECK, 'jwt.valid-after-logout', out)) return [];
   if (!isSuccess(out)) {
     ctx.skip(CHECK, `jwt.valid-after-logout: no decision, POST ${logout.url.pathname} answered ${out.status} (pass --openapi with the logout operation)`);
     return [];
@@ -261,7 +268,7 @@ async function afterLogout(ctx: ScanContext, baseline: Baseline): Promise<Findin
       `A fresh session of ${login.user} was logged out (POST ${logout.url.pathname} answered ${out.status}); its token was still accepted afterwards on ${baseline.endpoint.method} ${baseline.endpoint.url.pathname} (${after.status}). A stolen token survives the logout meant to end it.`,
       'Revoke at logout: denylist the token\'s jti until its exp (or end a server-side session) and check the denylist on every request; keep access tokens short-lived.'), baseline.endpoint)];
   }
-  if (!isRefusal(after)) ctx.skip(CHECK, `jwt.valid-after-logout: no decision, the logged-out token got ${after.status}`);
+  if (!undecided(ctx, CHECK, 'jwt.valid-after-logout', after) && !isRefusal(after)) ctx.skip(CHECK, `jwt.valid-after-logout: no decision, the logged-out token got ${after.status}`);
   return [];
 }
 

@@ -3,7 +3,7 @@ import { findingFrom } from '../finding.js';
 import type { ScanResponse } from '../http.js';
 import { propertiesOf } from '../openapi.js';
 import type { Check, Endpoint, Finding, Identity, ScanContext } from '../types.js';
-import { as, bodyFor, budgetFor, createdId, exchange, idOf, is2xx, isRecord, jsonHeaders, marker, NO_DOCUMENT, objectsOf, parseJson, subjectOf, urlFor } from './authz-common.js';
+import { as, bodyFor, budgetFor, createdId, exchange, idOf, is2xx, isRecord, jsonHeaders, marker, NO_DOCUMENT, objectsOf, parseJson, subjectOf, undecided, urlFor } from './authz-common.js';
 
 /**
  * Mass assignment (broken object property level authorization): a POST/PUT/PATCH whose request
@@ -130,7 +130,7 @@ async function probe(ctx: ScanContext, e: Endpoint, a: Identity | undefined, own
   let before: Record<string, unknown> | undefined;
   if (plan.read?.url !== undefined) {
     const res = await ctx.http.send({ url: plan.read.url, headers: as(a) });
-    before = is2xx(res) ? objectIn(res) : undefined;
+    before = !undecided(ctx, 'mass-assignment', `massassign on ${e.method} ${e.template}`, res) && is2xx(res) ? objectIn(res) : undefined;
     if (before === undefined) return undefined;
   }
   // A value the object already holds proves nothing (caller A may rightly be what we try to make it).
@@ -139,7 +139,7 @@ async function probe(ctx: ScanContext, e: Endpoint, a: Identity | undefined, own
   const valid = bodyFor(schema);
   const body = { ...valid, ...Object.fromEntries(tried.map((t) => [t.property, t.value])) };
   const write = await ctx.http.send({ method: e.method, url: plan.url, headers: jsonHeaders(a), body: JSON.stringify(body) });
-  if (!is2xx(write)) return undefined;
+  if (undecided(ctx, 'mass-assignment', `massassign on ${e.method} ${e.template}`, write) || !is2xx(write)) return undefined;
 
   let created: string | undefined;
   let readBack: ScanResponse | undefined;
@@ -154,6 +154,7 @@ async function probe(ctx: ScanContext, e: Endpoint, a: Identity | undefined, own
     await undo(ctx, plan, a, created, before, body);
   }
   // The item GET tells what was stored; the write's own answer only what the handler echoed (less sure).
+  if (undecided(ctx, 'mass-assignment', `massassign on ${e.method} ${e.template}`, readBack)) return undefined;
   const judged = readBack !== undefined && is2xx(readBack) ? readBack : plan.read === undefined ? write : undefined;
   const object = judged === undefined ? undefined : objectIn(judged);
   if (judged === undefined || object === undefined) return undefined;

@@ -1,7 +1,8 @@
 import { findingFrom } from '../finding.js';
 import { firstHeader, type ScanResponse } from '../http.js';
 import type { Check, Endpoint, Finding, ScanContext } from '../types.js';
-import { as, exchange, is2xx, marker, NO_DOCUMENT } from './authz-common.js';
+import { isThrottled } from '../throttle.js';
+import { as, exchange, is2xx, marker, NO_DOCUMENT, sibling, undecided } from './authz-common.js';
 
 /**
  * Dangerous HTTP methods. TRACE on the base URL (a safe method, RFC 9110 §9.3.8) with a marker
@@ -52,16 +53,10 @@ function readOnlyResources(endpoints: readonly Endpoint[]): Endpoint[] {
   return [...out.filter((e) => !e.template.includes('{')), ...out.filter((e) => e.template.includes('{'))];
 }
 
+/** The methods `Allow` lists (none on a throttled answer: it says nothing about the resource). */
 function allowOf(res: ScanResponse): string[] {
+  if (isThrottled(res)) return [];
   return (firstHeader(res.headers, 'allow') ?? '').split(',').map((m) => m.trim().toUpperCase()).filter((m) => m !== '');
-}
-
-/** A sibling of the resource no API declares: a write that succeeds there too shows a catch-all, not a write route. */
-function sibling(url: URL): URL {
-  const u = new URL(url.href);
-  u.pathname = `${u.pathname.replace(/\/[^/]*\/?$/, '')}/${marker()}`;
-  u.search = '';
-  return u;
 }
 
 async function writeTo(ctx: ScanContext, r: ReadOnly): Promise<Finding | undefined> {
@@ -69,14 +64,16 @@ async function writeTo(ctx: ScanContext, r: ReadOnly): Promise<Finding | undefin
   const e = r.endpoint;
   const current = await ctx.http.send({ url: e.url, headers: as(a) });
   // Only what can be read is written to, and PUT sends back exactly that.
-  if (!is2xx(current)) return undefined;
+  if (undecided(ctx, 'methods', `methods.write-on-read-only on ${e.template}`, current) || !is2xx(current)) return undefined;
   const type = firstHeader(current.headers, 'content-type') ?? 'application/json';
   for (const method of ['PUT', 'DELETE']) {
     const body = method === 'PUT' ? current.body : undefined;
     const headers = method === 'PUT' ? as(a, { 'content-type': type }) : as(a);
     const res = await ctx.http.send({ method, url: e.url, headers, body });
-    if (!is2xx(res)) continue;
+    if (undecided(ctx, 'methods', `methods.write-on-read-only on ${e.template}`, res) || !is2xx(res)) continue;
     const control = await ctx.http.send({ method, url: sibling(e.url), headers, body });
+    // A limiter's 429 on the sibling does not show that only this resource takes the write.
+    if (undecided(ctx, 'methods', `methods.write-on-read-only on ${e.template}`, control)) return undefined;
     if (is2xx(control)) {
       ctx.logger.debug(`methods: ${method} answers 2XX on ${e.template} and on a random path (${exchange(control)}): a catch-all, not judged`);
       return undefined;

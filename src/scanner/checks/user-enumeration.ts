@@ -1,6 +1,7 @@
 import { propertiesOf } from '../openapi.js';
 import { findingFrom } from '../finding.js';
 import type { ScanResponse } from '../http.js';
+import { isThrottled } from '../throttle.js';
 import type { Check, Endpoint, Finding, ScanContext } from '../types.js';
 import { excerpt, isSuccess, loginBody, loginOperation, normaliseBody, randomPassword, registerOperation, sampleBody, unknownUser } from './authn-common.js';
 
@@ -32,7 +33,8 @@ async function compare(send: (user: string) => Promise<ScanResponse>, existingUs
   const first = await attempt(unknownUser(existingUser));
   const second = await attempt(unknownUser(existingUser));
   for (const { res } of [existing, first, second]) {
-    if (res.status === 429 || res.status >= 500) return { decided: false, reason: `an attempt answered ${res.status}` };
+    // A limiter (429, 503, Retry-After on any status: a lockout says nothing of who exists) or a failing server.
+    if (isThrottled(res) || res.status >= 500) return { decided: false, reason: `an attempt answered ${res.status}${isThrottled(res) && res.status < 500 && res.status !== 429 ? ' with Retry-After' : ''}` };
     if (isSuccess(res) && !allowSuccess) return { decided: false, reason: `a wrong password answered ${res.status}` };
   }
   if (first.res.status !== second.res.status || first.normal !== second.normal) return { decided: false, reason: 'two unknown users got different answers (something in them changes every time)' };
