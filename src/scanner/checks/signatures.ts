@@ -83,9 +83,9 @@ const DEBUG_PAGES: readonly { label: string; re: RegExp; severity: Severity }[] 
   { label: 'Werkzeug interactive debugger (a console that runs code, guarded by a PIN at best)', re: /Werkzeug Debugger|The debugger caught an exception in your WSGI application|\?__debugger__=yes/, severity: 'high' },
   { label: 'Django debug page (DEBUG = True)', re: /You're seeing this error because you have <code>DEBUG = True<\/code>|DEBUG = True<\/code> in your Django settings file/, severity: 'medium' },
   { label: 'Laravel Ignition / Whoops debug page', re: /spatie\/laravel-ignition|facade\/ignition|Whoops\\(?:Run|Handler)|<div class="Whoops container">/, severity: 'medium' },
-  { label: 'Rails exception page', re: /Action Controller: Exception caught|<h2[^>]{0,200}>Rails\.root: /, severity: 'medium' },
+  { label: 'Rails exception page', re: /Action Controller: Exception caught|<h2[^<>]{0,200}>Rails\.root: /, severity: 'medium' },
   { label: 'ASP.NET detailed error page', re: /Server Error in '\/[^'\n]{0,200}' Application|ASP\.NET is configured to show verbose error messages/, severity: 'medium' },
-  { label: 'Symfony debug page', re: /Symfony\\Component\\ErrorHandler\\|sf-toolbar|<title>[^<]{0,200}\(500 Internal Server Error\)<\/title>\s{0,100}<meta[^>]{1,500}Symfony/, severity: 'medium' },
+  { label: 'Symfony debug page', re: /Symfony\\Component\\ErrorHandler\\|sf-toolbar|<title>[^<]{0,200}\(500 Internal Server Error\)<\/title>\s{0,100}<meta[^<>]{1,500}Symfony/, severity: 'medium' },
 ];
 const ERROR_PAGES: readonly { label: string; re: RegExp }[] = [
   { label: 'Spring Boot Whitelabel error page', re: /Whitelabel Error Page/ },
