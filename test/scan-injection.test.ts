@@ -173,6 +173,23 @@ describe('the secure variant', () => {
     expect(api!.requests.some((r) => r.method === 'POST' && r.path === '/api/members/find')).toBe(true);
   });
 
+  it('a 429/503 answer treated as a refusal: behind a limiter that answers 429 to every second request, no finding; the checks say what the throttled answers left undecided', async () => {
+    // The fixture's throttleEveryOther: every second request answers 429 with Retry-After. Before, a secure read that
+    // ignores an unknown key (/api/customers or /api/settings, wherever the 429s fell) got nosqli.operator (high):
+    // the 429 to its baseline or to its non-operator control was taken for a refusal.
+    for (const destructive of [false, true]) {
+      const { result } = await scan({ throttleEveryOther: true }, { destructive });
+      expect(result.findings.map((f) => `${f.id} ${f.operation?.template}`), `destructive: ${destructive}`).toEqual([]);
+      expect(result.stats.incompleteChecks).toEqual([]);
+      const undecided = result.stats.skipped.filter((s) => /throttled answer\(s\) \(429, 503 or Retry-After\)/.test(s.reason)).map((s) => s.check);
+      expect(undecided.sort()).toEqual(['command-injection', 'nosql-injection', 'redos', 'sql-injection', ...(destructive ? ['xxe'] : [])]);
+      await api!.close();
+      api = undefined;
+      rmSync(dir!, { recursive: true, force: true });
+      dir = undefined;
+    }
+  });
+
   it('the full check list, crawl mode (no document): no finding of medium or higher', async () => {
     api = await startVulnerableApi({});
     const http = createHttpClient({ rate: 1000, budget: 500, timeoutMs: 8000, maxBodyBytes: 65536, insecure: false, logger: quiet, verbose: false });

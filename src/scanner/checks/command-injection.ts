@@ -65,6 +65,7 @@ export const commandInjectionCheck: Check = {
         break;
       }
     }
+    prober.sayThrottled(this.id);
     return [...found.values()];
   },
 };

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { findingFrom, type FindingFields } from '../finding.js';
 import { ScanRequestError, type ScanHttpClient, type ScanRequest, type ScanResponse } from '../http.js';
 import { propertiesOf, sampleValue } from '../openapi.js';
+import { isThrottled } from '../throttle.js';
 import type { Endpoint, Finding, ScanContext } from '../types.js';
 
 /**
@@ -189,28 +190,46 @@ const MAX_FAILURES = 3;
 
 /**
  * One check's sender: requests that fail are answered `undefined` (a probe cannot decide on them)
- * until MAX_FAILURES, then the error goes to the runner; budget exhaustion always does. Counts the
- * slow answers of time-based probes against the global cap.
+ * until MAX_FAILURES, then the error goes to the runner; budget exhaustion always does. A throttled
+ * answer (429, 503, Retry-After: see isThrottled) is `undefined` too: it says nothing about the
+ * payload, so it is neither a refusal nor a success, nor a fast or slow answer — a comparison with
+ * one in it is undecided, never a finding. (The sensitive-data check still reads its content: a
+ * stack trace on a 503 is a leak.) Counts the slow answers of time-based probes against the global
+ * cap, and the throttled answers, which `sayThrottled` reports.
  */
 export class Prober {
   #failures = 0;
   slowAnswers = 0;
+  throttled = 0;
 
   constructor(readonly ctx: ScanContext) {}
 
   async send(req: ScanRequest): Promise<ScanResponse | undefined> {
+    let res: ScanResponse;
     try {
-      return await this.ctx.http.send(req);
+      res = await this.ctx.http.send(req);
     } catch (error) {
       if (!(error instanceof ScanRequestError) || ++this.#failures >= MAX_FAILURES) throw error;
       this.ctx.logger.debug(`probe failed, not judged: ${error.message}`);
       return undefined;
     }
+    if (isThrottled(res)) {
+      this.throttled++;
+      this.ctx.logger.debug(`throttled answer (${res.status}) to ${req.method} ${String(req.url)}, not judged`);
+      return undefined;
+    }
+    return res;
+  }
+
+  /** Says (in the scan's stats) that throttled answers left some probes of `check` undecided. */
+  sayThrottled(check: string): void {
+    if (this.throttled > 0) this.ctx.skip(check, `${this.throttled} throttled answer(s) (429, 503 or Retry-After): the probes they were part of are undecided`);
   }
 
   /**
    * The answer to the point's default value. The same request is sent once per scan: the
-   * injection checks compare against the same baseline.
+   * injection checks compare against the same baseline (a throttled one is not kept: the next
+   * check asks again).
    */
   async baseline(point: InjectionPoint): Promise<ScanResponse | undefined> {
     const req = requestWith(this.ctx, point, point.value);
@@ -249,18 +268,18 @@ export async function probeDelay(prober: Prober, point: InjectionPoint, baseline
   const { ctx } = prober;
   const seconds = timing.sleepSeconds;
   const first = await prober.send(requestWith(ctx, point, payload(seconds)));
-  if (first === undefined) return { kind: 'stop', why: 'the sleep payload got no answer' };
+  if (first === undefined) return { kind: 'stop', why: 'the sleep payload got no answer (or a throttled one)' };
   if (!isSlow(first)) return { kind: 'none' };
   prober.slowAnswers++;
   if (first.durationMs - baseline.durationMs < 0.8 * slowMs()) return { kind: 'stop', why: `the baseline (${baseline.durationMs} ms) was nearly as slow` };
   const control = await prober.send(requestWith(ctx, point, payload(0)));
-  if (control === undefined) return { kind: 'stop', why: 'the zero-sleep control got no answer' };
+  if (control === undefined) return { kind: 'stop', why: 'the zero-sleep control got no answer (or a throttled one)' };
   if (!isFast(control)) {
     if (isSlow(control)) prober.slowAnswers++;
     return { kind: 'stop', why: `the zero-sleep control was slow too (${control.durationMs} ms)` };
   }
   const repeat = await prober.send(requestWith(ctx, point, payload(seconds)));
-  if (repeat === undefined) return { kind: 'stop', why: 'the repeated sleep payload got no answer' };
+  if (repeat === undefined) return { kind: 'stop', why: 'the repeated sleep payload got no answer (or a throttled one)' };
   if (!isSlow(repeat)) return { kind: 'stop', why: `one slow answer (${first.durationMs} ms), not repeated (${repeat.durationMs} ms)` };
   prober.slowAnswers++;
   return { kind: 'confirmed', first, control, repeat };

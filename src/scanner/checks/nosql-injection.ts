@@ -148,6 +148,7 @@ export const nosqlInjectionCheck: Check = {
         break;
       }
     }
+    prober.sayThrottled(this.id);
     return [...found.values()];
   },
 };

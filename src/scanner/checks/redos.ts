@@ -85,6 +85,7 @@ export const redosCheck: Check = {
         break;
       }
     }
+    prober.sayThrottled(this.id);
     return [...found.values()];
   },
 };

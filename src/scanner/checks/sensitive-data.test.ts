@@ -86,4 +86,37 @@ describe('sensitive-data', () => {
     expect(byId['errors.framework-banner']).toMatchObject({ severity: 'high', title: expect.stringMatching(/Werkzeug interactive debugger/) });
     expect(byId['errors.framework-banner']!.detail).toMatch(/Spring Boot Whitelabel error page/);
   });
+
+  // Before: one 256 KiB answer of newlines took minutes (the stack-trace signatures, see
+  // signatures.test.ts), and one of 12 000 distinct API keys 0.9 s (each key's place looked for from
+  // the start of the body, and each answer's masks copied once per secret). Measured here after the
+  // fix: about 80 ms for each body of many secrets, a few ms for the others.
+  it('super-linear work over hostile answers: 256 KiB of newlines, escaped newlines or thousands of secrets, each judged in under 500 ms', async () => {
+    const size = 256 * 1024;
+    const fill = (unit: (i: number) => string) => {
+      const parts: string[] = [];
+      for (let i = 0, n = 0; n < size - 100; i++) n += parts[parts.push(unit(i)) - 1]!.length + 1;
+      return parts;
+    };
+    const key = (i: number) => `AKIA${i.toString(32).toUpperCase().padStart(16, 'Q')}`;
+    const hostile: [string, ScanResponse][] = [
+      ['newlines', answer('\n'.repeat(size), { status: 500, type: 'text/html' })],
+      ['escaped newlines', answer({ error: '\n'.repeat(size / 2) }, { status: 500 })],
+      ['a traceback head, then blank lines', answer(`Traceback (most recent call last):${'\n '.repeat(size / 2)}`, { status: 500, type: 'text/plain' })],
+      ['an OpenAPI-looking head of newlines', answer(`${'\n'.repeat(3990)}openapi: 3.1.0`, { type: 'text/yaml' })],
+      ['distinct API keys', answer(fill(key).join(' '), { type: 'text/plain' })],
+      ['distinct API keys in JSON', answer(fill(key))],
+      ['bcrypt hashes', answer(fill((i) => `$2b$12$${i.toString(36).padStart(53, 'a')}`))],
+      ['card numbers', answer(fill(() => '4111111111111111').map((card) => ({ card })))],
+      ['passwords', answer(fill((i) => `pw-${i}-secret`).map((password) => ({ password })))],
+    ];
+    for (const [name, res] of hostile) {
+      const t0 = performance.now();
+      await judge([res]);
+      expect(performance.now() - t0, name).toBeLessThan(500);
+    }
+    const found = await judge(hostile.map(([, res]) => res));
+    expect(found.map((f) => f.id).sort()).toEqual(['sensitive.card', 'sensitive.hash', 'sensitive.password', 'sensitive.token']);
+    expect(JSON.stringify(found)).not.toContain(key(7));
+  });
 });

@@ -14,7 +14,11 @@ import { banners, cardNumber, lineFrom, mask, passwordHash, privateKeys, sqlErro
  * for passwords the field's name); secrets of well-known formats and PEM private keys anywhere in
  * a body. Not judged: OpenAPI documents (examples are not data), a value the request itself
  * carried (an echo is not a leak), the scan's own credentials, and the access token a login
- * answers (JWTs are not a secret format here).
+ * answers (JWTs are not a secret format here). Throttled answers (429, 503) are judged like any
+ * other: this check compares nothing, and a verbose 503 page with a stack trace is still a leak.
+ *
+ * Every answer may be hostile (up to the body limit): the signatures run in linear time, and so
+ * does the rest — a JSON value's place is looked for from the previous one's, not from the start.
  */
 
 type Kind =
@@ -74,7 +78,7 @@ const CARD_KEY = /card|(?:^|_)pan$|^pan|(?:^|_)cc(?:_|$)|ccnum|credit/i;
 function isDocument(ctx: ScanContext, res: ScanResponse): boolean {
   if (ctx.document !== undefined && res.request.url === ctx.document.uri) return true;
   const head = res.body.slice(0, 4000);
-  return /"(?:openapi|swagger)"\s*:\s*"[23]\./.test(head) || /^\s*(?:openapi|swagger):\s*["']?[23]\./m.test(head);
+  return /"(?:openapi|swagger)"\s*:\s*"[23]\./.test(head) || /^[ \t]*(?:openapi|swagger):[ \t]*["']?[23]\./m.test(head);
 }
 
 function ownSecrets(ctx: ScanContext): Set<string> {
@@ -107,10 +111,13 @@ function spellings(value: string): string[] {
   return [...new Set([value, json, json.replaceAll('/', '\\/')])];
 }
 
-function indexIn(body: string, forms: readonly string[]): number {
-  for (const f of forms) {
-    const i = body.indexOf(f);
-    if (i >= 0) return i;
+/** Where one of `forms` is in the body, looked for from `from` on first (JSON values come in the body's order), else 0. */
+function indexIn(body: string, forms: readonly string[], from = 0): number {
+  for (const start of from > 0 ? [from, 0] : [0]) {
+    for (const f of forms) {
+      const i = body.indexOf(f, start);
+      if (i >= 0) return i;
+    }
   }
   return 0;
 }
@@ -143,9 +150,12 @@ function hitsOf(res: ScanResponse, own: ReadonlySet<string>): Hit[] {
   const hits: Hit[] = [];
   const sent = requestText(res);
   const excluded = (s: string) => own.has(s) || (s.length >= 4 && sent.includes(s));
-  const secretHit = (kind: Kind, value: string, what: string, extra: Partial<Hit> = {}) => {
+  // Where the last JSON value was found: the next one is after it (each value looked for from 0 would make a body of many secrets quadratic).
+  let cursor = 0;
+  const secretHit = (kind: Kind, value: string, what: string, extra: Partial<Hit> = {}, at?: number) => {
     const forms = spellings(value);
-    hits.push({ kind, res, what, index: indexIn(res.body, forms), mask: forms.map((f) => [f, mask(value)]), severity: KINDS[kind].severity, ...extra });
+    const index = at ?? (cursor = indexIn(res.body, forms, cursor));
+    hits.push({ kind, res, what, index, mask: forms.map((f) => [f, mask(value)]), severity: KINDS[kind].severity, ...extra });
   };
 
   const json = parsedJson(res);
@@ -160,7 +170,7 @@ function hitsOf(res: ScanResponse, own: ReadonlySet<string>): Hit[] {
           continue;
         }
         const name = key.toLowerCase().replace(/[-_ ]/g, '');
-        if (PASSWORD_KEY.test(name) && res.status < 400 && (value.match(/ /g) ?? []).length < 2 && value.length >= 4 && value.length <= 128 && !NOT_A_PASSWORD.test(value) && !/^[*•·xX#.-]+$/.test(value) && !value.includes('***') && !/^(?:\/|https?:\/\/)/.test(value)) {
+        if (PASSWORD_KEY.test(name) && res.status < 400 && value.length >= 4 && value.length <= 128 && (value.match(/ /g) ?? []).length < 2 && !NOT_A_PASSWORD.test(value) && !/^[*•·xX#.-]+$/.test(value) && !value.includes('***') && !/^(?:\/|https?:\/\/)/.test(value)) {
           secretHit('sensitive.password', value, `"${key}": ${mask(value)} in ${path}`);
           continue;
         }
@@ -176,7 +186,7 @@ function hitsOf(res: ScanResponse, own: ReadonlySet<string>): Hit[] {
     const masked = `-----BEGIN ${m.label.slice(4)}----- … (${m.text.length} characters)`;
     hits.push({ kind: 'sensitive.private-key', res, what: `a ${m.label}`, index: m.index, mask: [[m.text, masked]], severity: 'high' });
   }
-  for (const m of tokens(res.body)) if (!excluded(m.text)) secretHit('sensitive.token', m.text, `${m.label} ${mask(m.text)}`);
+  for (const m of tokens(res.body)) if (!excluded(m.text)) secretHit('sensitive.token', m.text, `${m.label} ${mask(m.text)}`, {}, m.index);
 
   const text = readableText(res.body);
   const at = (t: string) => rawIndex(res.body, t);
@@ -234,7 +244,11 @@ export const sensitiveDataCheck: Check = {
     for (const res of answers) {
       if (isDocument(ctx, res)) continue;
       for (const hit of hitsOf(res, own)) {
-        if (hit.mask.length > 0) masks.set(res, [...(masks.get(res) ?? []), ...hit.mask]);
+        if (hit.mask.length > 0) {
+          const list = masks.get(res) ?? [];
+          masks.set(res, list);
+          for (const m of hit.mask) list.push(m);
+        }
         const key = `${new URL(res.request.url).host} ${hit.kind}`;
         const entry = byKey.get(key) ?? { kind: hit.kind, hits: [] };
         entry.hits.push(hit);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { banners, cardNumber, luhn, mask, passwordHash, privateKeys, sqlError, stackTrace, tokens, readableText } from './signatures.js';
+import { hostileBodies } from '../../../test/fixtures/hostile-bodies.js';
+import { banners, cardNumber, lineFrom, luhn, mask, passwordHash, privateKeys, rawIndex, sqlError, stackTrace, tokens, readableText } from './signatures.js';
 
 /** The text signatures, each with what it must recognise and the ordinary text it must not. */
 
@@ -107,5 +108,51 @@ describe('secrets', () => {
     expect(mask(`AKIA${'Q'.repeat(12)}WXYZ`)).toBe('AKIA…WXYZ (20 characters)');
     expect(mask('Cobol-1959')).toBe('Co…59 (10 characters)');
     expect(mask('hunter2')).toBe('h… (7 characters)');
+  });
+});
+
+describe('hostile bodies', () => {
+  // Before: `^\s*at …` (the `m` flag, `\s` matching newlines) rescanned the rest of the text from every
+  // line start, 167 s for one 256 KiB body of newlines; `<h2[^>]*>`, `SQLITE_\w+: `, the Python
+  // traceback's `\s*\n\s+`, PHP's `Stack trace:\s*\n`, Apache's `(?:\.\d+)+[^<]*` and the PEM body
+  // were quadratic or worse too. Measured here after the fix: 196 bodies (and their readable text)
+  // in about 1 s, the slowest (escaped newlines in JSON, read twice) about 40 ms.
+  it('super-linear regexes: every signature over 256 KiB hostile bodies (newlines only, each prefix repeated…) within 4 s in all, 400 ms a body', () => {
+    const bodies = hostileBodies(256 * 1024);
+    expect(bodies.length).toBeGreaterThan(150);
+    let total = 0;
+    for (const { name, body } of bodies) {
+      const t0 = performance.now();
+      const text = readableText(body);
+      for (const t of text === body ? [body] : [body, text]) {
+        sqlError(t);
+        const trace = stackTrace(t);
+        banners(t, 500);
+        if (trace !== undefined) lineFrom(t, trace.index);
+      }
+      privateKeys(body);
+      tokens(body);
+      passwordHash(body);
+      cardNumber(body);
+      rawIndex(body, text.slice(0, 100));
+      const ms = performance.now() - t0;
+      total += ms;
+      expect(ms, name).toBeLessThan(400);
+    }
+    expect(total).toBeLessThan(4000);
+  });
+
+  it('the bounded signatures still recognise what they did', () => {
+    expect(stackTrace('Traceback (most recent call last):\r\n  File "/app/main.py", line 12, in <module>')?.label).toBe('Python');
+    expect(stackTrace('Error: boom\r\n    at a (/srv/x.js:1:2)\r\n    at b (/srv/y.js:3:4)\r\n')?.label).toBe('Node.js');
+    expect(stackTrace('System.InvalidOperationException: x\r\n   at Api.Notes.Get(Int32 id)\r\n   at Api.Program.Main()\r\n')?.label).toBe('.NET');
+    expect(stackTrace("Stack trace:\n#0 /var/www/index.php(3): foo()\n#1 {main}")?.label).toBe('PHP');
+    expect(sqlError('SQLITE_CONSTRAINT_UNIQUE: UNIQUE constraint failed')?.label).toBe('SQLite');
+    expect(banners('<h2 style="margin-top: 30px">Rails.root: /app</h2>', 500)).toMatchObject([{ label: 'Rails exception page' }]);
+    expect(banners('<address>Apache/2.4.41 (Ubuntu) Server at api.example Port 80</address>', 404)).toMatchObject([{ label: 'Apache httpd' }]);
+    const key = (kind: string) => `-----BEGIN ${kind}-----\n${'MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n'.repeat(3)}-----END ${kind}-----`;
+    expect(privateKeys(`${key('RSA PRIVATE KEY')} and ${key('PRIVATE KEY')}`).map((k) => k.label)).toEqual(['PEM RSA PRIVATE KEY', 'PEM PRIVATE KEY']);
+    expect(privateKeys(`-----BEGIN PRIVATE KEY----- example ${key('PRIVATE KEY')}`)).toMatchObject([{ index: 36 }]); // a header alone, then a key
+    expect(privateKeys(key('PRIVATE KEY').replace('-----END PRIVATE KEY-----', '-----END RSA PRIVATE KEY-----'))).toEqual([]);
   });
 });

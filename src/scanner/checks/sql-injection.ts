@@ -96,6 +96,7 @@ export const sqlInjectionCheck: Check = {
         break;
       }
     }
+    prober.sayThrottled(this.id);
     return [...found.values()];
   },
 };

@@ -93,6 +93,7 @@ export const xxeCheck: Check = {
           'Disable DTDs (DOCTYPE) in the XML parser, or at least external entities and entity expansion; refuse a DOCTYPE with 400. Accept XML only where it is needed.',
       }, endpoint, { index: hit.index }));
     }
+    prober.sayThrottled(this.id);
     return found;
   },
 };
