@@ -88,7 +88,7 @@ export const nosqlInjectionCheck: Check = {
   title: 'NoSQL operator injection',
   owasp: 'API8:2023',
   description:
-    'For up to 8 query parameters (and, with --destructive, JSON bodies): a value that matches nothing, then the same parameter as an operator matching everything ' +
+    `For up to ${MAX_POINTS} query parameters (and, with --destructive, JSON bodies): a value that matches nothing, then the same parameter as an operator matching everything ` +
     '(name[$ne]=…, {"$ne": …}, then $gt ""); reported when a refusal or an empty answer becomes data and a non-operator control does not.',
   async run(ctx) {
     const { points, writesLeftOut } = injectionPoints(ctx);

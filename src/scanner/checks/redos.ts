@@ -1,6 +1,6 @@
 import type { ScanResponse } from '../http.js';
 import type { Check, Finding } from '../types.js';
-import { choosePoints, findingAt, injectionPoints, isStringLike, operationKey, pointLabel, Prober, requestWith, type InjectionPoint } from './inject.js';
+import { choosePoints, findingAt, injectionPoints, MAX_POINTS, isStringLike, operationKey, pointLabel, Prober, requestWith, type InjectionPoint } from './inject.js';
 
 /**
  * Regular-expression denial of service: for string parameters a server likely matches against a
@@ -36,7 +36,7 @@ export const redosCheck: Check = {
   id: 'redos',
   title: 'Regular-expression denial of service',
   owasp: 'API4:2023',
-  description: `Sends 'a'×n + '!' for n = ${REDOS_STEPS.join(', ')} to up to 8 pattern-like string parameters; stops at the first step ≥ ${JUMP_FACTOR}× and ≥ ${JUMP_MIN_MS} ms slower than the previous one, and reports it when a repeat shows the same jump and the previous step is still fast.`,
+  description: `Sends 'a'×n + '!' for n = ${REDOS_STEPS.join(', ')} to up to ${MAX_POINTS} pattern-like string parameters; stops at the first step ≥ ${JUMP_FACTOR}× and ≥ ${JUMP_MIN_MS} ms slower than the previous one, and reports it when a repeat shows the same jump and the previous step is still fast.`,
   async run(ctx) {
     const { points, writesLeftOut } = injectionPoints(ctx);
     if (writesLeftOut > 0) ctx.skip(this.id, `${writesLeftOut} write operation(s) not injected: their bodies and parameters only with --destructive`);

@@ -1,5 +1,5 @@
 import type { Check, Finding } from '../types.js';
-import { brief, byType, choosePoints, fastBaseline, findingAt, injectionPoints, isNumeric, operationKey, pointLabel, probeDelay, Prober, requestWith, timing } from './inject.js';
+import { brief, byType, choosePoints, fastBaseline, findingAt, injectionPoints, MAX_POINTS, isNumeric, operationKey, pointLabel, probeDelay, Prober, requestWith, timing } from './inject.js';
 import { lineFrom, rawIndex, readableText, sqlError } from './signatures.js';
 
 /**
@@ -41,7 +41,7 @@ export const sqlInjectionCheck: Check = {
   title: 'SQL injection',
   owasp: 'API8:2023',
   description:
-    `Appends ${QUOTE_PAYLOAD} to up to 8 parameters and looks for a database error message (SQLite, PostgreSQL, MySQL, SQL Server, Oracle) the baseline answer lacks; ` +
+    `Appends ${QUOTE_PAYLOAD} to up to ${MAX_POINTS} parameters and looks for a database error message (SQLite, PostgreSQL, MySQL, SQL Server, Oracle) the baseline answer lacks; ` +
     'then bounded sleeps (MySQL SLEEP, PostgreSQL pg_sleep, SQL Server WAITFOR), reported only when a zero-sleep control is fast and the delay repeats.',
   async run(ctx) {
     const { points, writesLeftOut } = injectionPoints(ctx);
