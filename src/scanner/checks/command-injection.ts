@@ -1,5 +1,5 @@
 import type { Check, Finding } from '../types.js';
-import { brief, choosePoints, fastBaseline, findingAt, injectionPoints, MAX_POINTS, isStringLike, operationKey, pointLabel, probeDelay, Prober, timing, type InjectionPoint } from './inject.js';
+import { brief, choosePoints, fastBaseline, findingAt, beginInjection, MAX_POINTS, isStringLike, operationKey, pointLabel, probeDelay, timing, type InjectionPoint } from './inject.js';
 
 /**
  * OS command injection, time-based: the parameter's value followed by a shell separator and a
@@ -30,9 +30,7 @@ export const commandInjectionCheck: Check = {
   owasp: 'API8:2023',
   description: `Appends ${COMMAND_PAYLOADS.map((p) => `'${p.make(2)}'`).join(', ')} to up to ${MAX_POINTS} string parameters; reported only when the answer is delayed by the sleep, a zero-sleep control is fast and the delay repeats.`,
   async run(ctx) {
-    const { points, writesLeftOut } = injectionPoints(ctx);
-    if (writesLeftOut > 0) ctx.skip(this.id, `${writesLeftOut} write operation(s) not injected: their bodies and parameters only with --destructive`);
-    const prober = new Prober(ctx);
+    const { points, prober } = beginInjection(ctx, this.id);
     const found = new Map<string, Finding>();
     for (const point of choosePoints(points, rank)) {
       if (prober.slowCapReached) break;

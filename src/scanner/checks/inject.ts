@@ -59,6 +59,16 @@ export const pointLabel = (p: InjectionPoint): string => `${p.in} parameter '${p
 export const operationKey = (e: Endpoint): string => `${e.method} ${e.template}`;
 
 /**
+ * What every injection check starts with: the points it may probe (the writes left out in safe
+ * mode are named in the stats, with what of them was not sent) and a prober for them.
+ */
+export function beginInjection(ctx: ScanContext, check: string, leftOut = 'their bodies and parameters'): { points: InjectionPoint[]; prober: Prober } {
+  const { points, writesLeftOut } = injectionPoints(ctx);
+  if (writesLeftOut > 0) ctx.skip(check, `${writesLeftOut} write operation(s) not injected: ${leftOut} only with --destructive`);
+  return { points, prober: new Prober(ctx) };
+}
+
+/**
  * Every injection point of the scan's endpoints, in a stable order: reads before writes, then the
  * document's order. With `destructive` false the points of writes are left out and counted (the
  * check says so in the stats).

@@ -1,6 +1,6 @@
 import type { ScanRequest, ScanResponse } from '../http.js';
 import type { Check, Endpoint, Finding, ScanContext } from '../types.js';
-import { findingAt, injectionPoints, isStringLike, MAX_POINTS, nonsense, operationKey, pointLabel, Prober, requestWith, sampleBody, type InjectionPoint } from './inject.js';
+import { findingAt, beginInjection, isStringLike, MAX_POINTS, nonsense, operationKey, pointLabel, requestWith, sampleBody, type InjectionPoint } from './inject.js';
 
 /**
  * NoSQL operator injection (MongoDB-style query objects). The baseline sends a value that matches
@@ -91,8 +91,7 @@ export const nosqlInjectionCheck: Check = {
     `For up to ${MAX_POINTS} query parameters (and, with --destructive, JSON bodies): a value that matches nothing, then the same parameter as an operator matching everything ` +
     '(name[$ne]=…, {"$ne": …}, then $gt ""); reported when a refusal or an empty answer becomes data and a non-operator control does not.',
   async run(ctx) {
-    const { points, writesLeftOut } = injectionPoints(ctx);
-    if (writesLeftOut > 0) ctx.skip(this.id, `${writesLeftOut} write operation(s) not injected: their bodies only with --destructive`);
+    const { points, prober } = beginInjection(ctx, this.id, 'their bodies');
     // A query point per parameter; a JSON body is one slot with all its string properties (bodies
     // first: a login's body is where an operator does the most harm). At most MAX_POINTS slots.
     const slots: { endpoint: Endpoint; point?: InjectionPoint; names?: string[] }[] = [];
@@ -107,7 +106,6 @@ export const nosqlInjectionCheck: Check = {
     }
     slots.unshift(...bodies.values());
     slots.splice(MAX_POINTS);
-    const prober = new Prober(ctx);
     const found = new Map<string, Finding>();
     for (const slot of slots) {
       const op = operationKey(slot.endpoint);

@@ -1,6 +1,6 @@
 import type { ScanResponse } from '../http.js';
 import type { Check, Finding } from '../types.js';
-import { choosePoints, findingAt, injectionPoints, MAX_POINTS, isStringLike, operationKey, pointLabel, Prober, requestWith, type InjectionPoint } from './inject.js';
+import { choosePoints, findingAt, beginInjection, MAX_POINTS, isStringLike, operationKey, pointLabel, requestWith, type InjectionPoint } from './inject.js';
 
 /**
  * Regular-expression denial of service: for string parameters a server likely matches against a
@@ -38,9 +38,7 @@ export const redosCheck: Check = {
   owasp: 'API4:2023',
   description: `Sends 'a'×n + '!' for n = ${REDOS_STEPS.join(', ')} to up to ${MAX_POINTS} pattern-like string parameters; stops at the first step ≥ ${JUMP_FACTOR}× and ≥ ${JUMP_MIN_MS} ms slower than the previous one, and reports it when a repeat shows the same jump and the previous step is still fast.`,
   async run(ctx) {
-    const { points, writesLeftOut } = injectionPoints(ctx);
-    if (writesLeftOut > 0) ctx.skip(this.id, `${writesLeftOut} write operation(s) not injected: their bodies and parameters only with --destructive`);
-    const prober = new Prober(ctx);
+    const { points, prober } = beginInjection(ctx, this.id);
     const found = new Map<string, Finding>();
     for (const point of choosePoints(points, rank)) {
       const op = operationKey(point.endpoint);

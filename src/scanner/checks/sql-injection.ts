@@ -1,5 +1,5 @@
 import type { Check, Finding } from '../types.js';
-import { brief, byType, choosePoints, fastBaseline, findingAt, injectionPoints, MAX_POINTS, isNumeric, operationKey, pointLabel, probeDelay, Prober, requestWith, timing } from './inject.js';
+import { brief, byType, choosePoints, fastBaseline, findingAt, beginInjection, MAX_POINTS, isNumeric, operationKey, pointLabel, probeDelay, requestWith, timing } from './inject.js';
 import { lineFrom, rawIndex, readableText, sqlError } from './signatures.js';
 
 /**
@@ -44,9 +44,7 @@ export const sqlInjectionCheck: Check = {
     `Appends ${QUOTE_PAYLOAD} to up to ${MAX_POINTS} parameters and looks for a database error message (SQLite, PostgreSQL, MySQL, SQL Server, Oracle) the baseline answer lacks; ` +
     'then bounded sleeps (MySQL SLEEP, PostgreSQL pg_sleep, SQL Server WAITFOR), reported only when a zero-sleep control is fast and the delay repeats.',
   async run(ctx) {
-    const { points, writesLeftOut } = injectionPoints(ctx);
-    if (writesLeftOut > 0) ctx.skip(this.id, `${writesLeftOut} write operation(s) not injected: their bodies and parameters only with --destructive`);
-    const prober = new Prober(ctx);
+    const { points, prober } = beginInjection(ctx, this.id);
     const found = new Map<string, Finding>();
     for (const point of choosePoints(points, byType)) {
       const op = operationKey(point.endpoint);
