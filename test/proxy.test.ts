@@ -300,7 +300,7 @@ describe('upstream failures', () => {
     for (let i = 0; i < 6; i++) statuses.push((await send(gateway.url, '/api/g')).status);
     // Without the cooldown every other request would go to the down target and fail.
     expect(statuses).toEqual([200, 200, 200, 200, 200, 200]);
-    await gateway.logs.waitFor((l) => l.msg === 'upstream target failing; skipped for the cooldown');
+    await gateway.logs.waitFor((l) => l.msg === 'upstream target failing; circuit open for the cooldown');
   });
 });
 

@@ -338,6 +338,11 @@ export const errorCodes = {
     title: 'Upstream unavailable',
     doc: 'The upstream refused or reset the connection, or sent a response Rampart could not read. Retries (idempotent methods without a body only) were exhausted.',
   },
+  RMP_UPSTREAM_CIRCUIT_OPEN: {
+    status: 503,
+    title: 'Upstream circuit open',
+    doc: 'Every target of the route\'s upstream failed `passiveHealth.failures` times in a row (refused, reset, timed out), so it is not tried for `passiveHealth.cooldown`: the answer comes at once, with `Retry-After` until the next probe. After the cooldown one request is let through; its success closes the circuit. Nothing was sent upstream.',
+  },
   RMP_TOO_MANY_CONNECTIONS: {
     status: 429,
     title: 'Too many connections',

@@ -43,7 +43,7 @@ export class Metrics {
     this.#duration = new Histogram({ name: 'rampart_request_duration_seconds', help: 'Time from the request arriving to its response finishing, by route.', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers });
     this.#upstreamDuration = new Histogram({ name: 'rampart_upstream_duration_seconds', help: 'Time from sending a request upstream to its response headers, by route and upstream.', labelNames: ['route', 'upstream'], buckets: LATENCY_BUCKETS, registers });
     this.#denials = new Counter({ name: 'rampart_denials_total', help: 'Requests the gateway answered with a problem, by route, the policy that refused it (`upstream` for an upstream answer refused or failed, `gateway` for refusals before any policy: no route, malformed), error code and its area (AUTH, AUTHZ, RATE, VALIDATION, …).', labelNames: ['route', 'policy', 'code', 'area'], registers });
-    this.#upstreamErrors = new Counter({ name: 'rampart_upstream_errors_total', help: 'Upstream failures: timeout, unavailable (refused, reset), server_error (an upstream 5xx).', labelNames: ['route', 'upstream', 'kind'], registers });
+    this.#upstreamErrors = new Counter({ name: 'rampart_upstream_errors_total', help: 'Upstream failures: timeout, unavailable (refused, reset), circuit_open (not tried: its circuit breaker is open), server_error (an upstream 5xx).', labelNames: ['route', 'upstream', 'kind'], registers });
     this.#events = new Counter({ name: 'rampart_security_events_total', help: 'Security events emitted, by type (the OWASP vocabulary: authn_login_fail, authz_fail, sys_config_reload, …) and level.', labelNames: ['type', 'level'], registers });
     this.#rateLimited = new Counter({ name: 'rampart_rate_limited_total', help: 'Requests refused with 429 by a rate limit, by route and the limit\'s configured name (`ip` for the per-IP limit, `identity-…` for the identity service\'s own).', labelNames: ['route', 'limit'], registers });
     this.#authFailures = new Counter({ name: 'rampart_auth_failures_total', help: 'Requests refused with 401 by an authentication policy (missing, malformed, invalid, expired or revoked credentials), by route and policy (jwt, api-key, introspection).', labelNames: ['route', 'policy'], registers });
@@ -109,6 +109,7 @@ export class Metrics {
       if (upstream !== undefined) {
         if (code === 'RMP_UPSTREAM_TIMEOUT') this.#upstreamErrors.inc({ route, upstream, kind: 'timeout' });
         else if (code === 'RMP_UPSTREAM_UNAVAILABLE') this.#upstreamErrors.inc({ route, upstream, kind: 'unavailable' });
+        else if (code === 'RMP_UPSTREAM_CIRCUIT_OPEN') this.#upstreamErrors.inc({ route, upstream, kind: 'circuit_open' });
       }
     }
     if (upstream !== undefined && ctx.upstreamStatus >= 500) this.#upstreamErrors.inc({ route, upstream, kind: 'server_error' });

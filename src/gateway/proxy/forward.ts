@@ -15,6 +15,8 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'QUERY'])
 /** Errors raised before anything was sent: safe to retry on another target. */
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT']);
 const TIMEOUTS = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT']);
+/** What counts against a target's health besides connection errors and timeouts: it dropped the connection. */
+const RESETS = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 
 /**
  * The forward phase: sends the request to a target of the route's upstream and streams the
@@ -52,8 +54,14 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
   ctx.onAbort = () => abort.abort();
 
   let taken: Intercepted | undefined;
+  let lastError: RampartError | undefined;
   for (let attempt = 1; ; attempt++) {
     const target = upstream.pick(Date.now());
+    if (target === undefined) {
+      // Every circuit is open: a retry reports the attempt that failed, a first try fails fast.
+      if (lastError !== undefined) throw lastError;
+      throw new RampartError('RMP_UPSTREAM_CIRCUIT_OPEN', { detail: 'The upstream is failing; it is not tried again yet.', headers: { 'retry-after': String(upstream.retryAfter(Date.now())) }, cause: new Error(`upstream '${upstream.name}': every target's circuit is open`) });
+    }
     ctx.target = target.origin;
     const headers = upstreamRequestHeaders(raw.headers, hostFor(forwarding, upstream, target), ctx.upstreamHeaders, ctx.hiddenHeaders, route.hiddenHeaders);
     if (trace !== undefined) setTraceHeaders(headers, trace);
@@ -110,9 +118,10 @@ export async function forward(ctx: RequestContext, request: FastifyRequest, repl
       clearHeaders(reply);
       const code = (error as { code?: string }).code ?? '';
       const isConnect = CONNECT_ERRORS.has(code);
-      if (isConnect || TIMEOUTS.has(code)) upstream.failed(target, Date.now());
+      if (isConnect || TIMEOUTS.has(code) || RESETS.has(code)) upstream.failed(target, Date.now());
+      lastError = upstreamError(error, code, upstream, target);
       if (isConnect && attempt < maxAttempts) continue;
-      throw upstreamError(error, code, upstream, target);
+      throw lastError;
     }
     // The whole answer is in: the engine sends what the client gets (or throws its refusal).
     if (taken !== undefined) taken.settle(ctx, reply);
