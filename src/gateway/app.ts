@@ -73,6 +73,9 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
   const requestTimeout = parseDuration(server.timeouts.request);
   app.server.headersTimeout = headersTimeout;
   app.server.requestTimeout = requestTimeout;
+  // Node answers an HTTP/1.1 request without Host with a bare 400 before Fastify sees it: the
+  // engine refuses it instead, as problem+json (regression test missing-host-bare-400).
+  (app.server as { requireHostHeader?: boolean }).requireHostHeader = false;
   (app.server as { connectionsCheckingInterval?: number }).connectionsCheckingInterval = connectionsCheckingInterval;
   limitConnectionsPerIp(app, ref, tls !== undefined);
   app.server.on('connect', (req: IncomingMessage | Http2ServerRequest, socket: Socket | Http2ServerResponse) => {
