@@ -9,7 +9,7 @@ import { loadConfigObject, loadConfigText, type LoadedConfig } from '../../src/c
 import { buildPipeline } from '../../src/gateway/pipeline.js';
 import { createEvents } from '../../src/observability/events.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { assertDeepFrozen, fuzz, FUZZ_TIMEOUT } from './fuzz.js';
+import { assertDeepFrozen, fuzz, FUZZ_TIMEOUT, LONG_RUN } from './fuzz.js';
 
 /**
  * The config loader (src/config/load.ts) on any text: the answer is a LoadedConfig whose config
@@ -311,7 +311,7 @@ describe('fuzz: config loader', () => {
       }),
       fuzz(400),
     );
-    console.log(`config fuzz: ${loaded} of the mutated configs loaded`);
+    if (LONG_RUN) console.log(`config fuzz: ${loaded} of the mutated configs loaded`);
     // The generator must keep reaching the valid side, or the property says little about it.
     expect(loaded).toBeGreaterThan(0);
   }, FUZZ_TIMEOUT);
