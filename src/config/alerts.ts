@@ -14,6 +14,11 @@ export function checkAlerts(config: RampartConfig, source: Source, issues: Confi
   if (parseDuration(alerts.dedup) === 0) issues.push(source.issue(at('dedup'), 'expected a duration above 0 (0 would fire on every event over the threshold)'));
 
   for (const [name, webhook] of Object.entries(alerts.webhooks)) {
+    // The schema's pattern lets through what `new URL` refuses (`http://.0.0.1`, a port over 65535).
+    if (!URL.canParse(webhook.url)) {
+      issues.push(source.issue(at('webhooks', name, 'url'), `expected an https:// URL (http:// only to a loopback address or in development mode) with no fragment or credentials, got '${webhook.url}'`));
+      continue;
+    }
     const url = new URL(webhook.url);
     if (url.protocol === 'http:' && !isLoopback(url.hostname) && config.mode !== 'development') {
       issues.push(source.issue(at('webhooks', name, 'url'), `http:// sends alerts and their signatures in the clear: expected https://, or http:// to a loopback address (127.0.0.1, ::1, localhost), or 'mode: development'; got host '${url.hostname}'`));

@@ -262,7 +262,7 @@ export class Source {
         const parent = error.parentSchema as { properties?: Record<string, unknown>; patternProperties?: unknown };
         const known = Object.keys(parent?.properties ?? {});
         if (parent?.patternProperties !== undefined) {
-          return this.issue([...path, name], `invalid name '${name}': expected a name of lowercase letters, digits, ".", "_" or "-"`, true);
+          return this.issue([...path, name], `invalid name '${name}': expected ${expected ?? 'a name of lowercase letters, digits, ".", "_" or "-"'}`, true);
         }
         const suggestion = didYouMean(name, known);
         const hint = suggestion !== undefined ? ` (did you mean '${suggestion}'?)` : known.length > 0 ? `; expected one of: ${known.join(', ')}` : '';

@@ -403,7 +403,10 @@ export const ConfigSchema = Strict(
     identity: Type.Optional(IdentitySchema),
     log: Log,
     alerts: AlertsSchema,
+    // additionalProperties: a name-keyed record otherwise skips every key that breaks the pattern
+    // (regression test config-map-keys-skip-validation).
     upstreams: Type.Record(Type.String({ pattern: NAME_PATTERN }), Upstream, {
+      additionalProperties: false,
       description: 'Upstream services by name.',
       default: {},
     }),
@@ -412,6 +415,7 @@ export const ConfigSchema = Strict(
       default: {},
     }),
     versions: Type.Record(Type.String({ pattern: NAME_PATTERN }), VersionSchema, {
+      additionalProperties: false,
       description: 'API versions by name, for routes to name in `version` (see the `versioning` policy).',
       default: {},
     }),

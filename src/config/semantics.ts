@@ -34,6 +34,10 @@ export function checkSemantics(config: RampartConfig, source: Source, issues: Co
     if (parseDuration(value) === 0) issues.push(source.issue(['server', 'timeouts', key], 'expected a duration above 0 (0 would disable this timeout)'));
   }
   for (const [name, upstream] of Object.entries(config.upstreams)) {
+    // The schema's pattern lets through what `new URL` refuses (`http://.0.0.1`, a port over 65535).
+    upstream.targets.forEach((target, i) => {
+      if (!URL.canParse(target.url)) issues.push(source.issue(['upstreams', name, 'targets', i, 'url'], `expected an http:// or https:// URL with no query or fragment, got '${target.url}'`));
+    });
     for (const [key, value] of Object.entries(upstream.timeouts)) {
       if (parseDuration(value) === 0) issues.push(source.issue(['upstreams', name, 'timeouts', key], 'expected a duration above 0 (0 would disable this timeout)'));
     }

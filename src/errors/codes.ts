@@ -28,6 +28,16 @@ export const errorCodes = {
     title: 'Method not implemented',
     doc: 'The HTTP parser does not know this method (TRACK and made-up methods end here). Nothing was forwarded.',
   },
+  RMP_EXPECTATION_FAILED: {
+    status: 417,
+    title: 'Expectation failed',
+    doc: 'The request has an `Expect` header other than `100-continue`, the only expectation HTTP defines (RFC 9110 §10.1.1). Nothing was forwarded.',
+  },
+  RMP_UPGRADE_NOT_SUPPORTED: {
+    status: 501,
+    title: 'Protocol upgrade not supported',
+    doc: 'The request asks to switch protocols (`Connection: upgrade` with `Upgrade: websocket` or `h2c`, as `curl --http2` sends over plain HTTP). Rampart does not proxy WebSocket or cleartext HTTP/2: send the request without these headers (over HTTPS, HTTP/2 is negotiated by ALPN when `server.tls.http2` is on). Nothing was forwarded.',
+  },
   RMP_VERSION_UNKNOWN: {
     status: 400,
     title: 'Unknown API version',

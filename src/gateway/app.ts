@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { constants as h2constants, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -73,11 +73,24 @@ export async function createGatewayApp(options: GatewayAppOptions): Promise<Fast
   const requestTimeout = parseDuration(server.timeouts.request);
   app.server.headersTimeout = headersTimeout;
   app.server.requestTimeout = requestTimeout;
+  // Node answers an HTTP/1.1 request without Host with a bare 400 before Fastify sees it: the
+  // engine refuses it instead, as problem+json (regression test missing-host-bare-400).
+  (app.server as { requireHostHeader?: boolean }).requireHostHeader = false;
   (app.server as { connectionsCheckingInterval?: number }).connectionsCheckingInterval = connectionsCheckingInterval;
   limitConnectionsPerIp(app, ref, tls !== undefined);
   app.server.on('connect', (req: IncomingMessage | Http2ServerRequest, socket: Socket | Http2ServerResponse) => {
     if (req.httpVersionMajor === 2) refuseHttp2Connect(socket as Http2ServerResponse);
     else writeRawProblem(socket as Socket, 'RMP_METHOD_REFUSED', 'CONNECT is refused on every route.', { allow: '' });
+  });
+  // Without these listeners Node answers an unknown `Expect` with a bare 417 and closes an upgrade
+  // request's connection without a word (regression test expect-and-upgrade-unanswered).
+  app.server.on('checkExpectation', (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => {
+    const requestId = writeProblemResponse(res, req.httpVersionMajor === 2, 'RMP_EXPECTATION_FAILED', 'Only "Expect: 100-continue" is understood.', {});
+    logger.info({ type: 'access', requestId, method: req.method, status: 417, code: 'RMP_EXPECTATION_FAILED', clientIp: plainAddress(req.socket?.remoteAddress) }, 'request refused: unknown expectation');
+  });
+  app.server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
+    const requestId = writeRawProblem(socket, 'RMP_UPGRADE_NOT_SUPPORTED', 'Protocol upgrades (WebSocket, h2c) are not supported.', {});
+    logger.info({ type: 'access', requestId, method: req.method, status: 501, code: 'RMP_UPGRADE_NOT_SUPPORTED', clientIp: plainAddress(socket.remoteAddress) }, 'request refused: protocol upgrade');
   });
   if (tls?.http2 === true) limitHttp2Streams(app, requestTimeout);
 
@@ -162,14 +175,25 @@ function limitHttp2Streams(app: FastifyInstance, requestTimeout: number): void {
 
 /** An HTTP/2 CONNECT is a stream like any other: answered 405 on it, not with HTTP/1.1 text. */
 function refuseHttp2Connect(res: Http2ServerResponse): void {
-  const body = JSON.stringify(toProblem(new RampartError('RMP_METHOD_REFUSED', { detail: 'CONNECT is refused on every route.' }), randomUUID(), undefined));
-  const head: Record<string, string> = { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': String(Buffer.byteLength(body)), allow: '' };
+  writeProblemResponse(res, true, 'RMP_METHOD_REFUSED', 'CONNECT is refused on every route.', { allow: '' });
+}
+
+/**
+ * A problem answered on a response object outside Fastify (no policy runs): the fixed security
+ * headers of raw answers; over HTTP/1.1 the connection is closed (a body may follow unread).
+ */
+function writeProblemResponse(res: ServerResponse | Http2ServerResponse, http2: boolean, code: ErrorCode, detail: string, headers: Record<string, string>): string {
+  const requestId = randomUUID();
+  const body = JSON.stringify(toProblem(new RampartError(code, { detail }), requestId, undefined));
+  const head: Record<string, string> = { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': String(Buffer.byteLength(body)), ...headers };
   for (const line of RAW_SECURITY_HEADERS.split('\r\n')) {
     const colon = line.indexOf(':');
     if (colon > 0) head[line.slice(0, colon).toLowerCase()] = line.slice(colon + 2);
   }
-  res.writeHead(405, head);
+  if (!http2) head.connection = 'close';
+  res.writeHead(errorCodes[code].status, head);
   res.end(body);
+  return requestId;
 }
 
 /** Open connections per client address, shared by the listeners of one gateway (HTTPS and plain HTTP). */

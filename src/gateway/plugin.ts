@@ -207,7 +207,11 @@ function requestProtocol(raw: FastifyRequest['raw'], pipeline: Pipeline): 'http'
  */
 function requestHost(raw: FastifyRequest['raw']): string | undefined {
   const host = raw.headers.host;
-  if (raw.httpVersionMajor !== 2) return host;
+  if (raw.httpVersionMajor !== 2) {
+    // RFC 9112 §3.2 (Node's own check is off: its bare 400 would bypass the engine).
+    if (host === undefined && raw.httpVersionMajor === 1 && raw.httpVersionMinor >= 1) throw new RampartError('RMP_REQUEST_MALFORMED', { detail: 'An HTTP/1.1 request must have a Host header.' });
+    return host;
+  }
   const authority = raw.headers[':authority'] as string | undefined;
   if (authority !== undefined && host !== undefined && authority.toLowerCase() !== host.toLowerCase()) {
     throw new RampartError('RMP_REQUEST_MALFORMED', { detail: 'The :authority and Host of this request disagree.' });

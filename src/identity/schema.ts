@@ -47,6 +47,8 @@ export const IdentitySchema = Strict(
       default: 'off',
     }),
     scopes: Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_-]{0,63}$' }), Type.Array(Type.String({ pattern: '^[\\x21\\x23-\\x5b\\x5d-\\x7e]{1,128}$', description: 'A scope.' }), { description: 'Scopes of the role.' }), {
+      additionalProperties: false,
+      'x-expected': 'a role name of lowercase letters, digits, "_" or "-", starting with a letter',
       description: 'Scopes granted in the access token by role (`user: [notes:read, notes:write]`); a user gets the union over their roles.',
       default: {},
     }),

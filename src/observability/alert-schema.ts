@@ -87,7 +87,7 @@ export const AlertsSchema = Strict(
       default: true,
     }),
     dedup: Duration({ description: 'How long a rule stays quiet for a group after firing for it (rules may set their own `dedup`).', default: '10m' }),
-    webhooks: Type.Record(Type.String({ pattern: NAME_PATTERN }), Webhook, { description: 'Webhooks by name, for rules to list in `notify`.', default: {} }),
+    webhooks: Type.Record(Type.String({ pattern: NAME_PATTERN }), Webhook, { additionalProperties: false, description: 'Webhooks by name, for rules to list in `notify`.', default: {} }),
     rules: Type.Array(Rule, { description: 'Alert rules, added to (or replacing) the built-in ones.', default: [] }),
   },
   { description: 'Alert rules over security events and traffic ratios, notifying the log and signed webhooks (docs/alerts.md).', default: {} },
