@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { configIssues } from '../../test/helpers/config.js';
 import { loadConfigText } from '../config/load.js';
-import { ConfigError, formatIssue } from '../config/errors.js';
 import { closeAfterEach } from '../../test/helpers/gateway.js';
 import { send } from '../../test/helpers/http.js';
 import { readFileSync } from 'node:fs';
@@ -8,23 +8,13 @@ import { dirname, join } from 'node:path';
 
 const use = closeAfterEach(afterEach);
 
-function issuesOf(text: string): string[] {
-  try {
-    loadConfigText(text, 'rampart.yaml', '/tmp', {});
-  } catch (error) {
-    if (error instanceof ConfigError) return error.issues.map(formatIssue);
-    throw error;
-  }
-  throw new Error('expected the config to be rejected');
-}
-
 describe('the admin listener carries credentials: plain HTTP only on loopback', () => {
   it('refuses a non-loopback admin address without admin.tls, and admin.tls without server.tls, with positions', () => {
-    expect(issuesOf('routes: []\nadmin:\n  listen:\n    host: 0.0.0.0\n    port: 9901\n')).toEqual([
+    expect(configIssues('routes: []\nadmin:\n  listen:\n    host: 0.0.0.0\n    port: 9901\n')).toEqual([
       "rampart.yaml:4:11: admin.listen.host: the admin listener on '0.0.0.0' would carry admin credentials over plain HTTP: bind it to 127.0.0.1 or ::1, or set admin.tls: true",
     ]);
-    expect(issuesOf('routes: []\nadmin:\n  tls: true\n')).toEqual(["rampart.yaml:3:8: admin.tls: the admin listener uses the gateway's certificate: set server.tls"]);
-    expect(issuesOf('routes: []\nadmin:\n  token: short\n')[0]).toMatch(/^rampart\.yaml:3:10: .*32 to 1024 letters/);
+    expect(configIssues('routes: []\nadmin:\n  tls: true\n')).toEqual(["rampart.yaml:3:8: admin.tls: the admin listener uses the gateway's certificate: set server.tls"]);
+    expect(configIssues('routes: []\nadmin:\n  token: short\n')[0]).toMatch(/^rampart\.yaml:3:10: .*32 to 1024 letters/);
     // Loopback in any spelling is fine.
     for (const host of ['127.0.0.1', '::1', 'localhost', '127.0.0.2']) loadConfigText(`routes: []\nadmin:\n  listen:\n    host: '${host}'\n`, 'rampart.yaml', '/tmp', {});
   });

@@ -4,36 +4,25 @@
 // value reached the semantic checks unvalidated and the loader crashed with a TypeError instead of
 // reporting the file, line and column (`upstreams: { App: … }`), or was kept silently.
 import { expect, it } from 'vitest';
-import { ConfigError, formatIssue } from '../../src/config/errors.js';
-import { loadConfigText } from '../../src/config/load.js';
-
-function issuesOf(text: string): string[] {
-  try {
-    loadConfigText(text, 'rampart.yaml', '/tmp', {});
-  } catch (error) {
-    if (error instanceof ConfigError) return error.issues.map(formatIssue);
-    throw error;
-  }
-  throw new Error('expected the config to be refused');
-}
+import { configIssues } from '../helpers/config.js';
 
 const route = 'routes:\n  - { name: r, match: { path: /r }, upstream: app, public: true }\n';
 
 it('config-map-keys-skip-validation: a name that breaks the pattern is a located error, never a crash or silently kept', () => {
-  expect(issuesOf(`upstreams:\n  app: { targets: [{ url: 'http://127.0.0.1:1' }] }\n  App: { targets: [{ url: 'http://127.0.0.1:2' }] }\n${route}`)).toEqual([
+  expect(configIssues(`upstreams:\n  app: { targets: [{ url: 'http://127.0.0.1:1' }] }\n  App: { targets: [{ url: 'http://127.0.0.1:2' }] }\n${route}`)).toEqual([
     `rampart.yaml:3:3: upstreams.App: invalid name 'App': expected a name of lowercase letters, digits, ".", "_" or "-"`,
   ]);
-  expect(issuesOf(`upstreams:\n  app: { targets: [{ url: 'http://127.0.0.1:1' }] }\n  "": 0\n${route}`)).toEqual([
+  expect(configIssues(`upstreams:\n  app: { targets: [{ url: 'http://127.0.0.1:1' }] }\n  "": 0\n${route}`)).toEqual([
     `rampart.yaml:3:3: upstreams[""]: invalid name '': expected a name of lowercase letters, digits, ".", "_" or "-"`,
   ]);
-  expect(issuesOf(`upstreams:\n  app: { targets: [{ url: 'http://127.0.0.1:1' }] }\nversions:\n  V1: 0\n${route}`)).toEqual([
+  expect(configIssues(`upstreams:\n  app: { targets: [{ url: 'http://127.0.0.1:1' }] }\nversions:\n  V1: 0\n${route}`)).toEqual([
     `rampart.yaml:4:3: versions.V1: invalid name 'V1': expected a name of lowercase letters, digits, ".", "_" or "-"`,
   ]);
-  expect(issuesOf(`upstreams:\n  app: { targets: [{ url: 'http://127.0.0.1:1' }] }\nalerts:\n  webhooks:\n    Ops Team: { url: 'https://hooks.example.com/x' }\n${route}`)).toEqual([
+  expect(configIssues(`upstreams:\n  app: { targets: [{ url: 'http://127.0.0.1:1' }] }\nalerts:\n  webhooks:\n    Ops Team: { url: 'https://hooks.example.com/x' }\n${route}`)).toEqual([
     `rampart.yaml:5:5: alerts.webhooks["Ops Team"]: invalid name 'Ops Team': expected a name of lowercase letters, digits, ".", "_" or "-"`,
   ]);
   const identity = `mode: development\nidentity:\n  issuer: https://id.example.com\n  scopes:\n    user: [notes:read]\n    Admin: [notes:write]\n`;
-  expect(issuesOf(`upstreams:\n  app: { targets: [{ url: 'http://127.0.0.1:1' }] }\n${identity}${route}`)).toEqual([
+  expect(configIssues(`upstreams:\n  app: { targets: [{ url: 'http://127.0.0.1:1' }] }\n${identity}${route}`)).toEqual([
     `rampart.yaml:8:5: identity.scopes.Admin: invalid name 'Admin': expected a role name of lowercase letters, digits, "_" or "-", starting with a letter`,
   ]);
 });
