@@ -99,7 +99,8 @@ async function get(base: string, path: string, agent: Agent): Promise<Outcome> {
 
 /** `total` GETs with at most `concurrency` in flight; `onProgress` after each answer. */
 async function load(base: string, path: string, total: number, concurrency: number, onProgress?: (done: number) => void): Promise<Outcome[]> {
-  const agent = new Agent({ connections: concurrency, keepAliveTimeout: 30_000 });
+  // Bounded: a request that would hang is an error (counted), not a stuck test.
+  const agent = new Agent({ connections: concurrency, keepAliveTimeout: 30_000, headersTimeout: 10_000, bodyTimeout: 10_000 });
   const out: Outcome[] = [];
   let next = 0;
   const loop = async () => {
@@ -177,13 +178,33 @@ describe('rampart start --workers 2', () => {
     const from = cluster.cli.stdout.length;
     const victim = cluster.pids.get(1)!;
     let killedAt = 0;
+    // Scraped 50 ms after the kill, while the killed worker is gone or restarting: answered from
+    // the workers that serve, not held until a timeout.
+    let scrape: Promise<{ status: number; ms: number; attempt: number }> | undefined;
     const outcomes = await load(cluster.url, '/r', TOTAL, CONCURRENCY, (done) => {
       if (done === 100 && killedAt === 0) {
         killedAt = performance.now();
         process.kill(victim, 'SIGKILL');
+        // (The admin listener is shared too: a connection handed to the killed worker before the
+        // primary saw it die is reset, and the scraper tries again, as Prometheus would.)
+        scrape = new Promise((resolve) => setTimeout(resolve, 50)).then(async () => {
+          for (let attempt = 1; ; attempt++) {
+            const start = performance.now();
+            try {
+              const res = await request(`${cluster.admin}/metrics`, { reset: true, headersTimeout: 10_000, bodyTimeout: 10_000 });
+              await res.body.dump();
+              return { status: res.statusCode, ms: performance.now() - start, attempt };
+            } catch (error) {
+              if (attempt === 3) throw error;
+            }
+          }
+        });
       }
     });
     expect(killedAt).toBeGreaterThan(0);
+    const scraped = await scrape!;
+    expect(scraped.status).toBe(200);
+    expect(scraped.ms).toBeLessThan(3000);
     const restarted = await waitFor(cluster.cli, (r) => r.worker === 'primary' && r.slot === 1 && typeof r.restartMs === 'number', from);
     const exited = cluster.cli.logs(from).find((r) => r.worker === 'primary' && r.slot === 1 && r.signal === 'SIGKILL');
     expect(exited).toMatchObject({ pid: victim, restartInMs: 100 });
@@ -197,7 +218,7 @@ describe('rampart start --workers 2', () => {
     const ok = outcomes.filter((o) => 'status' in o && o.status >= 200 && o.status < 300);
     const kinds = [...new Set(errors.map((e) => e.error))];
     console.log(
-      `workers: kill -9 of worker 1 (pid ${victim}) after 100 of ${TOTAL} answers at concurrency ${CONCURRENCY}: ${ok.length} 2xx, ${serverErrors.length} 5xx, ${errors.length} connection errors (${kinds.join(', ') || 'none'}); restarted as pid ${restarted.record.pid} in ${restarted.record.restartMs as number} ms after the exit (100 ms of it the backoff)`,
+      `workers: kill -9 of worker 1 (pid ${victim}) after 100 of ${TOTAL} answers at concurrency ${CONCURRENCY}: ${ok.length} 2xx, ${serverErrors.length} 5xx, ${errors.length} connection errors (${kinds.join(', ') || 'none'}); restarted as pid ${restarted.record.pid} in ${restarted.record.restartMs as number} ms after the exit (100 ms of it the backoff); /metrics scraped 50 ms after the kill answered ${scraped.status} in ${Math.round(scraped.ms)} ms (attempt ${scraped.attempt})`,
     );
     expect(outcomes).toHaveLength(TOTAL);
     // No answer is a 5xx: the only failures are the requests the killed worker had in flight

@@ -31,8 +31,16 @@ export const RESTART_RESET_MS = 30_000;
 /** How long a worker waits for the primary's aggregated metrics. */
 const METRICS_TIMEOUT_MS = 6000;
 
-type ToWorker = { rampart: 'reload' } | { rampart: 'shutdown'; signal: string } | { rampart: 'metrics'; id: number; text?: string; contentType?: string; error?: string };
-type ToPrimary = { rampart: 'ready' } | { rampart: 'metrics'; id: number };
+/** How long the primary waits for every worker's registry when gathering metrics. */
+const COLLECT_TIMEOUT_MS = 4000;
+
+type MetricsJson = Awaited<ReturnType<Metrics['registry']['getMetricsAsJSON']>>;
+type ToWorker =
+  | { rampart: 'reload' }
+  | { rampart: 'shutdown'; signal: string }
+  | { rampart: 'collect'; id: number }
+  | { rampart: 'metrics'; id: number; text?: string; contentType?: string; error?: string };
+type ToPrimary = { rampart: 'ready' } | { rampart: 'metrics'; id: number } | { rampart: 'collected'; id: number; metrics?: MetricsJson; error?: string };
 
 /** Whether this process is a worker forked by `runPrimary`. */
 export function isWorkerProcess(): boolean {
@@ -79,6 +87,8 @@ interface Slot {
   id: number;
   worker: Worker | undefined;
   startedAt: number;
+  /** Serving (it said so): only ready workers are asked for their metrics. */
+  ready: boolean;
   /** When it last exited unexpectedly (for the restart time logged). */
   exitedAt: number | undefined;
   backoffMs: number;
@@ -94,8 +104,44 @@ export async function runPrimary(file: string, loaded: LoadedConfig, workers: nu
   const config = loaded.config;
   const logger = createLogger({ ...config.log, dir: loaded.dir, base: { worker: 'primary' } });
   const destination = logDestination(logger);
-  const aggregator = new AggregatorRegistry();
-  const slots: Slot[] = Array.from({ length: workers }, (_, i) => ({ id: i + 1, worker: undefined, startedAt: 0, exitedAt: undefined, backoffMs: RESTART_MIN_MS, timer: undefined }));
+  const collections = new Map<number, { waiting: Set<Worker>; results: MetricsJson[]; done: (error?: Error) => void }>();
+  let collected = 0;
+  /**
+   * Every serving worker's registry, aggregated (counters and histograms summed). A worker that
+   * exits meanwhile is left out; one that does not answer in time fails the whole collection,
+   * rather than showing part of the workers as all of them.
+   */
+  const collect = (): Promise<{ contentType: string; text: string }> =>
+    new Promise((resolve, reject) => {
+      const id = ++collected;
+      const targets = slots.flatMap((s) => (s.worker !== undefined && s.ready && s.worker.isConnected() ? [s.worker] : []));
+      const entry = {
+        waiting: new Set(targets),
+        results: [] as MetricsJson[],
+        done: (error?: Error) => {
+          clearTimeout(timer);
+          collections.delete(id);
+          if (error !== undefined) return reject(error);
+          const registry = AggregatorRegistry.aggregate(entry.results);
+          registry.metrics().then((text) => resolve({ contentType: registry.contentType, text }), reject);
+        },
+      };
+      const timer = setTimeout(() => entry.done(new Error(`${entry.waiting.size} worker(s) did not send their metrics within ${COLLECT_TIMEOUT_MS} ms`)), COLLECT_TIMEOUT_MS);
+      collections.set(id, entry);
+      for (const worker of targets) worker.send({ rampart: 'collect', id } satisfies ToWorker);
+      if (targets.length === 0) entry.done();
+    });
+  const settle = (worker: Worker, id: number | undefined, metrics: MetricsJson | undefined, error?: string) => {
+    for (const [key, entry] of collections) {
+      if ((id !== undefined && key !== id) || !entry.waiting.delete(worker)) continue;
+      if (error !== undefined) entry.done(new Error(`a worker's metrics: ${error}`));
+      else {
+        if (metrics !== undefined) entry.results.push(metrics);
+        if (entry.waiting.size === 0) entry.done();
+      }
+    }
+  };
+  const slots: Slot[] = Array.from({ length: workers }, (_, i) => ({ id: i + 1, worker: undefined, startedAt: 0, ready: false, exitedAt: undefined, backoffMs: RESTART_MIN_MS, timer: undefined }));
   const bySlot = new Map<Worker, Slot>();
   let drainMs = parseDuration(config.server.drainTimeout);
   let stopping: Promise<never> | undefined;
@@ -112,6 +158,7 @@ export async function runPrimary(file: string, loaded: LoadedConfig, workers: nu
     const worker = cluster.fork({ [WORKER_ENV]: String(slot.id) });
     slot.worker = worker;
     slot.startedAt = Date.now();
+    slot.ready = false;
     bySlot.set(worker, slot);
     pipeLines(worker.process.stdout, (text) => destination.write(text));
     pipeLines(worker.process.stderr, (text) => process.stderr.write(text));
@@ -119,16 +166,17 @@ export async function runPrimary(file: string, loaded: LoadedConfig, workers: nu
       if (message?.rampart === 'ready') {
         if (slot.exitedAt !== undefined) logger.info({ slot: slot.id, pid: worker.process.pid, restartMs: Date.now() - slot.exitedAt }, `worker ${slot.id} restarted (pid ${worker.process.pid})`);
         slot.exitedAt = undefined;
+        slot.ready = true;
         if (startup !== undefined && ++ready === workers) startup(true);
       } else if (message?.rampart === 'metrics') {
         const answer = (m: ToWorker) => {
           if (worker.isConnected()) worker.send(m);
         };
-        aggregator.clusterMetrics().then(
-          (text) => answer({ rampart: 'metrics', id: message.id, text, contentType: aggregator.contentType }),
+        collect().then(
+          ({ contentType, text }) => answer({ rampart: 'metrics', id: message.id, text, contentType }),
           (error: unknown) => answer({ rampart: 'metrics', id: message.id, error: (error as Error).message }),
         );
-      }
+      } else if (message?.rampart === 'collected') settle(worker, message.id, message.metrics, message.error);
     });
   };
 
@@ -137,6 +185,9 @@ export async function runPrimary(file: string, loaded: LoadedConfig, workers: nu
     bySlot.delete(worker);
     if (slot === undefined) return;
     slot.worker = undefined;
+    slot.ready = false;
+    // Its figures are gone with it: collections in progress stop waiting for them.
+    settle(worker, undefined, undefined);
     if (stopping !== undefined) return;
     if (startup !== undefined) {
       // A worker that cannot start (a port in use, the database away) would fail the same way
@@ -233,8 +284,24 @@ export async function runWorker(options: StartOptions, start: (options: StartOpt
       },
     );
   };
+  let registry: Metrics['registry'] | undefined;
+  /** Sends to the primary while it is there (after it died, the worker is on its way out). */
+  const tell = (message: ToPrimary): boolean => {
+    if (!process.connected) return false;
+    process.send!(message);
+    return true;
+  };
   process.on('message', (message: ToWorker) => {
-    if (message?.rampart === 'reload') {
+    if (message?.rampart === 'collect') {
+      const id = message.id;
+      if (registry === undefined) tell({ rampart: 'collected', id, metrics: [] });
+      else {
+        registry.getMetricsAsJSON().then(
+          (metrics) => tell({ rampart: 'collected', id, metrics }),
+          (error: unknown) => tell({ rampart: 'collected', id, error: (error as Error).message }),
+        );
+      }
+    } else if (message?.rampart === 'reload') {
       live.runtime?.reopenLogs();
       void live.runtime?.reload();
     } else if (message?.rampart === 'shutdown') stop(message.signal);
@@ -252,7 +319,11 @@ export async function runWorker(options: StartOptions, start: (options: StartOpt
       const key = ++next;
       const timer = setTimeout(() => (pending.delete(key), reject(new Error(`the primary did not answer with the workers' metrics within ${METRICS_TIMEOUT_MS} ms`))), METRICS_TIMEOUT_MS);
       pending.set(key, { resolve, reject, timer });
-      process.send!({ rampart: 'metrics', id: key } satisfies ToPrimary);
+      if (!tell({ rampart: 'metrics', id: key })) {
+        clearTimeout(timer);
+        pending.delete(key);
+        reject(new Error('the primary is gone'));
+      }
     });
   // The primary fans signals out; one sent to the whole process group (Ctrl-C) stops this worker too.
   process.on('SIGHUP', () => {});
@@ -265,11 +336,8 @@ export async function runWorker(options: StartOptions, start: (options: StartOpt
     worker: {
       id,
       metrics,
-      // prom-client answers the primary's collection requests with this worker's registry.
-      register: (m: Metrics) => {
-        new AggregatorRegistry();
-        AggregatorRegistry.setRegistries([m.registry]);
-      },
+      // What the primary's collections read from now on.
+      register: (m: Metrics) => (registry = m.registry),
     },
   });
   live.runtime = runtime;
@@ -277,7 +345,7 @@ export async function runWorker(options: StartOptions, start: (options: StartOpt
     // Told to stop while starting: now there is a runtime to drain.
     stopping = false;
     stop('stopped while starting');
-  } else process.send!({ rampart: 'ready' } satisfies ToPrimary);
+  } else tell({ rampart: 'ready' });
   return runtime;
 }
 
