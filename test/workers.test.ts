@@ -322,7 +322,11 @@ describe('rampart start --workers: refused before forking', () => {
     expect(stderr.join('\n')).toMatch(/bad\.yaml:\d+:\d+: server\.listen\.port/);
   });
 
-  it('--workers must be a whole number', async () => {
+  it('--workers must be a whole number, and start --help says what it does', async () => {
+    const help = await runCli(['start', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout.join('\n')).toContain('-w, --workers <n>');
+    expect(help.stdout.join(' ').replace(/\s+/g, ' ')).toContain('default: one per core when the config keeps its state in redis, else 1');
     for (const value of ['0', 'two', '1.5', '99999']) {
       const { code, stderr } = await runCli(['start', '-c', file, '--workers', value]);
       expect(code).toBe(2);
