@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -289,6 +289,37 @@ describe('rampart start --workers 2', () => {
     expect(logs.at(-1)).toMatchObject({ worker: 'primary', msg: 'Rampart primary stopped' });
     for (const pid of cluster.pids.values()) expect(() => process.kill(pid, 0)).toThrow();
   }, 30_000);
+});
+
+describe('rampart start --workers 2 with a log file', () => {
+  it('the primary writes every worker\'s lines to the one file, whole lines', async () => {
+    const logged = join(dir, 'logged.yaml');
+    const logFile = join(dir, 'logs', 'rampart.log');
+    writeFileSync(logged, config().replace('log:\n  level: info\n', `log:\n  level: info\n  destination: ${logFile}\n`));
+    const cli = spawnCli(['start', '-c', logged, '--workers', '2']);
+    // Nothing on stdout: the lines go to the file; wait for both workers there.
+    const deadline = Date.now() + 30_000;
+    const lines = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').filter((l) => l !== '') : []);
+    const url = async (): Promise<string> => {
+      while (Date.now() < deadline) {
+        const starts = lines().filter((l) => l.includes('"sys_startup"') && l.includes('"worker"'));
+        const primary = lines().some((l) => l.includes('workers serving'));
+        if (starts.length === 2 && primary) return /gateway on (http:\/\/127\.0\.0\.1:\d+)/.exec(starts[0]!)![1]!;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`no startup lines in ${logFile}\n${cli.transcript()}`);
+    };
+    const outcomes = await load(await url(), '/r', 200, 10);
+    expect(outcomes.filter((o) => !('status' in o) || o.status !== 200)).toEqual([]);
+    cli.signal('SIGTERM');
+    expect(await cli.waitForExit(20_000)).toEqual({ code: 0, signal: null });
+    expect(cli.stdout).toEqual([]);
+    const records = lines().map((l) => JSON.parse(l) as LogRecord);
+    const access = records.filter((r) => r.type === 'access');
+    expect(access).toHaveLength(200);
+    expect(new Set(access.map((r) => r.worker))).toEqual(new Set([1, 2]));
+    expect(records.at(-1)).toMatchObject({ worker: 'primary', msg: 'Rampart primary stopped' });
+  }, 60_000);
 });
 
 describe('rampart start --workers: refused before forking', () => {
