@@ -160,6 +160,9 @@ export async function runPrimary(file: string, loaded: LoadedConfig, workers: nu
     slot.startedAt = Date.now();
     slot.ready = false;
     bySlot.set(worker, slot);
+    // A message sent just as the worker died fails (ERR_IPC_CHANNEL_CLOSED): its exit follows and
+    // is handled there; unhandled, the error would end the primary.
+    worker.on('error', (error: Error) => logger.warn({ slot: slot.id, pid: worker.process.pid, err: error.message }, `worker ${slot.id}: ${error.message}`));
     pipeLines(worker.process.stdout, (text) => destination.write(text));
     pipeLines(worker.process.stderr, (text) => process.stderr.write(text));
     worker.on('message', (message: ToPrimary) => {
