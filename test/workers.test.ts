@@ -207,18 +207,18 @@ describe('rampart start --workers 2', () => {
     expect(scraped.ms).toBeLessThan(3000);
     const restarted = await waitFor(cluster.cli, (r) => r.worker === 'primary' && r.slot === 1 && typeof r.restartMs === 'number', from);
     const exited = cluster.cli.logs(from).find((r) => r.worker === 'primary' && r.slot === 1 && r.signal === 'SIGKILL');
-    expect(exited).toMatchObject({ pid: victim, restartInMs: 100 });
+    expect(exited).toMatchObject({ workerPid: victim, restartInMs: 100 });
     const fresh = await waitFor(cluster.cli, (r) => r.event === 'sys_startup' && r.worker === 1, from);
     expect(fresh.record.pid).not.toBe(victim);
-    expect(fresh.record.pid).toBe(restarted.record.pid);
-    cluster.pids.set(1, restarted.record.pid as number);
+    expect(fresh.record.pid).toBe(restarted.record.workerPid);
+    cluster.pids.set(1, restarted.record.workerPid as number);
 
     const errors = outcomes.filter((o): o is { id: string; error: string } => 'error' in o);
     const serverErrors = outcomes.filter((o) => 'status' in o && o.status >= 500);
     const ok = outcomes.filter((o) => 'status' in o && o.status >= 200 && o.status < 300);
     const kinds = [...new Set(errors.map((e) => e.error))];
     console.log(
-      `workers: kill -9 of worker 1 (pid ${victim}) after 100 of ${TOTAL} answers at concurrency ${CONCURRENCY}: ${ok.length} 2xx, ${serverErrors.length} 5xx, ${errors.length} connection errors (${kinds.join(', ') || 'none'}); restarted as pid ${restarted.record.pid} in ${restarted.record.restartMs as number} ms after the exit (100 ms of it the backoff); /metrics scraped 50 ms after the kill answered ${scraped.status} in ${Math.round(scraped.ms)} ms (attempt ${scraped.attempt})`,
+      `workers: kill -9 of worker 1 (pid ${victim}) after 100 of ${TOTAL} answers at concurrency ${CONCURRENCY}: ${ok.length} 2xx, ${serverErrors.length} 5xx, ${errors.length} connection errors (${kinds.join(', ') || 'none'}); restarted as pid ${restarted.record.workerPid} in ${restarted.record.restartMs as number} ms after the exit (100 ms of it the backoff); /metrics scraped 50 ms after the kill answered ${scraped.status} in ${Math.round(scraped.ms)} ms (attempt ${scraped.attempt})`,
     );
     expect(outcomes).toHaveLength(TOTAL);
     // No answer is a 5xx: the only failures are the requests the killed worker had in flight
@@ -276,7 +276,7 @@ describe('rampart start --workers 2', () => {
     // Fixed: the next attempt (1.6 s after the last) starts.
     writeFileSync(file, config([{ name: 'added' }]));
     const restarted = await waitFor(cluster.cli, (r) => r.worker === 'primary' && r.slot === 2 && typeof r.restartMs === 'number', at);
-    cluster.pids.set(2, restarted.record.pid as number);
+    cluster.pids.set(2, restarted.record.workerPid as number);
   }, 60_000);
 
   it('SIGTERM drains every worker and the primary exits 0', async () => {

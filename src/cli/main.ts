@@ -8,6 +8,7 @@ import { ConfigError, ConfigFileError, formatIssue } from '../config/errors.js';
 import { buildPipeline, redisSettings } from '../gateway/pipeline.js';
 import { DURATION_PATTERN, parseDuration } from '../config/units.js';
 import { GatewayRuntime, ListenError } from '../gateway/runtime.js';
+import { loadTls } from '../gateway/tls.js';
 import { checkConfig, defaultWorkers, isWorkerProcess, runPrimary, runWorker, SharedStateError } from '../gateway/workers.js';
 import { createEvents } from '../observability/events.js';
 import { createLogger } from '../observability/logger.js';
@@ -550,7 +551,12 @@ async function start(file: string, workersOption: string | undefined, io: Io): P
     try {
       loaded = loadConfigFile(file);
       workers ??= defaultWorkers(loaded).workers;
-      if (workers > 1) loaded = checkConfig(file, workers);
+      if (workers > 1) {
+        loaded = checkConfig(file, workers);
+        // Certificate files are checked here, and a development certificate (`tls: auto`) is made
+        // once, before the workers race to make their own.
+        await loadTls(loaded);
+      }
     } catch (error) {
       if (error instanceof SharedStateError) {
         for (const issue of error.issues) io.err(formatIssue(issue));

@@ -162,12 +162,12 @@ export async function runPrimary(file: string, loaded: LoadedConfig, workers: nu
     bySlot.set(worker, slot);
     // A message sent just as the worker died fails (ERR_IPC_CHANNEL_CLOSED): its exit follows and
     // is handled there; unhandled, the error would end the primary.
-    worker.on('error', (error: Error) => logger.warn({ slot: slot.id, pid: worker.process.pid, err: error.message }, `worker ${slot.id}: ${error.message}`));
+    worker.on('error', (error: Error) => logger.warn({ slot: slot.id, workerPid: worker.process.pid, err: error.message }, `worker ${slot.id}: ${error.message}`));
     pipeLines(worker.process.stdout, (text) => destination.write(text));
     pipeLines(worker.process.stderr, (text) => process.stderr.write(text));
     worker.on('message', (message: ToPrimary) => {
       if (message?.rampart === 'ready') {
-        if (slot.exitedAt !== undefined) logger.info({ slot: slot.id, pid: worker.process.pid, restartMs: Date.now() - slot.exitedAt }, `worker ${slot.id} restarted (pid ${worker.process.pid})`);
+        if (slot.exitedAt !== undefined) logger.info({ slot: slot.id, workerPid: worker.process.pid, restartMs: Date.now() - slot.exitedAt }, `worker ${slot.id} restarted (pid ${worker.process.pid})`);
         slot.exitedAt = undefined;
         slot.ready = true;
         if (startup !== undefined && ++ready === workers) startup(true);
@@ -195,7 +195,7 @@ export async function runPrimary(file: string, loaded: LoadedConfig, workers: nu
     if (startup !== undefined) {
       // A worker that cannot start (a port in use, the database away) would fail the same way
       // on every restart: the start fails as a single process's would.
-      logger.error({ slot: slot.id, pid: worker.process.pid, code, signal }, `worker ${slot.id} failed to start; stopping`);
+      logger.error({ slot: slot.id, workerPid: worker.process.pid, code, signal }, `worker ${slot.id} failed to start; stopping`);
       failed = true;
       startup(false);
       return;
@@ -205,7 +205,7 @@ export async function runPrimary(file: string, loaded: LoadedConfig, workers: nu
     const delayMs = slot.backoffMs;
     slot.backoffMs = Math.min(slot.backoffMs * 2, RESTART_MAX_MS);
     slot.exitedAt ??= now;
-    logger.error({ slot: slot.id, pid: worker.process.pid, code, signal, uptimeMs: now - slot.startedAt, restartInMs: delayMs }, `worker ${slot.id} (pid ${worker.process.pid}) exited unexpectedly (${signal ?? `code ${code}`}); restarting in ${delayMs} ms`);
+    logger.error({ slot: slot.id, workerPid: worker.process.pid, code, signal, uptimeMs: now - slot.startedAt, restartInMs: delayMs }, `worker ${slot.id} (pid ${worker.process.pid}) exited unexpectedly (${signal ?? `code ${code}`}); restarting in ${delayMs} ms`);
     slot.timer = setTimeout(() => fork(slot), delayMs);
   });
 
