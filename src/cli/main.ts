@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { loadConfigFile, type LoadedConfig } from '../config/load.js';
@@ -9,6 +10,7 @@ import { buildPipeline, redisSettings } from '../gateway/pipeline.js';
 import { DURATION_PATTERN, parseDuration } from '../config/units.js';
 import { GatewayRuntime, ListenError } from '../gateway/runtime.js';
 import { loadTls } from '../gateway/tls.js';
+import { loadMasterKey } from '../identity/master-key.js';
 import { checkConfig, defaultWorkers, isWorkerProcess, runPrimary, runWorker, SharedStateError } from '../gateway/workers.js';
 import { createEvents } from '../observability/events.js';
 import { createLogger } from '../observability/logger.js';
@@ -556,6 +558,16 @@ async function start(file: string, workersOption: string | undefined, io: Io): P
         // Certificate files are checked here, and a development certificate (`tls: auto`) is made
         // once, before the workers race to make their own.
         await loadTls(loaded);
+        // The same for a development master key (identity without `masterKey`): made once here,
+        // or two workers would each make one and keep different keys.
+        const identity = loaded.config.identity;
+        if (identity?.enabled === true && identity.masterKey === undefined && loaded.config.mode === 'development') {
+          try {
+            loadMasterKey({ configured: undefined, mode: 'development', dataDir: resolve(loaded.dir, loaded.config.dataDir) });
+          } catch {
+            // The workers' own start reports it (the start then fails).
+          }
+        }
       }
     } catch (error) {
       if (error instanceof SharedStateError) {
