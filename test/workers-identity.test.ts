@@ -73,11 +73,14 @@ async function call(method: 'GET' | 'POST', path: string, options: { token?: str
 }
 
 describe.skipIf(!up)('the identity service on --workers 2 (PostgreSQL, Redis)', () => {
-  it('one development certificate and master key, made by the primary; both workers reuse them', () => {
+  it('one development certificate and master key, made by the primary; both workers reuse them', async () => {
+    // Each worker's lines reach the log in batches: wait for both workers' (they precede sys_startup).
+    for (const worker of [1, 2]) await cli.waitForLog((r) => r.event === 'sys_startup' && r.worker === worker);
     const certs = cli.logs().filter((r) => typeof r.msg === 'string' && r.msg.startsWith('DEVELOPMENT CERTIFICATE'));
-    expect(certs.map((r) => [r.worker, r.created])).toEqual(expect.arrayContaining([[1, false], [2, false]]));
+    expect(certs.map((r) => [r.worker, r.created]).sort()).toEqual([[1, false], [2, false]]);
     const keys = cli.logs().filter((r) => typeof r.masterKeyFile === 'string');
     expect(keys.map((r) => [r.worker, r.created]).sort()).toEqual([[1, false], [2, false]]);
+    expect(keys[0]!.masterKeyFile).toBe(keys[1]!.masterKeyFile);
     expect(existsSync(String(keys[0]!.masterKeyFile))).toBe(true);
   });
 
