@@ -17,7 +17,9 @@ import { redisAvailable } from './helpers/services.js';
  * 100 admitted in total, every other one 429.
  *
  * Two real `rampart start` processes (the CLI from source) read the same YAML file (port 0, so
- * each gets its own port) and count in the shared Redis under a random key prefix. The upstream
+ * each gets its own port) and count in the shared Redis under a random key prefix. With `redis`
+ * configured, each forks one worker per core by default (`--workers`, docs/reliability.md), so
+ * the 100 are counted across every worker of both nodes. The upstream
  * is a server in this process that counts what reaches it. The fixed window is 100 per minute;
  * GCRA is burst 100 at 100 per hour, so that no new token can be earned during a run (see the
  * route below).

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { loadConfigFile, type LoadedConfig } from '../config/load.js';
@@ -8,6 +9,9 @@ import { ConfigError, ConfigFileError, formatIssue } from '../config/errors.js';
 import { buildPipeline, redisSettings } from '../gateway/pipeline.js';
 import { DURATION_PATTERN, parseDuration } from '../config/units.js';
 import { GatewayRuntime, ListenError } from '../gateway/runtime.js';
+import { loadTls } from '../gateway/tls.js';
+import { loadMasterKey } from '../identity/master-key.js';
+import { checkConfig, defaultWorkers, isWorkerProcess, runPrimary, runWorker, SharedStateError } from '../gateway/workers.js';
 import { createEvents } from '../observability/events.js';
 import { createLogger } from '../observability/logger.js';
 import { describePipeline } from './describe.js';
@@ -61,9 +65,10 @@ Examples:
     .command('start')
     .description('run the gateway (SIGHUP reloads the config, SIGTERM/SIGINT drain and stop)')
     .option('-c, --config <file>', 'config file', 'rampart.yaml')
-    .addHelpText('after', '\nExample:\n  rampart start -c examples/quickstart/rampart.yaml')
-    .action(async (opts: { config: string }) => {
-      code = await start(opts.config, io);
+    .option('-w, --workers <n>', 'worker processes sharing the listeners (default: one per core when the config keeps its state in redis, else 1)')
+    .addHelpText('after', '\nExamples:\n  rampart start -c examples/quickstart/rampart.yaml\n  rampart start -c rampart.yaml --workers 4   (needs redis for rate limits and revocations)')
+    .action(async (opts: { config: string; workers?: string }) => {
+      code = await start(opts.config, opts.workers, io);
     });
 
   program
@@ -525,7 +530,56 @@ async function withIdentity(file: string, io: Io, work: (identity: IdentityRunti
   }
 }
 
-async function start(file: string, io: Io): Promise<number> {
+async function start(file: string, workersOption: string | undefined, io: Io): Promise<number> {
+  if (isWorkerProcess()) {
+    try {
+      await runWorker({ configFile: file }, (options) => GatewayRuntime.start(options));
+      return 0;
+    } catch (error) {
+      // Nothing else would end a worker (the IPC channel keeps it alive): the primary restarts it.
+      process.exit(reportStartupError(error, io));
+    }
+  }
+  let workers: number | undefined;
+  if (workersOption !== undefined) {
+    workers = /^[1-9][0-9]{0,3}$/.test(workersOption) ? Number(workersOption) : NaN;
+    if (!(workers <= 1024)) {
+      io.err(`rampart: --workers must be a whole number from 1 to 1024, not '${workersOption}'`);
+      return 2;
+    }
+  }
+  if (workers !== 1) {
+    let loaded: LoadedConfig;
+    try {
+      loaded = loadConfigFile(file);
+      workers ??= defaultWorkers(loaded).workers;
+      if (workers > 1) {
+        loaded = checkConfig(file, workers);
+        // Certificate files are checked here, and a development certificate (`tls: auto`) is made
+        // once, before the workers race to make their own.
+        await loadTls(loaded);
+        // The same for a development master key (identity without `masterKey`): made once here,
+        // or two workers would each make one and keep different keys.
+        const identity = loaded.config.identity;
+        if (identity?.enabled === true && identity.masterKey === undefined && loaded.config.mode === 'development') {
+          try {
+            loadMasterKey({ configured: undefined, mode: 'development', dataDir: resolve(loaded.dir, loaded.config.dataDir) });
+          } catch {
+            // The workers' own start reports it (the start then fails).
+          }
+        }
+      }
+    } catch (error) {
+      if (error instanceof SharedStateError) {
+        for (const issue of error.issues) io.err(formatIssue(issue));
+        io.err(`rampart: --workers ${error.workers} refused: ${error.issues.length} setting${error.issues.length === 1 ? ' keeps' : 's keep'} state in process memory that every worker must share (configure redis, and PostgreSQL for the identity service, or run --workers 1)`);
+        return 1;
+      }
+      return reportStartupError(error, io);
+    }
+    if (workers > 1) return runPrimary(file, loaded, workers);
+  }
+  // One process, no cluster: exactly the gateway as it always ran.
   let runtime: GatewayRuntime;
   try {
     runtime = await GatewayRuntime.start({ configFile: file });

@@ -25,6 +25,12 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** Where logs go instead of the config's destination (tests). */
   logStream?: DestinationStream;
+  /**
+   * This process is worker `id` of `rampart start --workers N`: its lines carry `worker` and go
+   * to stdout (the primary writes them to the configured destination), and `/metrics` answers
+   * with every worker's figures, gathered by `metrics` (the primary aggregates them).
+   */
+  worker?: { id: number; metrics: () => Promise<{ contentType: string; text: string }>; register?: (metrics: Metrics) => void };
 }
 
 export class ListenError extends Error {
@@ -106,9 +112,13 @@ export class GatewayRuntime {
     const env = options.env ?? process.env;
     const loaded = loadConfigFile(options.configFile, env);
     const config = loaded.config;
-    const logger = openLogger(loaded, options.logStream);
+    const logger = openLogger(loaded, options.logStream, options.worker?.id);
     const events = createEvents(logger);
     const metrics = new Metrics();
+    if (options.worker !== undefined) {
+      metrics.aggregateWith(options.worker.metrics);
+      options.worker.register?.(metrics);
+    }
     metrics.watch(events);
     const ring = new EventRing(config.admin.events.ring);
     events.addSink(ring.sink);
@@ -299,9 +309,11 @@ export class GatewayRuntime {
 }
 
 /** The logger of `log`; a log file that cannot be opened is a config error pointing at `log.destination`. */
-function openLogger(loaded: LoadedConfig, stream: DestinationStream | undefined): Logger {
+function openLogger(loaded: LoadedConfig, stream: DestinationStream | undefined, worker: number | undefined): Logger {
+  // A worker's lines go to the primary (its stdout), which owns the destination and its rotation.
+  const log = worker === undefined ? loaded.config.log : { ...loaded.config.log, destination: 'stdout', rotate: undefined, base: { worker } };
   try {
-    return createLogger({ ...loaded.config.log, dir: loaded.dir }, stream);
+    return createLogger({ ...log, dir: loaded.dir }, stream);
   } catch (error) {
     if (error instanceof LogFileError) throw new ConfigError([loaded.issue(['log', 'destination'], error.message)]);
     throw error;

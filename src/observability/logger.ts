@@ -15,6 +15,8 @@ export interface LoggerOptions {
   dir?: string;
   /** Rotation of a file destination (`log.rotate`). */
   rotate?: { maxSize: string; maxFiles: number; interval?: string | undefined } | undefined;
+  /** Fields added to every line next to `pid` (a worker process's `worker` id). */
+  base?: Record<string, unknown>;
 }
 
 /** Buffered destinations, flushed every 100 ms and synchronously at exit (one timer for all). */
@@ -79,7 +81,7 @@ export function createLogger(options: LoggerOptions, stream?: DestinationStream)
   const logger = pino(
     {
       level: options.level,
-      base: { pid: process.pid },
+      base: { pid: process.pid, ...options.base },
       // Epoch milliseconds (pino's default): the ISO form cost ~2 µs per line.
       redact: { paths: [...LOG_REDACT_PATHS], censor: REDACTED },
       formatters: { level: (label) => ({ level: label }) },
@@ -89,6 +91,14 @@ export function createLogger(options: LoggerOptions, stream?: DestinationStream)
   );
   if (file !== undefined) files.set(logger, file);
   return logger;
+}
+
+/**
+ * The destination a logger writes to: the primary process of `--workers` writes its workers'
+ * lines there, whole lines at a time, so they share the one stream (and its rotation).
+ */
+export function logDestination(logger: Logger): DestinationStream {
+  return (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]!;
 }
 
 /** Flushes a logger created with createLogger before the process exits. */

@@ -36,6 +36,8 @@ export class Metrics {
   readonly #configVersion: Gauge;
   /** Whether each shared store answers, read at scrape time (undefined: not in use, no series). */
   readonly #stores = new Map<'redis' | 'database', () => boolean | undefined>();
+  /** Set in a worker process: the figures of every worker, not only this one's. */
+  #aggregate: (() => Promise<{ contentType: string; text: string }>) | undefined;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -115,8 +117,14 @@ export class Metrics {
     if (upstream !== undefined && ctx.upstreamStatus >= 500) this.#upstreamErrors.inc({ route, upstream, kind: 'server_error' });
   }
 
+  /** `exposition()` answers with `aggregate()` from now on (a worker of `--workers N`: the sum of all workers). */
+  aggregateWith(aggregate: () => Promise<{ contentType: string; text: string }>): void {
+    this.#aggregate = aggregate;
+  }
+
   /** The text exposition format (version 0.0.4), and its content type. */
   async exposition(): Promise<{ contentType: string; text: string }> {
+    if (this.#aggregate !== undefined) return this.#aggregate();
     return { contentType: this.registry.contentType, text: await this.registry.metrics() };
   }
 }
