@@ -49,11 +49,29 @@ describe.skipIf(!pgUp)('identity store outage (PostgreSQL behind a proxy the tes
     }
     // Routes that do not need the database keep working with the tokens already issued.
     expect((await call('GET', '/api/notes/1', undefined, token)).status).toBe(200);
+    // Security events of the outage (refused tokens) are held for the audit table, not lost.
+    const audit = gw.runtime.identity!.audit;
+    const writtenBefore = audit.written;
+    const outageIds: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const refused = await call('GET', '/api/notes/1', undefined, `not-a-token-${i}`);
+      expect(refused.status).toBe(401);
+      outageIds.push(String(refused.headers['x-request-id']));
+    }
+    const held = await gw.runtime.metrics.registry.metrics();
+    expect(Number(/^rampart_audit_pending (\d+)$/m.exec(held)![1])).toBeGreaterThanOrEqual(outageIds.length);
 
     proxy.restore();
     // The refresh token was not spent while the database was away.
     const refreshed = await call('POST', '/api/v1/auth/refresh', { refresh_token: refresh });
     expect(refreshed.status).toBe(200);
     expect((await call('POST', '/api/v1/auth/login', credentials)).status).toBe(200);
+    // Nothing was lost: the outage's events are in the audit table, none dropped, none pending.
+    const { items } = await audit.list({}, 500);
+    for (const requestId of outageIds) expect(items.some((e) => e.requestId === requestId), requestId).toBe(true);
+    expect(audit.written - writtenBefore).toBeGreaterThanOrEqual(outageIds.length);
+    const after = await gw.runtime.metrics.registry.metrics();
+    expect(after).toMatch(/^rampart_audit_pending 0$/m);
+    expect(after).toMatch(/^rampart_audit_events_total\{result="dropped"\} 0$/m);
   });
 });

@@ -132,7 +132,10 @@ export class GatewayRuntime {
       if (config.identity?.enabled === true) {
         identity = await startIdentity(loaded, { logger, events, stores, redis: config.redis === undefined ? undefined : redisSettings(config.redis) });
       }
-      if (identity !== undefined) metrics.watchStore('database', identity.databaseUp);
+      if (identity !== undefined) {
+        metrics.watchStore('database', identity.databaseUp);
+        metrics.watchAudit(identity.audit);
+      }
       pipeline = buildPipeline(loaded, { logger, events, stores, identity, metrics });
     } catch (error) {
       await identity?.close();

@@ -42,6 +42,11 @@ export class AuditSink {
   rejected = 0;
   written = 0;
 
+  /** Events waiting to be written (while the database is away, up to MAX_PENDING). */
+  get pending(): number {
+    return this.#pending.length;
+  }
+
   readonly #dialect: 'sqlite' | 'postgres';
 
   constructor(db: Kysely<Database>, logger: Logger, dialect: 'sqlite' | 'postgres' = 'sqlite') {

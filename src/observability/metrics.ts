@@ -84,6 +84,28 @@ export class Metrics {
     });
   }
 
+  /**
+   * The audit table's buffer: `rampart_audit_pending` (events held while the database is away) and
+   * `rampart_audit_events_total{result}` — written, dropped (the buffer was full), rejected (the
+   * database refused the row; in the log only). Read at scrape time.
+   */
+  watchAudit(audit: { readonly pending: number; readonly written: number; readonly dropped: number; readonly rejected: number }): void {
+    const registers = [this.registry];
+    new Gauge({ name: 'rampart_audit_pending', help: 'Security events waiting to be written to the audit table (held in memory, bounded, while the database is away).', registers, collect() { this.set(audit.pending); } });
+    new Counter({
+      name: 'rampart_audit_events_total',
+      help: 'Security events for the audit table, by result: written, dropped (the bounded buffer was full while the database was away), rejected (the database refused the row; in the log only).',
+      labelNames: ['result'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ result: 'written' }, audit.written);
+        this.inc({ result: 'dropped' }, audit.dropped);
+        this.inc({ result: 'rejected' }, audit.rejected);
+      },
+    });
+  }
+
   /** Reports a shared store's health as `rampart_store_up{store}`; `up` is called at scrape time and must be cheap. */
   watchStore(store: 'redis' | 'database', up: () => boolean | undefined): void {
     this.#stores.set(store, up);
