@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { browserTestsRun, launchBrowser, type Browser } from '../helpers/browser.js';
 import { SESSION_COOKIE } from '../../src/admin/auth.js';
 import { CONSOLE_DIR, CONSOLE_HEADERS } from '../../src/admin/console.js';
 import { send } from '../helpers/http.js';
@@ -16,10 +16,7 @@ import { startIdentityGateway, userToken, type IdentityGateway } from '../helper
  * browser) against a real gateway: identity on SQLite, the admin listener, a protected route and
  * a rate-limited one in front of a real upstream. One walk through the console, step by step.
  */
-const CHROMIUM = '/usr/bin/chromium';
-const required = process.env.RAMPART_REQUIRE_SERVICES === '1';
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && !required) console.warn(`SKIPPED: ${CHROMIUM} is missing; the console's browser test skips (apt-get install chromium, or set RAMPART_REQUIRE_SERVICES=1 to fail instead)`);
+const runs = browserTestsRun("the console's browser test");
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ARTIFACTS = join(ROOT, 'test-artifacts', 'console');
@@ -32,17 +29,17 @@ const WAIT = 15_000;
  */
 const README_SHOT = process.env.RAMPART_CONSOLE_SCREENSHOT === '1';
 
-describe.skipIf(!haveChromium && !required)('admin console in Chromium', () => {
+describe.skipIf(!runs)('admin console in Chromium', () => {
   let upstream: TestUpstream;
   let hooks: TestUpstream;
   let id: IdentityGateway;
   let admin: string;
   let context: BrowserContext;
   let page: Page;
-  let profile: string;
+  let browser: Browser | undefined;
   let user: { token: string; id: string };
   let oneTimePassword: string;
-  const problems: string[] = [];
+  let problems: string[] = [];
 
   const gateway = (path: string, headers: Record<string, string> = {}) => id.call('GET', path, { headers });
 
@@ -79,33 +76,16 @@ describe.skipIf(!haveChromium && !required)('admin console in Chromium', () => {
     oneTimePassword = (await id.gw.runtime.identity!.service.bootstrapAdmin(ADMIN.email)).oneTimePassword;
     user = await userToken(id, 'ada@example.com');
 
-    profile = mkdtempSync(join(tmpdir(), 'rampart-chromium-'));
     mkdirSync(ARTIFACTS, { recursive: true });
-    // A fresh profile (--user-data-dir) of its own: playwright passes it for a persistent context.
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1366, height: 768 },
-      deviceScaleFactor: 1,
-    });
-    // CSP violations reach the console too, but a listener in the page names them for sure.
-    // (Scripts for the page are strings: this project's TypeScript has no DOM types.)
-    await context.addInitScript({ content: "document.addEventListener('securitypolicyviolation', (e) => console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));" });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(WAIT);
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()} (${m.location().url})`);
-    });
-    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    browser = await launchBrowser({ width: 1366, height: 768 }, WAIT);
+    ({ context, page, problems } = browser);
   });
 
   afterAll(async () => {
-    await context?.close();
+    await browser?.close();
     await id?.close();
     await upstream?.close();
     await hooks?.close();
-    if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
   });
 
   /** Requests to the gateway while the console watches: passes, 401s without a token, 429s past the tight limit. */

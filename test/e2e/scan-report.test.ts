@@ -1,9 +1,10 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { browserTestsRun, launchBrowser, type Browser } from '../helpers/browser.js';
 import { main } from '../../src/cli/main.js';
 import { fingerprintOf, toReport } from '../../src/scanner/report/baseline.js';
 import { renderHtml } from '../../src/scanner/report/html.js';
@@ -16,10 +17,7 @@ import { startVulnerableApi, type VulnerableApi } from '../fixtures/vulnerable/i
  * as test/e2e/console.test.ts does): opened from the file, as a person would, it renders with no
  * console error, loads nothing else, and what the target chose to send stays inert text.
  */
-const CHROMIUM = '/usr/bin/chromium';
-const required = process.env.RAMPART_REQUIRE_SERVICES === '1';
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && !required) console.warn(`SKIPPED: ${CHROMIUM} is missing; the scan report's browser test skips (apt-get install chromium, or set RAMPART_REQUIRE_SERVICES=1 to fail instead)`);
+const runs = browserTestsRun("the scan report's browser test");
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ARTIFACTS = join(ROOT, 'test-artifacts', 'scan');
@@ -52,42 +50,26 @@ function hostileResult(): ScanResult {
   };
 }
 
-describe.skipIf(!haveChromium && !required)('scan HTML report in Chromium', () => {
+describe.skipIf(!runs)('scan HTML report in Chromium', () => {
   let api: VulnerableApi;
   let dir: string;
-  let profile: string;
-  let context: BrowserContext;
+  let browser: Browser | undefined;
   let page: Page;
-  const problems: string[] = [];
+  let problems: string[] = [];
   const requested: string[] = [];
 
   beforeAll(async () => {
     api = await startVulnerableApi({ missingHeaders: true, corsReflect: true });
     dir = mkdtempSync(join(tmpdir(), 'rampart-scan-html-'));
     mkdirSync(ARTIFACTS, { recursive: true });
-    profile = mkdtempSync(join(tmpdir(), 'rampart-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1280, height: 900 },
-      deviceScaleFactor: 1,
-    });
-    // CSP violations reach the console too, but a listener in the page names them for sure.
-    await context.addInitScript({ content: "document.addEventListener('securitypolicyviolation', (e) => console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));" });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(WAIT);
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()} (${m.location().url})`);
-    });
-    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    browser = await launchBrowser({ width: 1280, height: 900 }, WAIT);
+    ({ page, problems } = browser);
     page.on('request', (r) => requested.push(r.url()));
   });
 
   afterAll(async () => {
-    await context?.close();
+    await browser?.close();
     await api?.close();
-    if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
